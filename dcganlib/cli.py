@@ -1,0 +1,213 @@
+"""``python -m dcganlib`` — a thin command line over the library.
+
+Every sub-command parses its flags here and calls one library function; all logic lives in the
+modules. User errors (:class:`~dcganlib.errors.DcganlibError`) print one line and exit non-zero.
+TensorFlow is imported only by the sub-commands that need it, so ``--help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import DcganlibError
+
+EPILOG = """examples:
+  python -m dcganlib demo-data data/demo --count 2000      # build the embedded MNI152 dataset
+  python -m dcganlib train --out runs/default              # train on it at 64x64
+  python -m dcganlib train --data keras_png_slices_data --out runs/oasis --epochs 50
+  python -m dcganlib train --out runs/oasis --resume --epochs 80   # continue a killed/finished run
+  python -m dcganlib generate runs/default --count 100 --out generated/ --grid
+  python -m dcganlib evaluate runs/default
+  python -m dcganlib bench --image-size 64 --batch-size 64
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dcganlib",
+        description="Train DCGANs (Radford et al. 2015) on medical image slices, generate and evaluate images.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    # ---- demo-data ---------------------------------------------------------------------------
+    p = sub.add_parser(
+        "demo-data", formatter_class=fmt,
+        help="write the embedded MNI152-based brain-MRI dataset as PNGs in the OASIS folder layout",
+        description="Build an OASIS-like set of axial brain slices from the MNI152 2009 T1 template that "
+                    "ships inside nilearn: each slice is randomly deformed to stand in for a different "
+                    "subject. Deterministic for a given --seed. Nothing is downloaded.")
+    p.add_argument("out_dir", type=Path, help="folder to write keras_png_slices_{train,validate,test}/ into")
+    p.add_argument("--count", type=int, default=2000, help="total number of slices over all splits")
+    p.add_argument("--size", type=int, default=256, help="side of the square PNGs in pixels")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files")
+
+    # ---- train -------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "train", formatter_class=fmt,
+        help="train a DCGAN; writes config.json, history.csv, grids/, training.gif, checkpoints/, generator.keras",
+        description="Train a DCGAN. Settings come from a preset (default, or --smoke), then --config FILE, "
+                    "then the flags below. With --resume the run folder's saved config.json is the base and "
+                    "training continues from the latest checkpoint up to --epochs in total.")
+    p.add_argument("--data", default=None,
+                   help="folder of PNG/JPEG/TIFF/.npy slices or NIfTI volumes, or an OASIS "
+                        "keras_png_slices_* folder; default: the embedded MNI152 demo dataset")
+    p.add_argument("--out", type=Path, default=Path("runs/default"), help="run folder")
+    p.add_argument("--image-size", type=int, default=None, help="square image side (default 64; smoke 32)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="total epochs of the run; with --resume, trains only the missing ones")
+    p.add_argument("--batch-size", type=int, default=None, help="images per step (default 64)")
+    p.add_argument("--max-images", type=int, default=None, help="use at most N training images")
+    p.add_argument("--seed", type=int, default=None, help="one seed for split, shuffling, noise, init")
+    p.add_argument("--generator", choices=("radford", "resize"), default=None,
+                   help="radford: transposed convolutions; resize: upsample+conv (no checkerboard)")
+    p.add_argument("--loss", choices=("bce", "lsgan", "hinge"), default=None, help="GAN loss pair")
+    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                   default=None, help="numeric policy; auto picks the fastest safe one for the hardware")
+    p.add_argument("--config", type=Path, default=None, help="JSON file with config keys (see config.py)")
+    p.add_argument("--smoke", action="store_true", help="tiny preset for tests/CI: 32 px, 2 epochs, 64 images")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start afresh")
+    p.add_argument("--force", action="store_true",
+                   help="with --resume: accept settings that differ from the saved config.json")
+
+    # ---- generate ----------------------------------------------------------------------------
+    p = sub.add_parser("generate", formatter_class=fmt, help="write images from a trained run's generator",
+                       description="Sample z ~ N(0, I) and write the generated images as 8-bit PNGs.")
+    p.add_argument("run_dir", type=Path, help="a run folder holding generator.keras (or checkpoints/)")
+    p.add_argument("--count", type=int, default=64, help="number of images")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default RUN_DIR/generated)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--grid", action="store_true", help="also write grid.png with all images")
+
+    # ---- gif ---------------------------------------------------------------------------------
+    p = sub.add_parser("gif", formatter_class=fmt, help="(re)build the GIF of a run's per-epoch grids")
+    p.add_argument("run_dir", type=Path, help="a run folder holding grids/epoch_*.png")
+    p.add_argument("--out", type=Path, default=None, help="GIF path (default RUN_DIR/training.gif)")
+    p.add_argument("--frame-ms", type=int, default=None, help="milliseconds per frame (default: the run's config)")
+
+    # ---- evaluate ----------------------------------------------------------------------------
+    p = sub.add_parser(
+        "evaluate", formatter_class=fmt,
+        help="SSIM family, diversity, two-sample test, FID/KID when available, memorisation -> metrics.json",
+        description="Evaluate a run against held-out real images. SSIM is Wang et al. 2004 (11x11 Gaussian, "
+                    "sigma 1.5, K1 0.01, K2 0.03) on images in [-1, 1] with data range 2.")
+    p.add_argument("run_dir", type=Path, help="a trained run folder")
+    p.add_argument("--reference", default=None,
+                   help="real images to compare with (default: the run's own held-out test split)")
+    p.add_argument("--count", type=int, default=500, help="generated images to evaluate")
+    p.add_argument("--out", type=Path, default=None, help="metrics.json path (default RUN_DIR/metrics.json)")
+    p.add_argument("--inception-weights", type=Path, default=None,
+                   help="InceptionV3 weights (.h5/.weights.h5) for FID/KID; default: Keras cache if present")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and the two-sample test")
+
+    # ---- bench -------------------------------------------------------------------------------
+    p = sub.add_parser("bench", formatter_class=fmt,
+                       help="measure training-step, input-pipeline and end-to-end speed against a reference")
+    p.add_argument("--image-size", type=int, default=64, help="square image side")
+    p.add_argument("--batch-size", type=int, default=64, help="images per step")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
+    p.add_argument("--precision", default="auto", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                   help="precision of the library step (the reference is always float32)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .config import Config, default_config, smoke_config
+
+    overrides = {
+        "data": args.data,
+        "image_size": args.image_size,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "max_images": args.max_images,
+        "seed": args.seed,
+        "generator": args.generator,
+        "loss": args.loss,
+        "precision": args.precision,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    saved = args.out / "config.json"
+    if args.config is not None:
+        base = Config.from_json(args.config)
+    elif args.smoke:
+        base = smoke_config()
+    elif args.resume and saved.exists():
+        base = Config.from_json(saved)
+    else:
+        base = default_config()
+    config = base.replace(**overrides)
+
+    from .training import train
+
+    train(config, args.out, resume=args.resume, overwrite=args.overwrite, force=args.force)
+    return 0
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from .demo import build_demo_dataset
+
+    build_demo_dataset(args.out_dir, count=args.count, size=args.size, seed=args.seed)
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .training import generate
+
+    generate(args.run_dir, count=args.count, out_dir=args.out, seed=args.seed, grid=args.grid)
+    return 0
+
+
+def _gif(args: argparse.Namespace) -> int:
+    from .plots import make_run_gif
+
+    make_run_gif(args.run_dir, out=args.out, frame_ms=args.frame_ms)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run
+
+    evaluate_run(args.run_dir, reference=args.reference, count=args.count, out=args.out,
+                 inception_weights=args.inception_weights, seed=args.seed)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import run_benchmark
+
+    run_benchmark(image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
+                  precision=args.precision, as_json=args.json)
+    return 0
+
+
+COMMANDS = {
+    "demo-data": _demo_data,
+    "train": _train,
+    "generate": _generate,
+    "gif": _gif,
+    "evaluate": _evaluate,
+    "bench": _bench,
+}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except DcganlibError as exc:
+        print(f"dcganlib: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dcganlib: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

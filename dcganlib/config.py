@@ -1,0 +1,238 @@
+"""One frozen dataclass holds every setting of a run; it is saved as ``config.json`` in the run folder.
+
+Presets:
+
+* :func:`default_config` — the README main job: the embedded MNI152 demo data at 64×64.
+* :func:`smoke_config` — tiny images and a couple of steps, for tests and CI (seconds on a CPU).
+
+Configs are loaded only from JSON and validated field by field (:meth:`Config.from_dict`); an unknown
+key or a bad value raises :class:`~dcganlib.errors.ConfigError` naming the key, before any training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import ConfigError
+
+GENERATORS = ("radford", "resize")
+GENERATOR_STARTS = ("dense", "conv_transpose")
+ACTIVATIONS = ("relu", "leaky_relu", "elu")
+LOSSES = ("bce", "lsgan", "hinge")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every knob of a dcganlib run. Images inside the library are float32 in ``[-1, 1]``, NHWC."""
+
+    # --- data -------------------------------------------------------------------------------
+    data: Optional[str] = None  # folder/file of slices or NIfTI volumes; None = embedded MNI152 demo
+    image_size: int = 64  # square side in pixels after resize-with-padding (see models.SUPPORTED_SIZES)
+    channels: int = 1  # 1 (grayscale, the medical default) or 3
+    max_images: Optional[int] = None  # cap on training images (after the split); None = all
+    subject_regex: Optional[str] = None  # regex whose group 1 is the subject id; None = auto-detect
+    val_fraction: float = 0.1  # fraction of subjects held out for validation (ignored for OASIS splits)
+    test_fraction: float = 0.1  # fraction of subjects held out for testing (ignored for OASIS splits)
+    nifti_axis: int = 2  # slicing axis for NIfTI volumes; 2 = axial in RAS orientation
+    demo_count: int = 2000  # number of synthetic-subject slices in the embedded demo dataset
+    cache_dir: Optional[str] = None  # where the demo dataset is built; None = $DCGANLIB_CACHE or ~/.cache
+    # --- models -----------------------------------------------------------------------------
+    generator: str = "radford"  # "radford" (transposed convs) or "resize" (upsample + conv, no checkerboard)
+    generator_start: str = "dense"  # "dense" projection of z, or "conv_transpose" (z as 1x1 map)
+    generator_activation: str = "relu"  # hidden activation of G: relu | leaky_relu | elu
+    latent_dim: int = 100  # size of z ~ N(0, I)
+    g_filters: int = 64  # width of G's last hidden block; doubles towards the input
+    d_filters: int = 64  # width of D's first block; doubles with depth
+    d_dropout: float = 0.0  # dropout after each D block (0 = Radford et al.)
+    # --- loss and optimisation ----------------------------------------------------------------
+    loss: str = "bce"  # bce (non-saturating) | lsgan | hinge
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing (bce only)
+    g_learning_rate: float = 2e-4  # Adam, Radford et al.
+    d_learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    batch_size: int = 64
+    epochs: int = 20  # total epochs of the run (a resumed run trains up to this number)
+    seed: int = 42  # drives the split, shuffling, noise, augmentation and initialisation
+    # --- hardware ---------------------------------------------------------------------------
+    precision: str = "auto"  # auto: mixed_float16 on GPU, mixed_bfloat16 on bf16 CPUs, else float32
+    jit_compile: Optional[bool] = None  # XLA; None = let the library choose what measured faster
+    strategy: str = "auto"  # auto: Mirrored over >1 GPU, else the default one-device strategy
+    # --- outputs ----------------------------------------------------------------------------
+    grid_size: int = 36  # images in the per-epoch fixed-noise grid (a square number)
+    checkpoint_every: int = 1  # epochs between checkpoints
+    keep_checkpoints: int = 3  # checkpoints kept on disk
+    gif_frame_ms: int = 400  # milliseconds per GIF frame
+    track_ssim: bool = True  # record best-match SSIM and diversity on a small sample every epoch
+    verbose: Optional[int] = None  # Keras verbosity; None = progress bar in a TTY, one line per epoch otherwise
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # ------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Write the config as indented JSON (atomically: temp file, then rename)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Config":
+        """Build a config from a mapping; unknown keys raise :class:`ConfigError` naming them."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"config must be a JSON object of key/value pairs, got {type(values).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown config key(s): {', '.join(unknown)}; valid keys are: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "Config":
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+        return cls.from_dict(values)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (validated like any config)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def diff(self, other: "Config", ignore: tuple[str, ...] = ("epochs", "verbose")) -> dict[str, tuple]:
+        """Fields whose values differ: ``{key: (self_value, other_value)}``, skipping ``ignore``."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
+
+
+def default_config(**changes: Any) -> Config:
+    """The README main job: embedded MNI152 demo slices, 64×64, DCGAN of Radford et al."""
+    return Config().replace(**changes) if changes else Config()
+
+
+def smoke_config(**changes: Any) -> Config:
+    """Tiny and fast, for tests and CI: 32 px, small networks, 2 epochs on ≤ 64 images."""
+    base = Config(
+        image_size=32,
+        max_images=64,
+        demo_count=120,
+        g_filters=16,
+        d_filters=16,
+        latent_dim=32,
+        batch_size=16,
+        epochs=2,
+        grid_size=16,
+        precision="float32",
+        jit_compile=False,
+        track_ssim=False,
+        verbose=0,
+    )
+    return base.replace(**changes) if changes else base
+
+
+PRESETS = {"default": default_config, "smoke": smoke_config}
+
+
+# ------------------------------------------------------------------------------------------------
+def _check_type(name: str, value: Any, types: tuple[type, ...], optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    # bool is an int subclass; never accept True for an int field
+    if isinstance(value, bool) and bool not in types:
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        expected = " or ".join(t.__name__ for t in types) + (" or null" if optional else "")
+        raise ConfigError(f"config key '{name}' must be {expected}, got {value!r}")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"config key '{name}' must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_range(name: str, value: float, low: float, high: float, *, low_open: bool = False,
+                 high_open: bool = False) -> None:
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ConfigError(f"config key '{name}' must be in {lo}{low}, {high}{hi}; got {value!r}")
+
+
+def _validate(c: Config) -> None:
+    num = (int, float)
+    for name in ("image_size", "channels", "demo_count", "latent_dim", "g_filters", "d_filters",
+                 "batch_size", "epochs", "seed", "nifti_axis", "grid_size", "checkpoint_every",
+                 "keep_checkpoints", "gif_frame_ms"):
+        _check_type(name, getattr(c, name), (int,))
+    for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "g_learning_rate",
+                 "d_learning_rate", "beta_1", "beta_2"):
+        _check_type(name, getattr(c, name), num)
+    for name in ("data", "subject_regex", "cache_dir"):
+        _check_type(name, getattr(c, name), (str,), optional=True)
+    _check_type("max_images", c.max_images, (int,), optional=True)
+    _check_type("jit_compile", c.jit_compile, (bool,), optional=True)
+    _check_type("track_ssim", c.track_ssim, (bool,))
+    _check_type("verbose", c.verbose, (int,), optional=True)
+    for name, choices in (("generator", GENERATORS), ("generator_start", GENERATOR_STARTS),
+                          ("generator_activation", ACTIVATIONS), ("loss", LOSSES),
+                          ("precision", PRECISIONS), ("strategy", STRATEGIES)):
+        _check_type(name, getattr(c, name), (str,))
+        _check_choice(name, getattr(c, name), choices)
+
+    _check_range("image_size", c.image_size, 8, 1024)
+    if c.channels not in (1, 3):
+        raise ConfigError(f"config key 'channels' must be 1 (grayscale) or 3 (RGB); got {c.channels}")
+    if c.max_images is not None:
+        _check_range("max_images", c.max_images, 1, 10**9)
+    _check_range("val_fraction", c.val_fraction, 0.0, 1.0, high_open=True)
+    _check_range("test_fraction", c.test_fraction, 0.0, 1.0, high_open=True)
+    if c.val_fraction + c.test_fraction >= 1.0:
+        raise ConfigError("config keys 'val_fraction' + 'test_fraction' must leave subjects for training "
+                          f"(sum < 1); got {c.val_fraction} + {c.test_fraction}")
+    _check_range("nifti_axis", c.nifti_axis, 0, 2)
+    _check_range("demo_count", c.demo_count, 1, 200_000)
+    _check_range("latent_dim", c.latent_dim, 1, 4096)
+    _check_range("g_filters", c.g_filters, 1, 4096)
+    _check_range("d_filters", c.d_filters, 1, 4096)
+    _check_range("d_dropout", c.d_dropout, 0.0, 1.0, high_open=True)
+    _check_range("label_smoothing", c.label_smoothing, 0.0, 0.5)
+    if c.label_smoothing and c.loss != "bce":
+        raise ConfigError("config key 'label_smoothing' applies to loss 'bce' only; "
+                          f"set it to 0 for loss {c.loss!r}")
+    _check_range("g_learning_rate", c.g_learning_rate, 0.0, 1.0, low_open=True)
+    _check_range("d_learning_rate", c.d_learning_rate, 0.0, 1.0, low_open=True)
+    _check_range("beta_1", c.beta_1, 0.0, 1.0, high_open=True)
+    _check_range("beta_2", c.beta_2, 0.0, 1.0, high_open=True)
+    _check_range("batch_size", c.batch_size, 1, 65536)
+    _check_range("epochs", c.epochs, 1, 1_000_000)
+    _check_range("seed", c.seed, 0, 2**31 - 1)
+    root = round(c.grid_size ** 0.5)
+    if c.grid_size < 1 or root * root != c.grid_size:
+        raise ConfigError(f"config key 'grid_size' must be a square number (4, 9, 16, 36, 64…); got {c.grid_size}")
+    _check_range("checkpoint_every", c.checkpoint_every, 1, 1_000_000)
+    _check_range("keep_checkpoints", c.keep_checkpoints, 1, 1000)
+    _check_range("gif_frame_ms", c.gif_frame_ms, 10, 60_000)

@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from dcganlib.config import Config, default_config, smoke_config
+from dcganlib.errors import ConfigError
+
+
+def test_json_round_trip(tmp_path):
+    config = smoke_config(seed=7, loss="lsgan")
+    config.to_json(tmp_path / "config.json")
+    assert Config.from_json(tmp_path / "config.json") == config
+    assert not (tmp_path / "config.json.tmp").exists()
+
+
+def test_config_is_frozen():
+    with pytest.raises(Exception):
+        default_config().seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"image_size": 2}, "'image_size'"),
+        ({"channels": 2}, "'channels'"),
+        ({"loss": "wasserstein"}, "'loss' must be one of"),
+        ({"batch_size": 0}, "'batch_size'"),
+        ({"batch_size": True}, "'batch_size' must be int"),
+        ({"grid_size": 10}, "square number"),
+        ({"val_fraction": 0.6, "test_fraction": 0.5}, "sum < 1"),
+        ({"label_smoothing": 0.1, "loss": "hinge"}, "applies to loss 'bce' only"),
+        ({"g_learning_rate": 0}, "'g_learning_rate'"),
+        ({"data": 3}, "'data' must be str"),
+    ],
+)
+def test_invalid_values_name_the_key(changes, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
+        Config().replace(**changes)
+
+
+def test_unknown_keys_are_named(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"image_size": 64, "learning_rate": 1e-3, "epoch": 3}))
+    with pytest.raises(ConfigError, match="unknown config key\\(s\\): epoch, learning_rate"):
+        Config.from_json(path)
+
+
+def test_bad_json_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        Config.from_json(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        Config.from_json(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="JSON object"):
+        Config.from_json(tmp_path / "list.json")
+
+
+def test_diff_ignores_epochs():
+    a = smoke_config()
+    b = a.replace(epochs=10, seed=5)
+    assert a.diff(b) == {"seed": (42, 5)}
