@@ -1,0 +1,293 @@
+"""DCGAN generators and discriminator (Radford, Metz & Chintala 2015, arXiv:1511.06434), Keras 3.
+
+Every model is a functional ``keras.Model`` built from a :class:`~dcganlib.config.Config`:
+
+* :func:`build_generator` — ``z`` ``(B, latent_dim)`` → images ``(B, S, S, C)`` float32 in ``[-1, 1]``.
+  ``config.generator == "radford"`` upsamples with transposed convolutions (kernel 4, stride 2);
+  ``"resize"`` upsamples with nearest-neighbour resizing followed by a 3×3 convolution, which avoids
+  the checkerboard artefacts of transposed convolutions (Odena, Dumoulin & Olah 2016,
+  https://distill.pub/2016/deconv-checkerboard/).
+* :func:`build_discriminator` — images ``(B, S, S, C)`` in ``[-1, 1]`` → logits ``(B, 1)`` float32
+  (no sigmoid: the losses work on logits for numerical stability).
+
+Sizes. Every image side ``S = base · 2**k`` with ``base`` in {4, 5, 6, 7} and ``k ≥ 2`` is supported,
+16 to 1024 (16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, …, 1024; see
+:data:`SUPPORTED_SIZES`). The generator starts at ``base × base`` and doubles ``k`` times; the
+discriminator halves ``k`` times down to ``base × base``. Depth therefore grows with size.
+
+Widths follow Radford et al.: the generator's last hidden block has ``g_filters`` channels and each
+block towards the input doubles it (64 px, ``g_filters=64``: 512-256-128-64); the discriminator's first
+block has ``d_filters`` and each deeper block doubles it (64-128-256-512). The multiplier is capped at
+:data:`MAX_WIDTH_MULTIPLIER` (8×) so that 256 px and larger models stay a sane size.
+
+Details shared by both networks (Radford et al. §3–4):
+
+* weights ``N(0, 0.02)``, batch-norm ``gamma ~ N(1, 0.02)``, seeded from ``config.seed`` so the same
+  config always builds the same initial weights;
+* no bias before a batch norm (``use_bias=False``): the norm's ``beta`` already is one;
+* no batch norm on the generator's output layer nor on the discriminator's input layer;
+* batch-norm momentum 0.9 and epsilon 1e-5 (PyTorch's defaults, which the DCGAN reference code used):
+  Keras' 0.99 lets the moving statistics that ``training=False`` sampling uses lag far behind in a
+  short run.
+
+Mixed precision: hidden layers follow the global ``keras.mixed_precision`` policy; the generator's
+``tanh`` and the discriminator's logit layer are float32 so the losses are always computed in float32.
+
+Parameter counts for the defaults (64 px, 1 channel, ``latent_dim=100``, widths 64; measured with
+``count_params()``, including the batch norms' non-trainable moving statistics):
+
+=========================  ==========  =============
+model                      parameters  of which BN moving stats
+=========================  ==========  =============
+generator radford, dense    3,576,577  1,920
+generator resize, dense     2,371,905  1,920
+discriminator               2,765,377  1,792
+=========================  ==========  =============
+
+(The ``conv_transpose`` start has exactly as many parameters as ``dense``: a ``base × base`` valid
+transposed convolution of a 1×1 map is the same linear map as the dense projection.)
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import keras
+from keras import layers
+
+from .config import Config
+from .errors import ConfigError
+
+#: Odd factors an image side may have; together with a power of two ≥ 4 they give every size.
+BASES: tuple[int, ...] = (4, 5, 6, 7)
+MIN_SIZE = 16
+MAX_SIZE = 1024
+#: Widths grow by 2× per block up to this multiple of ``g_filters`` / ``d_filters``.
+MAX_WIDTH_MULTIPLIER = 8
+
+#: Every supported square image side, ascending.
+SUPPORTED_SIZES: tuple[int, ...] = tuple(
+    sorted(
+        base * 2**k
+        for base in BASES
+        for k in range(2, 12)
+        if MIN_SIZE <= base * 2**k <= MAX_SIZE
+    )
+)
+
+_INIT_STD = 0.02
+_BN_MOMENTUM = 0.9
+_BN_EPSILON = 1e-5
+# Offsets keep the generator's and the discriminator's initialisation seeds apart.
+_G_SEED_OFFSET = 1_000
+_D_SEED_OFFSET = 2_000
+
+
+# ------------------------------------------------------------------------------------------------
+# sizes
+def check_image_size(size: int) -> None:
+    """Raise :class:`ConfigError` unless ``size`` is in :data:`SUPPORTED_SIZES`.
+
+    The message names the nearest supported sizes below and above, e.g. 30 → "nearest supported: 28, 32".
+    """
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise ConfigError(f"image_size must be an integer, got {size!r}")
+    if size in SUPPORTED_SIZES:
+        return
+    below = [s for s in SUPPORTED_SIZES if s < size]
+    above = [s for s in SUPPORTED_SIZES if s > size]
+    nearest = ([below[-1]] if below else []) + ([above[0]] if above else [])
+    raise ConfigError(
+        f"image_size {size} is not supported (sides must be 4, 5, 6 or 7 × a power of two, "
+        f"{MIN_SIZE}–{MAX_SIZE}); nearest supported: {', '.join(map(str, nearest))}"
+    )
+
+
+def size_plan(size: int) -> tuple[int, int]:
+    """``(base, doublings)`` with ``size == base * 2**doublings``, base in {4, 5, 6, 7}.
+
+    ``doublings`` is the number of stride-2 stages in each network (64 → (4, 4); 28 → (7, 2)).
+    """
+    check_image_size(size)
+    # size / 4 = (base / 4) · 2**k with base / 4 in [1, 2): k is the position of its highest bit
+    doublings = (size // BASES[0]).bit_length() - 1
+    return size >> doublings, doublings
+
+
+def _width(filters: int, power: int) -> int:
+    return filters * min(2**power, MAX_WIDTH_MULTIPLIER)
+
+
+def generator_widths(config: Config) -> list[int]:
+    """Channels of the generator's hidden blocks from the start block to the last hidden one."""
+    _, doublings = size_plan(config.image_size)
+    return [_width(config.g_filters, doublings - 1 - i) for i in range(doublings)]
+
+
+def discriminator_widths(config: Config) -> list[int]:
+    """Channels of the discriminator's strided blocks from the input side to the deepest one."""
+    _, doublings = size_plan(config.image_size)
+    return [_width(config.d_filters, i) for i in range(doublings)]
+
+
+# ------------------------------------------------------------------------------------------------
+# building blocks
+def _seeds(start: int) -> Iterator[int]:
+    # Keras warns when one seeded initializer object is reused, and would give every layer the
+    # same draw: hand each layer its own seed instead.
+    seed = start
+    while True:
+        yield seed
+        seed += 1
+
+
+def _kernel_init(seeds: Iterator[int]) -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(mean=0.0, stddev=_INIT_STD, seed=next(seeds))
+
+
+def _batch_norm(seeds: Iterator[int], name: str) -> layers.BatchNormalization:
+    return layers.BatchNormalization(
+        momentum=_BN_MOMENTUM,
+        epsilon=_BN_EPSILON,
+        gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=_INIT_STD, seed=next(seeds)),
+        name=name,
+    )
+
+
+def _activation(kind: str, name: str) -> layers.Layer:
+    if kind == "relu":
+        return layers.ReLU(name=name)
+    if kind == "leaky_relu":
+        return layers.LeakyReLU(negative_slope=0.2, name=name)
+    if kind == "elu":
+        return layers.ELU(name=name)
+    raise ConfigError(f"config key 'generator_activation' must be relu, leaky_relu or elu; got {kind!r}")
+
+
+# ------------------------------------------------------------------------------------------------
+# generator
+def build_generator(
+    config: Config,
+    *,
+    interpolation: str = "nearest",
+    resize_kernel: int = 3,
+) -> keras.Model:
+    """The DCGAN generator: ``(B, latent_dim)`` → ``(B, S, S, channels)`` float32 in ``[-1, 1]``.
+
+    Start (``config.generator_start``): ``"dense"`` projects ``z`` with a dense layer to
+    ``base × base × widths[0]`` and reshapes; ``"conv_transpose"`` reshapes ``z`` to a 1×1 map and
+    applies a ``base × base`` 'valid' transposed convolution (the original DCGAN code's start).
+    Both are followed by batch norm and the activation (``config.generator_activation``).
+
+    Upsampling (``config.generator``): ``"radford"`` uses ``Conv2DTranspose(kernel 4, stride 2,
+    'same')``; ``"resize"`` uses ``UpSampling2D(2, interpolation)`` then ``Conv2D(resize_kernel,
+    'same')``. Hidden blocks are conv → batch norm → activation; the last one maps to
+    ``config.channels`` with a bias and ``tanh`` (float32 under any mixed-precision policy).
+
+    ``interpolation`` ("nearest" or "bilinear") and ``resize_kernel`` (3 or 4) only matter for the
+    resize generator; Odena et al. recommend nearest-neighbour.
+    """
+    if interpolation not in ("nearest", "bilinear"):
+        raise ConfigError(f"interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
+    if resize_kernel not in (3, 4):
+        raise ConfigError(f"resize_kernel must be 3 or 4, got {resize_kernel!r}")
+    base, doublings = size_plan(config.image_size)
+    widths = generator_widths(config)
+    seeds = _seeds(config.seed + _G_SEED_OFFSET)
+    act = config.generator_activation
+
+    z = keras.Input(shape=(config.latent_dim,), name="z")
+    if config.generator_start == "dense":
+        x = layers.Dense(base * base * widths[0], use_bias=False, kernel_initializer=_kernel_init(seeds),
+                         name="project")(z)
+        x = layers.Reshape((base, base, widths[0]), name="project_reshape")(x)
+    elif config.generator_start == "conv_transpose":
+        x = layers.Reshape((1, 1, config.latent_dim), name="z_as_map")(z)
+        x = layers.Conv2DTranspose(widths[0], kernel_size=base, strides=1, padding="valid", use_bias=False,
+                                   kernel_initializer=_kernel_init(seeds), name="project")(x)
+    else:
+        raise ConfigError(f"config key 'generator_start' must be dense or conv_transpose; "
+                          f"got {config.generator_start!r}")
+    x = _batch_norm(seeds, "project_bn")(x)
+    x = _activation(act, f"project_{act}")(x)
+
+    def upsample(x, filters: int, name: str, use_bias: bool):
+        if config.generator == "radford":
+            return layers.Conv2DTranspose(filters, kernel_size=4, strides=2, padding="same", use_bias=use_bias,
+                                          kernel_initializer=_kernel_init(seeds), name=f"{name}_convT")(x)
+        if config.generator == "resize":
+            x = layers.UpSampling2D(2, interpolation=interpolation, name=f"{name}_upsample")(x)
+            return layers.Conv2D(filters, kernel_size=resize_kernel, padding="same", use_bias=use_bias,
+                                 kernel_initializer=_kernel_init(seeds), name=f"{name}_conv")(x)
+        raise ConfigError(f"config key 'generator' must be radford or resize; got {config.generator!r}")
+
+    for i, filters in enumerate(widths[1:], start=1):
+        x = upsample(x, filters, f"block{i}", use_bias=False)
+        x = _batch_norm(seeds, f"block{i}_bn")(x)
+        x = _activation(act, f"block{i}_{act}")(x)
+
+    x = upsample(x, config.channels, "output", use_bias=True)
+    # float32 so that the losses and the saved images never see bfloat16/float16 rounding
+    image = layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    model = keras.Model(z, image, name=f"generator_{config.generator}")
+    _check_output(model, (config.image_size, config.image_size, config.channels))
+    return model
+
+
+# ------------------------------------------------------------------------------------------------
+# discriminator
+def build_discriminator(config: Config) -> keras.Model:
+    """The DCGAN discriminator: ``(B, S, S, channels)`` in ``[-1, 1]`` → logits ``(B, 1)`` float32.
+
+    ``doublings`` blocks of ``Conv2D(kernel 4, stride 2, 'same')`` → batch norm (not on the first
+    block) → LeakyReLU(0.2) → optional ``Dropout(config.d_dropout)``; no pooling and no hidden dense
+    layers. The ``base × base`` feature map is flattened into one ``Dense(1)`` logit (equivalent to
+    Radford's final ``base × base`` 'valid' convolution), computed in float32. No sigmoid: apply
+    ``keras.ops.sigmoid`` for a probability.
+    """
+    size = config.image_size
+    base, doublings = size_plan(size)
+    seeds = _seeds(config.seed + _D_SEED_OFFSET)
+
+    image = keras.Input(shape=(size, size, config.channels), name="image")
+    x = image
+    for i, filters in enumerate(discriminator_widths(config), start=1):
+        first = i == 1
+        x = layers.Conv2D(filters, kernel_size=4, strides=2, padding="same", use_bias=first,
+                          kernel_initializer=_kernel_init(seeds), name=f"block{i}_conv")(x)
+        if not first:
+            x = _batch_norm(seeds, f"block{i}_bn")(x)
+        x = layers.LeakyReLU(negative_slope=0.2, name=f"block{i}_leaky_relu")(x)
+        if config.d_dropout > 0:
+            x = layers.Dropout(config.d_dropout, seed=next(seeds), name=f"block{i}_dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    logit = layers.Dense(1, kernel_initializer=_kernel_init(seeds), dtype="float32", name="logit")(x)
+    model = keras.Model(image, logit, name="discriminator")
+    _check_output(model, (1,))
+    return model
+
+
+def _check_output(model: keras.Model, expected: tuple[int, ...]) -> None:
+    # A wrong size plan would otherwise surface as a shape error deep inside the first train step.
+    got = tuple(model.output.shape[1:])
+    if got != expected:
+        raise AssertionError(f"{model.name} builds output {got}, expected {expected}")
+
+
+def build_models(config: Config) -> tuple[keras.Model, keras.Model]:
+    """``(build_generator(config), build_discriminator(config))``."""
+    return build_generator(config), build_discriminator(config)
+
+
+__all__: list[str] = [
+    "SUPPORTED_SIZES",
+    "BASES",
+    "MAX_WIDTH_MULTIPLIER",
+    "check_image_size",
+    "size_plan",
+    "generator_widths",
+    "discriminator_widths",
+    "build_generator",
+    "build_discriminator",
+    "build_models",
+]

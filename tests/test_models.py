@@ -1,0 +1,209 @@
+"""Shapes, parameter counts, initialisation and precision of the DCGAN models (tiny widths)."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from dcganlib.config import Config  # noqa: E402
+from dcganlib.errors import ConfigError  # noqa: E402
+from dcganlib.models import (  # noqa: E402
+    SUPPORTED_SIZES,
+    build_discriminator,
+    build_generator,
+    check_image_size,
+    discriminator_widths,
+    generator_widths,
+    size_plan,
+)
+
+TINY = dict(latent_dim=8, g_filters=4, d_filters=4, precision="float32")
+
+
+def tiny(**changes) -> Config:
+    return Config(**{**TINY, **changes})
+
+
+# ------------------------------------------------------------------------------------------------
+# sizes
+def test_supported_sizes_are_base_times_power_of_two():
+    for size in (16, 20, 24, 28, 32, 48, 64, 96, 128, 256, 512, 1024):
+        assert size in SUPPORTED_SIZES
+    for size in (8, 12, 30, 36, 100, 1000):
+        assert size not in SUPPORTED_SIZES
+    assert list(SUPPORTED_SIZES) == sorted(set(SUPPORTED_SIZES))
+    for size in SUPPORTED_SIZES:
+        base, doublings = size_plan(size)
+        assert base in (4, 5, 6, 7) and doublings >= 2 and base * 2**doublings == size
+
+
+@pytest.mark.parametrize("size, plan", [(16, (4, 2)), (28, (7, 2)), (48, (6, 3)), (64, (4, 4)), (80, (5, 4))])
+def test_size_plan(size, plan):
+    assert size_plan(size) == plan
+
+
+@pytest.mark.parametrize(
+    "size, nearest",
+    [(30, "nearest supported: 28, 32"), (100, "nearest supported: 96, 112"), (8, "nearest supported: 16")],
+)
+def test_unsupported_size_names_nearest(size, nearest):
+    with pytest.raises(ConfigError) as info:
+        check_image_size(size)
+    message = str(info.value)
+    assert f"image_size {size} is not supported" in message
+    assert message.endswith(nearest)
+    assert "\n" not in message
+
+
+def test_builders_reject_unsupported_size_before_tensorflow():
+    with pytest.raises(ConfigError, match="nearest supported: 28, 32"):
+        build_generator(tiny(image_size=30))
+    with pytest.raises(ConfigError, match="nearest supported: 28, 32"):
+        build_discriminator(tiny(image_size=30))
+
+
+def test_widths_follow_radford_and_are_capped():
+    assert generator_widths(Config()) == [512, 256, 128, 64]  # 64 px, g_filters=64
+    assert discriminator_widths(Config()) == [64, 128, 256, 512]
+    # 256 px: six doublings, but the multiplier stops at 8×
+    assert generator_widths(Config(image_size=256)) == [512, 512, 512, 256, 128, 64]
+    assert discriminator_widths(Config(image_size=256)) == [64, 128, 256, 512, 512, 512]
+
+
+# ------------------------------------------------------------------------------------------------
+# shapes
+@pytest.mark.parametrize("size", [16, 28, 32, 64, 128])
+@pytest.mark.parametrize("generator", ["radford", "resize"])
+@pytest.mark.parametrize("start", ["dense", "conv_transpose"])
+def test_generator_output_shape(size, generator, start):
+    config = tiny(image_size=size, generator=generator, generator_start=start)
+    model = build_generator(config)
+    assert tuple(model.input.shape) == (None, 8)
+    assert tuple(model.output.shape) == (None, size, size, 1)
+
+
+@pytest.mark.parametrize("size", [16, 28, 32, 64, 128])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_discriminator_output_shape(size, channels):
+    model = build_discriminator(tiny(image_size=size, channels=channels))
+    assert tuple(model.input.shape) == (None, size, size, channels)
+    assert tuple(model.output.shape) == (None, 1)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(image_size=28, channels=3, generator="radford", generator_start="conv_transpose"),
+        dict(image_size=32, channels=1, generator="resize", generator_activation="leaky_relu"),
+        dict(image_size=16, channels=3, generator="resize", generator_activation="elu", d_dropout=0.3),
+    ],
+)
+def test_forward_pass_batch_of_two(changes):
+    config = tiny(**changes)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    z = np.random.default_rng(0).standard_normal((2, config.latent_dim)).astype("float32")
+    images = keras.ops.convert_to_numpy(generator(z, training=True))
+    size = config.image_size
+    assert images.shape == (2, size, size, config.channels) and images.dtype == np.float32
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    logits = keras.ops.convert_to_numpy(discriminator(images, training=True))
+    assert logits.shape == (2, 1) and logits.dtype == np.float32 and np.isfinite(logits).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# parameter counts
+def test_parameter_counts_by_hand_16px():
+    config = tiny(image_size=16)  # base 4, two doublings; latent 8, widths 4 → G 8-4, D 4-8
+    # generator (dense start):
+    #   project Dense 8 → 4·4·8, no bias            8·128           = 1024
+    #   project_bn over 8 channels: γ, β, mean, var 4·8             =   32
+    #   block1 ConvTranspose 4×4, 8 → 4, no bias    4·4·8·4         =  512
+    #   block1_bn over 4 channels                   4·4             =   16
+    #   output ConvTranspose 4×4, 4 → 1, with bias  4·4·4·1 + 1     =   65
+    #                                                         total = 1649
+    assert build_generator(config).count_params() == 1649
+    # the 1×1 transposed start is the same linear map: ConvT 4×4 over 8 → 8 has 4·4·8·8 = 1024 weights
+    assert build_generator(config.replace(generator_start="conv_transpose")).count_params() == 1649
+    # resize generator: 3×3 convs instead of 4×4 transposed ones
+    #   1024 + 32 + (3·3·8·4 = 288) + 16 + (3·3·4·1 + 1 = 37)     = 1397
+    assert build_generator(config.replace(generator="resize")).count_params() == 1397
+    # discriminator:
+    #   block1 Conv 4×4, 1 → 4, with bias (no BN)   4·4·1·4 + 4     =   68
+    #   block2 Conv 4×4, 4 → 8, no bias             4·4·4·8         =  512
+    #   block2_bn over 8 channels                   4·8             =   32
+    #   logit Dense 4·4·8 → 1 with bias             128 + 1         =  129
+    #                                                         total =  741
+    assert build_discriminator(config).count_params() == 741
+
+
+def test_parameter_counts_64px_defaults():
+    # the figures documented in dcganlib/models.py and the README
+    config = Config()
+    assert build_generator(config).count_params() == 3_576_577
+    assert build_generator(config.replace(generator="resize")).count_params() == 2_371_905
+    assert build_discriminator(config).count_params() == 2_765_377
+
+
+def test_dropout_adds_layers_but_no_parameters():
+    plain = build_discriminator(tiny(image_size=32))
+    dropped = build_discriminator(tiny(image_size=32, d_dropout=0.25))
+    assert dropped.count_params() == plain.count_params()
+    rates = [layer.rate for layer in dropped.layers if isinstance(layer, keras.layers.Dropout)]
+    assert rates == [0.25, 0.25, 0.25]
+
+
+# ------------------------------------------------------------------------------------------------
+# initialisation
+def test_initial_weights_are_normal_0_02():
+    config = Config(image_size=32, g_filters=32, d_filters=32, latent_dim=64)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    project = generator.get_layer("project").kernel.numpy()  # 64 × 4·4·128 = 131,072 draws
+    assert abs(project.std() - 0.02) < 0.001 and abs(project.mean()) < 0.001
+    conv = discriminator.get_layer("block2_conv").kernel.numpy()  # 4·4·32·64 = 32,768 draws
+    assert abs(conv.std() - 0.02) < 0.001
+    gamma = generator.get_layer("project_bn").gamma.numpy()
+    assert abs(gamma.mean() - 1.0) < 0.01 and 0.005 < gamma.std() < 0.04
+    assert not np.allclose(gamma, 1.0)
+    # no bias before a batch norm; biases only where nothing normalises after them
+    assert generator.get_layer("project").bias is None
+    assert generator.get_layer("block1_convT").bias is None
+    assert generator.get_layer("output_convT").bias is not None
+
+
+def test_same_seed_same_weights_and_layers_draw_independently():
+    config = tiny(image_size=16)
+    a, b = build_generator(config), build_generator(config)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    other = build_generator(config.replace(seed=config.seed + 1))
+    assert not np.array_equal(a.get_layer("project").kernel.numpy(), other.get_layer("project").kernel.numpy())
+    # distinct seeds per layer: the first 16 draws of two layers differ
+    k1 = a.get_layer("block1_convT").kernel.numpy().ravel()[:16]
+    k2 = a.get_layer("output_convT").kernel.numpy().ravel()[:16]
+    assert not np.allclose(k1, k2)
+
+
+# ------------------------------------------------------------------------------------------------
+# mixed precision
+@pytest.fixture
+def bfloat16_policy():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def test_outputs_are_float32_under_mixed_bfloat16(bfloat16_policy):
+    config = tiny(image_size=16)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    assert generator.get_layer("block1_convT").compute_dtype == "bfloat16"
+    z = np.random.default_rng(1).standard_normal((2, 8)).astype("float32") * 10
+    images = generator(z, training=False)
+    assert keras.backend.standardize_dtype(images.dtype) == "float32"
+    values = keras.ops.convert_to_numpy(images)
+    assert values.min() >= -1.0 and values.max() <= 1.0
+    logits = discriminator(images, training=False)
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    assert tuple(logits.shape) == (2, 1)
