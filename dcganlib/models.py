@@ -36,13 +36,13 @@ Mixed precision: hidden layers follow the global ``keras.mixed_precision`` polic
 Parameter counts for the defaults (64 px, 1 channel, ``latent_dim=100``, widths 64; measured with
 ``count_params()``, including the batch norms' non-trainable moving statistics):
 
-=========================  ==========  =============
-model                      parameters  of which BN moving stats
-=========================  ==========  =============
-generator radford, dense    3,576,577  1,920
-generator resize, dense     2,371,905  1,920
+=========================  ==========  =========================
+model                      parameters  batch-norm moving stats
+=========================  ==========  =========================
+generator radford           3,576,577  1,920
+generator resize            2,371,905  1,920
 discriminator               2,765,377  1,792
-=========================  ==========  =============
+=========================  ==========  =========================
 
 (The ``conv_transpose`` start has exactly as many parameters as ``dense``: a ``base × base`` valid
 transposed convolution of a 1×1 map is the same linear map as the dense projection.)

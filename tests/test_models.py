@@ -75,11 +75,26 @@ def test_widths_follow_radford_and_are_capped():
 @pytest.mark.parametrize("size", [16, 28, 32, 64, 128])
 @pytest.mark.parametrize("generator", ["radford", "resize"])
 @pytest.mark.parametrize("start", ["dense", "conv_transpose"])
-def test_generator_output_shape(size, generator, start):
-    config = tiny(image_size=size, generator=generator, generator_start=start)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_generator_output_shape(size, generator, start, channels):
+    config = tiny(image_size=size, generator=generator, generator_start=start, channels=channels)
     model = build_generator(config)
     assert tuple(model.input.shape) == (None, 8)
-    assert tuple(model.output.shape) == (None, size, size, 1)
+    assert tuple(model.output.shape) == (None, size, size, channels)
+
+
+@pytest.mark.parametrize("size", [20, 48, 56, 96, 256, 1024])
+def test_less_common_and_large_sizes_build(size):
+    # build only (symbolic shapes): the start block is base × base and depth grows with the size
+    base, doublings = size_plan(size)
+    config = tiny(image_size=size, generator="resize" if size > 256 else "radford")
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    assert tuple(generator.output.shape) == (None, size, size, 1)
+    assert tuple(generator.get_layer("project_bn").output.shape) == (None, base, base, generator_widths(config)[0])
+    assert tuple(discriminator.output.shape) == (None, 1)
+    assert tuple(discriminator.get_layer("flatten").input.shape)[1:3] == (base, base)
+    convs = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == doublings
 
 
 @pytest.mark.parametrize("size", [16, 28, 32, 64, 128])
