@@ -151,9 +151,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from .demo import build_demo_dataset
+    import time
 
-    build_demo_dataset(args.out_dir, count=args.count, size=args.size, seed=args.seed)
+    from .demo import build_demo_dataset, summary_line
+
+    start = time.perf_counter()
+    out = build_demo_dataset(args.out_dir, count=args.count, size=args.size, seed=args.seed)
+    print(summary_line(out, time.perf_counter() - start))
     return 0
 
 

@@ -5,3 +5,50 @@ import os
 # Must happen before TensorFlow is imported anywhere in the test session.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+
+# ---- data fixtures (owned by the data work) -------------------------------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_dcganlib_cache(tmp_path_factory):
+    """Demo builds and decoded-image caches go to a session temp folder, never to ~/.cache."""
+    previous = os.environ.get("DCGANLIB_CACHE")
+    os.environ["DCGANLIB_CACHE"] = str(tmp_path_factory.mktemp("dcganlib_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("DCGANLIB_CACHE", None)
+    else:
+        os.environ["DCGANLIB_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def demo_data_dir(tmp_path_factory):
+    """A tiny embedded demo dataset (120 slices of 64 px, OASIS layout), built once per session."""
+    from dcganlib.demo import build_demo_dataset
+
+    return build_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", count=120, size=64, seed=0)
+
+
+@pytest.fixture
+def make_png_folder(tmp_path):
+    """Factory: ``make_png_folder(subjects=4, slices=3, size=20)`` writes random 8-bit grey PNGs named
+    ``case_XXX_slice_Y.nii.png`` into a fresh folder under ``tmp_path`` and returns that folder."""
+    import numpy as np
+    from PIL import Image
+
+    counter = iter(range(10**6))
+
+    def make(subjects: int = 4, slices: int = 3, size: int = 20, name: str = "case_{s:03d}_slice_{i}.nii.png",
+             seed: int = 0):
+        folder = tmp_path / f"pngs{next(counter)}"
+        folder.mkdir()
+        rng = np.random.default_rng(seed)
+        for s in range(subjects):
+            for i in range(slices):
+                image = rng.integers(0, 256, size=(size, size), dtype=np.uint8)
+                Image.fromarray(image).save(folder / name.format(s=s + 1, i=i))
+        return folder
+
+    return make
