@@ -172,15 +172,19 @@ def _pil_frame_to_uint8(frame: Any) -> np.ndarray:
 def _read_image(path: Path) -> list[np.ndarray]:
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
+    def check_size(width: int, height: int) -> None:
+        # Checked from the header, before any pixel is decompressed.
+        if width * height > MAX_IMAGE_PIXELS:
+            raise DataError(f"refusing {path}: it declares {width}x{height} = {width * height} pixels, more "
+                            f"than the limit of {MAX_IMAGE_PIXELS} (a possible decompression bomb); "
+                            "remove the file or downscale it")
+
     try:
         with Image.open(path) as image:
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise DataError(f"refusing {path}: it declares {width}x{height} = {width * height} pixels, more "
-                                f"than the limit of {MAX_IMAGE_PIXELS} (a possible decompression bomb); "
-                                "remove the file or downscale it")
+            check_size(*image.size)
             frames = []
             for frame in ImageSequence.Iterator(image):
+                check_size(*frame.size)  # TIFF pages may each declare their own size
                 frame.load()
                 frames.append(_pil_frame_to_uint8(frame))
             return frames
