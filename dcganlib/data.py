@@ -68,6 +68,8 @@ OASIS_SPLITS = {"train": "keras_png_slices_train", "validate": "keras_png_slices
 SUBJECT_PATTERNS = {"oasis": r"^(case_\d+)_slice_", "akoa": r"^(OAI\d+)"}
 #: Larger images are refused before decoding (Pillow's own default guard is 89 M pixels).
 MAX_IMAGE_PIXELS = 8192 * 8192
+#: Larger NIfTI volumes are refused from their header (a small .nii.gz can inflate to many GB).
+MAX_NIFTI_VOXELS = 512**3
 TISSUE_LEVEL = 0.05  # normalised intensity above which a NIfTI voxel counts as tissue
 MIN_TISSUE_FRACTION = 0.02  # NIfTI slices with less tissue than this are dropped
 PERCENTILES = (0.5, 99.5)
@@ -230,6 +232,10 @@ def _read_nifti(path: Path, axis: int) -> tuple[list[np.ndarray], int]:
         if len(shape) != 3:
             raise DataError(f"{path} is a {len(shape)}-D NIfTI image of shape {tuple(shape)}; pass 3-D volumes "
                             "(split a 4-D series into one volume per time point, e.g. with nibabel)")
+        if math.prod(shape) > MAX_NIFTI_VOXELS:
+            raise DataError(f"refusing {path}: its header declares {shape[0]}x{shape[1]}x{shape[2]} voxels, more "
+                            f"than the limit of {MAX_NIFTI_VOXELS} (a possible decompression bomb); "
+                            "remove the file or crop/downsample the volume")
         image = nib.as_closest_canonical(image)
         volume = np.asarray(image.get_fdata(dtype=np.float32))
         zooms = image.header.get_zooms()[:3]
@@ -263,9 +269,8 @@ def _fit(array: np.ndarray, size: int) -> np.ndarray:
     scale = size / max(height, width)
     new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
     if (new_h, new_w) != (height, width):
-        planes = [np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c])).resize(
-            (new_w, new_h), Image.Resampling.LANCZOS)) for c in range(array.shape[-1])]
-        array = np.stack(planes, axis=-1)
+        source = Image.fromarray(np.ascontiguousarray(array if array.shape[-1] == 3 else array[..., 0]))
+        array = np.asarray(source.resize((new_w, new_h), Image.Resampling.LANCZOS)).reshape(new_h, new_w, -1)
     out = np.zeros((size, size, array.shape[-1]), np.uint8)
     top, left = (size - new_h) // 2, (size - new_w) // 2
     out[top:top + new_h, left:left + new_w] = array
@@ -284,12 +289,17 @@ def _decode(path: Path, size: int, channels: int, axis: int) -> _Decoded:
     if path.stat().st_size == 0:
         raise _Unreadable("empty file (0 bytes)")
     empty = 0
-    if suffix in NIFTI_SUFFIXES:
-        raw, empty = _read_nifti(path, axis)
-    elif suffix in NUMPY_SUFFIXES:
-        raw = _read_numpy(path)
-    else:
-        raw = _read_image(path)
+    try:
+        if suffix in NIFTI_SUFFIXES:
+            raw, empty = _read_nifti(path, axis)
+        elif suffix in NUMPY_SUFFIXES:
+            raw = _read_numpy(path)
+        else:
+            raw = _read_image(path)
+    except (DataError, _Unreadable):
+        raise
+    except Exception as exc:  # decoders raise struct.error, IndexError, … on malformed files: skip them
+        raise _Unreadable(f"could not be decoded ({type(exc).__name__}: {exc})") from None
     result = _Decoded([], empty)
     for plane in raw:
         if max(plane.shape[:2]) < size:
@@ -588,6 +598,11 @@ def load_dataset(config: Config) -> DatasetSplits:
         "empty_slices_skipped": decoded.empty_slices,
         "decoded_cache_hit": decoded.cache_hit,
     }
+    if demo:
+        from .demo import read_demo_info
+
+        info = read_demo_info(source) or {}
+        report["demo"] = {k: info.get(k) for k in ("version", "count", "size", "seed")}
     used_relatives = [relatives[i] for i in decoded.file_index]
 
     if oasis_root is not None:

@@ -230,7 +230,7 @@ def build_demo_dataset(out_dir: str | os.PathLike, count: int = 2000, size: int 
         return out
     clashes = [d for d in [*SPLIT_DIRS.values(), _MARKER] if (out / d).exists()]
     if clashes:
-        raise DataError(f"{out} already contains a dataset ({', '.join(clashes)}) built with other settings; "
+        raise DataError(f"{out} already contains a different or incomplete dataset ({', '.join(clashes)}); "
                         "choose an empty folder or delete it first")
     out.mkdir(parents=True, exist_ok=True)
 
@@ -327,8 +327,10 @@ def ensure_demo_dataset(config: Config) -> Path:
     with FileLock(str(root / f"{name}.lock")):
         if read_demo_info(final) is not None:
             return final
-        if final.exists():  # left by an older, interrupted layout: never trust it
+        if final.exists():  # a folder without demo.json is not a finished build: never trust it
             shutil.rmtree(final)
+        for stale in root.glob(f".{name}.tmp-*"):  # left by a killed build (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
         work = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
         try:
             build_demo_dataset(work, count=config.demo_count, size=size, seed=DEMO_SEED)

@@ -104,7 +104,7 @@ def test_rgb_and_rgba_become_one_luma_channel(tmp_path):
 
 
 def test_channels_3_keeps_colour_and_repeats_grey(tmp_path):
-    colour = np.zeros((16, 16, 3), np.uint8)
+    colour = np.zeros((32, 32, 3), np.uint8)  # resized 32 -> 16 as one RGB image
     colour[..., 1] = 180
     save_png(tmp_path / "d" / "a.png", colour)
     save_png(tmp_path / "d" / "b.png", np.full((16, 16), 90, np.uint8))
@@ -431,6 +431,19 @@ def test_decompression_bomb_is_refused(tmp_path):
     png_bomb(tmp_path / "d" / "bomb.png")
     with pytest.raises(DataError, match=r"refusing .*bomb\.png: .*10000000000 pixels.*decompression bomb.*remove"):
         load_dataset(cfg(tmp_path / "d", tmp_path))
+
+
+def test_nifti_declaring_a_huge_volume_is_refused(tmp_path):
+    header = nib.Nifti1Header()
+    header.set_data_shape((2000, 2000, 2000))
+    header.set_data_dtype(np.uint8)
+    path = tmp_path / "d" / "huge.nii"
+    path.parent.mkdir()
+    with open(path, "wb") as handle:  # the header only: loading the voxels would need 8 GB
+        header.write_to(handle)
+        handle.write(b"\0" * 4)
+    with pytest.raises(DataError, match=r"refusing .*huge\.nii: .*2000x2000x2000 voxels.*decompression bomb"):
+        load_dataset(cfg(path, tmp_path))
 
 
 def test_unsupported_single_file(tmp_path):

@@ -72,7 +72,7 @@ def test_rebuilding_with_same_settings_is_a_no_op_and_other_settings_refused(tmp
     stamp = (out / "demo.json").stat().st_mtime_ns
     build_demo_dataset(out, count=20, size=32, seed=0)
     assert (out / "demo.json").stat().st_mtime_ns == stamp
-    with pytest.raises(DataError, match=r"already contains a dataset .*choose an empty folder"):
+    with pytest.raises(DataError, match=r"already contains a different or incomplete dataset .*choose an empty folder"):
         build_demo_dataset(out, count=21, size=32, seed=0)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no build leftovers
 
@@ -98,9 +98,20 @@ def test_ensure_builds_once_into_the_cache_even_when_called_concurrently(tmp_pat
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted([folder.name, folder.name + ".lock"])
 
 
+def test_ensure_discards_a_killed_build(tmp_path):
+    config = Config(demo_count=12, cache_dir=str(tmp_path))
+    name = f"mni152-demo-v{DEMO_VERSION}-n12-s256-seed0"
+    (tmp_path / f".{name}.tmp-killed" / "keras_png_slices_train").mkdir(parents=True)  # a killed build
+    (tmp_path / name / "keras_png_slices_train").mkdir(parents=True)  # no demo.json: not finished
+    folder = ensure_demo_dataset(config)
+    assert sum(len(v) for v in files_by_split(folder).values()) == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name, name + ".lock"]
+
+
 def test_load_dataset_without_data_uses_the_demo_set(tmp_path):
     data = load_dataset(smoke_config(cache_dir=str(tmp_path / "cache")))
     assert data.report["source"] == "embedded MNI152 demo dataset" and data.report["layout"] == "oasis"
+    assert data.report["demo"] == {"version": DEMO_VERSION, "count": 120, "size": 256, "seed": 0}
     assert data.train.shape == (64, 32, 32, 1)  # smoke: max_images=64, 32 px
     assert len(data.validate) > 0 and len(data.test) > 0
     assert data.report["counts"]["train"] + data.report["counts"]["validate"] + data.report["counts"]["test"] \
