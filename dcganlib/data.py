@@ -375,7 +375,7 @@ def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
 
 
 @dataclass
-class _Decoded_set:
+class _DecodedFiles:
     images: np.ndarray  # uint8 (M, S, S, C)
     file_index: np.ndarray  # int (M,) index into files
     slice_index: np.ndarray  # int (M,) slice number within its file
@@ -384,7 +384,7 @@ class _Decoded_set:
     cache_hit: bool = False
 
 
-def _decode_all(files: Sequence[Path], root: Path, config: Config) -> _Decoded_set:
+def _decode_all(files: Sequence[Path], root: Path, config: Config) -> _DecodedFiles:
     """Decode ``files`` (thread pool) into one uint8 array, reusing the on-disk cache when valid."""
     size, channels = config.image_size, config.channels
     key = _signature(files, root, config)
@@ -394,7 +394,7 @@ def _decode_all(files: Sequence[Path], root: Path, config: Config) -> _Decoded_s
         meta = json.loads(meta_path.read_text())
         images = np.load(array_path, allow_pickle=False)
         if images.shape[0] == len(meta["file_index"]) and images.shape[1:] == (size, size, channels):
-            return _Decoded_set(images, np.asarray(meta["file_index"], np.int64),
+            return _DecodedFiles(images, np.asarray(meta["file_index"], np.int64),
                                 np.asarray(meta["slice_index"], np.int64),
                                 [tuple(s) for s in meta["skipped"]], meta["empty_slices"], cache_hit=True)
     except (OSError, ValueError, KeyError):
@@ -432,7 +432,7 @@ def _decode_all(files: Sequence[Path], root: Path, config: Config) -> _Decoded_s
                         f"{size} (e.g. {path}: {height}x{width} px); use image_size <= {smallest} "
                         "(--image-size) or remove the small images — dcganlib does not upsample")
     images = np.stack(parts) if parts else np.zeros((0, size, size, channels), np.uint8)
-    decoded = _Decoded_set(images, np.asarray(file_index, np.int64), np.asarray(slice_index, np.int64),
+    decoded = _DecodedFiles(images, np.asarray(file_index, np.int64), np.asarray(slice_index, np.int64),
                            skipped, empty)
     if parts and images.nbytes <= MAX_CACHE_BYTES:
         try:
@@ -525,7 +525,7 @@ def _collect(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, others
 
 
-def _check_readable(decoded: _Decoded_set, files: Sequence[Path], skipped: list[tuple[str, str]],
+def _check_readable(decoded: _DecodedFiles, files: Sequence[Path], skipped: list[tuple[str, str]],
                     where: Path) -> None:
     if len(decoded.images) == 0:
         if decoded.skipped:
