@@ -1,0 +1,243 @@
+"""Metrics: SSIM definition and batching, best match, diversity, two-sample test, Fréchet/KID, memorisation."""
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+from skimage.metrics import structural_similarity
+
+from dcganlib import metrics
+from dcganlib.errors import DataError
+
+
+def smooth_images(count, size=24, channels=1, seed=0, shift=0.0):
+    """Blurry random fields in [-1, 1]: image-like (local correlations), unlike white noise."""
+    rng = np.random.default_rng(seed)
+    field = gaussian_filter(rng.normal(size=(count, size, size, channels)), sigma=(0, 2, 2, 0)) * 4 + shift
+    return np.clip(field, -1, 1).astype(np.float32)
+
+
+def blobs(count, size=16, seed=0):
+    """Bright discs of random position/radius on a dark background: a tiny 'real' dataset."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    out = np.full((count, size, size, 1), -1.0, np.float32)
+    for i in range(count):
+        cy, cx = rng.uniform(4, size - 4, 2)
+        r = rng.uniform(2.5, 5)
+        out[i, ..., 0] = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, 0.8, -1.0)
+    return out
+
+
+def skimage_ssim(x, y):
+    return structural_similarity(x.astype(np.float64), y.astype(np.float64), gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False, data_range=2, channel_axis=-1)
+
+
+# ------------------------------------------------------------------------------------------------
+def test_ssim_of_image_with_itself_is_one():
+    x = smooth_images(4)
+    np.testing.assert_allclose(metrics.ssim(x, x), 1.0, atol=1e-6)
+    np.testing.assert_allclose(np.diag(metrics.ssim_matrix(x, x)), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ssim_matrix_matches_skimage_and_tf_to_1e5(channels):
+    a = smooth_images(5, size=27, channels=channels, seed=1)
+    b = smooth_images(4, size=27, channels=channels, seed=2)
+    matrix = metrics.ssim_matrix(a, b, batch=2)  # batch 2 of 5: exercises chunking and padding
+    expected = np.array([[skimage_ssim(x, y) for y in b] for x in a])
+    assert matrix.shape == (5, 4) and matrix.dtype == np.float32
+    np.testing.assert_allclose(matrix, expected, atol=1e-5)
+    np.testing.assert_allclose(np.diag(matrix[:4]), metrics.ssim(a[:4], b), atol=1e-5)
+    # the values span a real range, so agreement is not trivial
+    assert expected.max() - expected.min() > 0.05
+
+
+def test_ssim_accepts_uint8_and_rejects_wrong_range():
+    x = smooth_images(2)
+    u8 = np.rint((x + 1) * 127.5).astype(np.uint8)
+    np.testing.assert_allclose(metrics.ssim_matrix(u8, u8), metrics.ssim_matrix(u8 / 127.5 - 1, u8 / 127.5 - 1),
+                               atol=1e-6)
+    with pytest.raises(DataError, match=r"\[-1, 1\]"):
+        metrics.ssim_matrix(x * 255, x)
+    with pytest.raises(DataError, match="at least 11"):
+        metrics.ssim_matrix(np.zeros((1, 8, 8, 1), np.float32), np.zeros((1, 8, 8, 1), np.float32))
+
+
+def test_max_val_matters():
+    """The documented bug: max_val=1 on [-1, 1] data gives a different (wrong) number."""
+    import tensorflow as tf
+
+    a, b = smooth_images(1, seed=3), smooth_images(1, seed=4)
+    wrong = float(tf.image.ssim(a, b, max_val=1.0)[0])
+    assert abs(float(metrics.ssim(a, b)[0]) - wrong) > 1e-3
+
+
+def test_best_match_picks_the_right_reference():
+    reference = smooth_images(6, seed=5)
+    rng = np.random.default_rng(0)
+    targets = np.array([4, 0, 2])
+    queries = np.clip(reference[targets] + rng.normal(0, 0.05, reference[targets].shape), -1, 1)
+    best = metrics.best_match_ssim(queries, reference)
+    np.testing.assert_array_equal(best.index, targets)
+    assert best.scores.shape == (3,) and np.all(best.scores > 0.8)
+    summary = best.summary()
+    assert summary["count"] == 3 and summary["max"] == pytest.approx(float(best.scores.max()))
+
+
+def test_diversity_of_identical_images_is_one_and_lower_for_different_images():
+    same = np.repeat(smooth_images(1, seed=6), 5, axis=0)
+    assert metrics.mean_pairwise_ssim(same) == pytest.approx(1.0, abs=1e-6)
+    assert metrics.mean_pairwise_ssim(smooth_images(5, seed=7)) < 0.5
+
+
+def test_paired_ssim_is_seeded_and_pairs_distinct_partners():
+    gen, real = smooth_images(4, seed=8), smooth_images(6, seed=9)
+    first, second = metrics.paired_ssim(gen, real, seed=1), metrics.paired_ssim(gen, real, seed=1)
+    np.testing.assert_array_equal(first["scores"], second["scores"])
+    assert first["count"] == 4 and -1 <= first["mean"] <= 1
+    # every score is the SSIM of gen[i] with some real image
+    matrix = metrics.ssim_matrix(gen, real)
+    for i, value in enumerate(first["scores"]):
+        assert np.min(np.abs(matrix[i] - value)) < 1e-5
+
+
+def test_ms_ssim_reports_not_applicable_below_161_px():
+    result = metrics.ms_ssim_diversity(smooth_images(3, size=64))
+    assert result["available"] is False and "161" in result["reason"]
+
+
+# ------------------------------------------------------------------------------------------------
+def test_two_sample_test_is_near_chance_on_two_halves_of_one_set():
+    real = blobs(160, seed=1)
+    result = metrics.two_sample_test(real[:80], real[80:], seed=0, epochs=5)
+    low, high = result["auc_ci95"]
+    assert low <= 0.5 <= high or result["accuracy"] < 0.7
+    assert result["test_per_class"] == 40
+
+
+def test_two_sample_test_separates_real_from_noise_and_is_deterministic():
+    real = blobs(80, seed=2)
+    noise = np.random.default_rng(0).uniform(-1, 1, real.shape).astype(np.float32)
+    first = metrics.two_sample_test(real, noise, seed=3, epochs=5)
+    assert first["auc"] > 0.95 and first["accuracy"] > 0.9
+    assert first["auc_ci95"][0] <= first["auc"] <= first["auc_ci95"][1]
+    second = metrics.two_sample_test(real, noise, seed=3, epochs=5)
+    assert second["auc"] == first["auc"] and second["accuracy"] == first["accuracy"]
+
+
+def test_roc_auc_known_values_and_delong_variance():
+    auc, var = metrics.roc_auc(np.array([3.0, 4.0]), np.array([1.0, 2.0]))
+    assert auc == 1.0 and var == 0.0
+    auc, _ = metrics.roc_auc(np.array([1.0, 3.0]), np.array([2.0, 2.0]))
+    assert auc == 0.5
+    auc, _ = metrics.roc_auc(np.array([2.0]), np.array([2.0]))  # ties count one half
+    assert auc == 0.5
+    fpr, tpr = metrics.roc_curve(np.array([3.0, 1.0]), np.array([2.0, 0.0]))
+    np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1.0])
+    np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1.0, 1.0])
+
+
+# ------------------------------------------------------------------------------------------------
+def test_frechet_distance_closed_forms():
+    mu = np.array([0.5, -1.0, 2.0])
+    cov = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.5]])
+    assert metrics.frechet_distance(mu, cov, mu, cov) == pytest.approx(0.0, abs=1e-9)
+    # diagonal covariances: ‖μ1 − μ2‖² + Σ (√a − √b)²
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.25])
+    mu2 = np.array([1.5, 0.0, 2.0])
+    expected = np.sum((mu - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert metrics.frechet_distance(mu, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-9)
+    # 1-D: (μ1 − μ2)² + (σ1 − σ2)²
+    assert metrics.frechet_distance([0.0], [[4.0]], [3.0], [[1.0]]) == pytest.approx(9.0 + 1.0)
+    # singular covariance (rank 1) still gives the exact value
+    assert metrics.frechet_distance(np.zeros(2), np.diag([1.0, 0.0]), np.zeros(2), np.diag([4.0, 0.0])) == \
+        pytest.approx(1.0, abs=1e-6)
+
+
+def test_frechet_distance_of_sample_statistics():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 3))
+    y = rng.normal(size=(4000, 3)) * 2 + 1
+    value = metrics.frechet_distance(*metrics.feature_statistics(x), *metrics.feature_statistics(y))
+    assert value == pytest.approx(3 * 1 + 3 * (2 - 1) ** 2, rel=0.1)
+
+
+def test_kid_near_zero_for_same_distribution_and_positive_for_shifted():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(300, 8)), rng.normal(size=(300, 8))
+    same = metrics.kernel_inception_distance(x, y, subsets=20, subset_size=200)
+    shifted = metrics.kernel_inception_distance(x, y + 1.0, subsets=20, subset_size=200)
+    assert abs(same["mean"]) < 0.01
+    assert shifted["mean"] > 0.1
+    assert shifted["subset_size"] == 200
+
+
+def test_inception_preprocessing_size_channels_and_range():
+    x = smooth_images(2, size=16)
+    x[0] = 0.25  # a flat image stays flat and keeps its value after bilinear resizing
+    out = metrics.inception_preprocess(x)
+    assert out.shape == (2, 299, 299, 3) and out.dtype == np.float32
+    assert out.min() >= -1 and out.max() <= 1
+    np.testing.assert_array_equal(out[..., 0], out[..., 2])
+    np.testing.assert_allclose(out[0], 0.25, atol=1e-6)
+
+
+def test_fid_is_skipped_without_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    result = metrics.fid_kid(smooth_images(2), smooth_images(2))
+    assert result["available"] is False and "not found" in result["reason"]
+    with pytest.raises(DataError, match="not found"):
+        metrics.find_inception_weights(tmp_path / "missing.h5")
+
+
+# ------------------------------------------------------------------------------------------------
+def test_memorisation_flags_an_exact_copy_of_a_training_image():
+    train = smooth_images(30, seed=10)
+    heldout = smooth_images(20, seed=11)
+    generated = np.concatenate([smooth_images(5, seed=12), train[7:8]])
+    result = metrics.memorisation_check(generated, train, heldout)
+    assert result["flagged_indices"][0] == 5  # the copy is flagged, and listed first (closest)
+    assert result["l2_threshold"] > 0
+    assert result["fraction_closer_than_real_l2"] >= 1 / 6
+    assert result["generated_nearest"]["l2"][5] < result["heldout_nearest"]["l2"].min()
+    gen = result["generated_nearest"]
+    assert gen["l2"][5] == 0.0 and gen["l2_index"][5] == 7 and gen["ssim_index"][5] == 7
+    assert gen["ssim"][5] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_nearest_l2_is_rms_difference():
+    a = np.full((1, 12, 12, 1), 0.5, np.float32)
+    b = np.concatenate([np.full((1, 12, 12, 1), -0.5, np.float32), np.full((1, 12, 12, 1), 0.25, np.float32)])
+    result = metrics.nearest_neighbours(a, b)
+    assert result["l2_index"][0] == 1 and result["l2"][0] == pytest.approx(0.25)
+
+
+# ------------------------------------------------------------------------------------------------
+def test_quality_tracker_writes_logs_from_the_models_generator():
+    import keras
+
+    class Holder(keras.Model):  # stands in for the DCGAN: only .generator is used
+        def __init__(self, generator):
+            super().__init__()
+            self.generator = generator
+
+    inputs = keras.Input((4,))
+    flat = keras.layers.Dense(16 * 16, kernel_initializer=keras.initializers.GlorotUniform(seed=0))(inputs)
+    images = keras.layers.Reshape((16, 16, 1))(keras.layers.Activation("tanh")(flat))
+    generator = keras.Model(inputs, images)
+    reference = blobs(20, seed=4)
+    tracker = metrics.QualityTracker(reference, sample_count=8, seed=1, every=2)
+    tracker.set_model(Holder(generator))
+    tracker.set_params({"epochs": 4})
+    logs = [{} for _ in range(4)]
+    for epoch, log in enumerate(logs):
+        tracker.on_epoch_end(epoch, log)
+    assert np.isfinite(logs[0]["ssim_best_match"]) and np.isnan(logs[2]["ssim_best_match"])
+    assert np.isfinite(logs[1]["ssim_diversity"]) and np.isfinite(logs[3]["ssim_diversity"])
+    # the same fixed noise each time: the untrained generator gives the same figures
+    assert logs[0] == logs[1]
+    sample = np.asarray(generator(tracker.noise()))
+    expected = metrics.best_match_ssim(sample, reference).scores.mean()
+    assert logs[0]["ssim_best_match"] == pytest.approx(float(expected), abs=1e-6)
+    assert tracker.noise().shape == (8, 4) and 0 < tracker.reference_diversity < 1
