@@ -56,12 +56,15 @@ RUN_ARTEFACTS = (CONFIG_FILE, SPLIT_FILE, HISTORY_FILE, GRIDS_DIR, GIF_FILE, CHE
                  "metrics.json", "evaluation", "generated")
 #: Metrics of :class:`DCGAN`, in history.csv column order.
 METRIC_NAMES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
-#: Real validation images handed to the SSIM tracker (small: it runs every epoch).
-SSIM_REFERENCE_SIZE = 64
+#: Real validation images the SSIM tracker compares with every epoch (its cost grows linearly).
+SSIM_REFERENCE_SIZE = 256
 
-# XLA (jit_compile) for the train step on this 2-core AVX-512 CPU, 64 px, batch 64, measured with
-# this module's step: see _DEFAULT_JIT_COMPILE_CPU. Issue 6 measured the TF-tutorial step at 52 img/s
-# with XLA against 70 without.
+# Measured on this project's 2-core AMD EPYC VM (AVX-512 + AVX512_BF16, no AMX), this module's step run
+# by fit(), 64 px, batch 64, default widths, 6 interleaved repeats of 8 steps (the VM's CPU share
+# fluctuates, so the spread is wide): images/s median (best)
+#   float32 74 (134) · float32 + XLA 50 (78) · mixed_bfloat16 107 (194) · mixed_bfloat16 + XLA 50 (55).
+# XLA is slower on this CPU (as issue 6 found for the tutorial step: 52 vs 70), so it is off by default
+# on CPU; bf16 is ~1.45x float32, so "auto" picks it on CPUs with native bf16.
 _DEFAULT_JIT_COMPILE_CPU = False
 
 
@@ -455,6 +458,39 @@ class RunRecorder(keras.callbacks.Callback):
             self.manager.save(checkpoint_number=number)
 
 
+class UnlessStopped(keras.callbacks.Callback):
+    """Run ``inner``'s epoch hooks only while no guard has stopped training (a NaN epoch's images are NaN)."""
+
+    def __init__(self, inner: keras.callbacks.Callback, guards: Sequence[Any]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.guards = guards
+
+    def _stopped(self) -> bool:
+        return any(getattr(g, "diverged_at", None) or getattr(g, "signal_name", None) for g in self.guards)
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.inner.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.inner.set_params(params)
+
+    def on_train_begin(self, logs=None):
+        self.inner.on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.inner.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._stopped():
+            self.inner.on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self.inner.on_train_end(logs)
+
+
 def grid_path(run_dir: str | os.PathLike, epoch: int) -> Path:
     """``run_dir/grids/epoch_0001.png`` for epoch 1."""
     return Path(run_dir) / GRIDS_DIR / f"epoch_{epoch:04d}.png"
@@ -575,22 +611,23 @@ def _stop_on_signals(stopper: StopRequest) -> Iterator[None]:
 
 
 def _ssim_tracker(config: Config, splits: Any) -> Optional[keras.callbacks.Callback]:
+    """The evaluation module's per-epoch SSIM tracker on held-out real images (validation split)."""
     if not config.track_ssim:
         return None
     try:
         from .metrics import QualityTracker
     except ImportError:  # the evaluation module is optional for training
         return None
+    from .data import to_float
+
     reference = splits.validate if len(splits.validate) else splits.train
-    rng = np.random.default_rng([config.seed, 0x7373696D])  # "ssim"
-    chosen = rng.choice(len(reference), size=min(SSIM_REFERENCE_SIZE, len(reference)), replace=False)
-    real = reference[np.sort(chosen)].astype(np.float32) / 127.5 - 1.0
-    return QualityTracker(real, seed=config.seed)
+    return QualityTracker(to_float(reference), seed=config.seed, reference_count=SSIM_REFERENCE_SIZE)
 
 
 # ================================================================================================
 def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
-          force: bool = False, callbacks: Optional[Sequence[keras.callbacks.Callback]] = None) -> TrainResult:
+          force: bool = False, callbacks: Optional[Sequence[keras.callbacks.Callback]] = None,
+          lr_scale: float = 1.0) -> TrainResult:
     """Train a DCGAN on ``config.data`` (or the embedded demo) into ``run_dir``; see the module docstring.
 
     * A new run needs an empty or absent ``run_dir``; ``overwrite=True`` deletes the run artefacts of an
@@ -598,11 +635,15 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
       ``config.epochs`` in total (a run already there returns at once).
     * ``force=True`` lets a resume continue with settings that differ from the saved ``config.json``
       (e.g. a lower learning rate after a divergence); the new config is saved.
+    * ``lr_scale`` multiplies both learning rates of ``config`` (after the resume check, so a resume needs
+      no ``force`` for it): ``train(saved_config, run_dir, resume=True, lr_scale=0.5)`` continues a
+      diverged run from its last good checkpoint at half the rates, and saves them in ``config.json``.
     * ``callbacks`` are extra Keras callbacks, run after the library's own.
 
     Raises :class:`ConfigError` / :class:`RunFolderError` / :class:`DataError` before any training for a
-    problem the user can fix, and :class:`DivergenceError` if a loss becomes NaN/Inf (the last good
-    checkpoint stays on disk; resume with ``--force`` and a lower learning rate).
+    problem the user can fix (including too little free disk for the checkpoints), and
+    :class:`DivergenceError` if a loss becomes NaN/Inf (the last good checkpoint stays on disk; resume
+    with ``lr_scale`` < 1).
     """
     from . import data, models, plots
 
@@ -610,6 +651,7 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
     run_dir = Path(run_dir)
     models.check_image_size(config.image_size)
     _check_run_folder(config, run_dir, resume, overwrite, force)
+    scaled = _scale_learning_rates(config, lr_scale)  # a bad scale fails here, before the folder is touched
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -620,13 +662,13 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
     with _run_lock(run_dir):
         # Re-check under the lock: another process may have written here since the first look.
         _check_run_folder(config, run_dir, resume, overwrite, force)
+        config = scaled
+        _remove_stale_temporaries(run_dir)  # a killed writer's temp files; nobody else writes here now
         splits = data.load_dataset(config)
         n_train = len(splits.train)
         if config.batch_size > n_train:
             raise ConfigError(f"batch_size {config.batch_size} is larger than the {n_train} training images; "
                               f"use --batch-size {max(1, min(64, n_train))} or fewer, or add data")
-        if overwrite and not resume:  # only once everything is known to work: a typo must not cost a run
-            _clear_run_folder(run_dir)
 
         precision = resolve_precision(config)
         strategy = resolve_strategy(config)
@@ -635,6 +677,9 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
 
         with _dtype_policy(), strategy.scope():
             gan = build_gan(config, precision, jit_compile)
+            _check_free_disk(config, run_dir, gan, resume=resume, overwrite=overwrite)
+            if overwrite and not resume:  # only once everything is known to work: a typo must not cost a run
+                _clear_run_folder(run_dir)
             epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             checkpoint = make_checkpoint(gan, epoch_variable)
             manager = tf.train.CheckpointManager(checkpoint, str(run_dir / CHECKPOINT_DIR),
@@ -669,8 +714,8 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
             stopper = StopRequest()
             own: list[keras.callbacks.Callback] = [guard, stopper]
             tracker = _ssim_tracker(config, splits)
-            if tracker is not None:
-                own.append(tracker)  # before the recorder, so its logs land in history.csv
+            if tracker is not None:  # before the recorder, so its logs land in history.csv
+                own.append(UnlessStopped(tracker, guards=(guard, stopper)))
             own.append(RunRecorder(run_dir, config, manager, epoch_variable, history, guards=(guard, stopper)))
             with _stop_on_signals(stopper):
                 gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
@@ -682,16 +727,79 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
             kept = f"the last good checkpoint ({Path(last).name}) is intact" if last else "no checkpoint was saved yet"
             raise DivergenceError(
                 f"training diverged: a loss became NaN/Inf at epoch {epoch}, step {step}; {kept}. "
-                f"Continue from it with a lower learning rate: --resume --force --config FILE, FILE being "
-                f"{run_dir / CONFIG_FILE} with smaller g_learning_rate/d_learning_rate")
+                f"Continue from it at half the learning rates: --resume --lr-scale 0.5 --out {run_dir}")
         if stopper.signal_name is not None:
             done = history[-1]["epoch"] if history else initial_epoch
-            print(f"dcganlib: stopped by {stopper.signal_name} after epoch {done}; "
+            last = latest_checkpoint(run_dir)
+            kept = f"last checkpoint {Path(last).name}" if last else "no checkpoint yet"
+            print(f"dcganlib: stopped by {stopper.signal_name} after epoch {done} ({kept}); "
                   f"continue with --resume --out {run_dir}", file=sys.stderr)
             raise KeyboardInterrupt
         _finish(gan.generator, run_dir, config, plots)
         completed = history[-1]["epoch"] if history else initial_epoch
         return TrainResult(run_dir, history, gan.generator, completed, precision, time.perf_counter() - started)
+
+
+def _scale_learning_rates(config: Config, scale: float) -> Config:
+    """``config`` with ``g_learning_rate`` and ``d_learning_rate`` multiplied by ``scale`` (> 0)."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
+        raise ConfigError(f"--lr-scale must be a positive number such as 0.5, got {scale!r}")
+    if scale == 1:
+        return config
+    return config.replace(g_learning_rate=config.g_learning_rate * scale,
+                          d_learning_rate=config.d_learning_rate * scale)
+
+
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete what a killed writer leaves: ``.NAME.tmp-PID.EXT`` siblings of atomically written files,
+    ``config.json.tmp``, and TensorFlow's ``ckpt-N_temp`` folders. Called under the run lock only."""
+    for folder in (run_dir, run_dir / GRIDS_DIR, run_dir / CHECKPOINT_DIR):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            name = path.name
+            stale = (name.startswith(".") and ".tmp-" in name) or name == CONFIG_FILE + ".tmp" or (
+                folder.name == CHECKPOINT_DIR and name.endswith("_temp"))
+            if stale and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif stale:
+                path.unlink(missing_ok=True)
+
+
+def _variable_bytes(variables: Sequence[Any]) -> int:
+    return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in variables)
+
+
+def _folder_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def _check_free_disk(config: Config, run_dir: Path, gan: DCGAN, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to start a run whose checkpoints cannot fit on the run folder's disk.
+
+    needed = (keep_checkpoints + 1) × checkpoint + generator file + epochs × raw grid, where a checkpoint
+    holds every variable of G, D and both optimizers (Adam keeps two moments per weight) and the ``+ 1``
+    is the new checkpoint written before the oldest is deleted. Space the run will free counts as
+    available: its old checkpoints on a resume, all of its artefacts on an overwrite.
+    """
+    checkpoint = _variable_bytes(gan.generator.weights + gan.discriminator.weights
+                                 + gan.g_optimizer.variables + gan.d_optimizer.variables)
+    generator = _variable_bytes(gan.generator.weights)
+    grids = config.epochs * config.grid_size * config.image_size ** 2 * config.channels
+    needed = (config.keep_checkpoints + 1) * checkpoint + generator + grids
+    reclaimable = 0
+    if overwrite and not resume:
+        reclaimable = sum(_folder_bytes(run_dir / name) for name in RUN_ARTEFACTS)
+    elif resume:
+        reclaimable = _folder_bytes(run_dir / CHECKPOINT_DIR)
+    free = shutil.disk_usage(run_dir).free + reclaimable
+    if needed > free:
+        raise RunFolderError(
+            f"not enough free disk for {run_dir}: {config.keep_checkpoints} kept checkpoints + 1 being written "
+            f"({checkpoint / 1e6:.1f} MB each), the generator and the grids need about {needed / 1e6:.1f} MB, "
+            f"but only {free / 1e6:.1f} MB are free; free some space, lower keep_checkpoints, or choose another --out")
 
 
 def _set_learning_rate(optimizer: keras.optimizers.Optimizer, value: float) -> None:
@@ -799,10 +907,38 @@ def generate(run_dir: str | os.PathLike, count: int = 64, out_dir: Optional[str 
     return paths
 
 
+def ensure_run(config: Config, run_dir: str | os.PathLike,
+               callbacks: Optional[Sequence[keras.callbacks.Callback]] = None) -> Path:
+    """A finished run of ``config`` in ``run_dir``: the folder as it is if it holds one, else train it.
+
+    * ``generator.keras`` and ``config.json`` present: nothing is trained; the saved config must equal
+      ``config`` up to ``epochs``/``verbose`` (else :class:`ConfigError` naming the differences);
+    * ``config.json`` and a checkpoint but no final generator (an interrupted run): resumed;
+    * absent or empty folder: trained from scratch. Any other content raises :class:`RunFolderError`
+      (never deleted).
+
+    Lets a notebook evaluate the run an earlier notebook trained, or train it itself when run alone.
+    """
+    run_dir = Path(run_dir)
+    saved = run_dir / CONFIG_FILE
+    if saved.is_file():
+        differences = Config.from_json(saved).diff(config)
+        if differences:
+            named = "; ".join(f"{k}: saved {a!r}, asked {b!r}" for k, (a, b) in sorted(differences.items()))
+            raise ConfigError(f"{run_dir} holds a run with other settings ({named}); use another run folder "
+                              "or delete it")
+        if (run_dir / GENERATOR_FILE).is_file():
+            return run_dir
+        if latest_checkpoint(run_dir) is not None:
+            return train(config, run_dir, resume=True, callbacks=callbacks).run_dir
+    return train(config, run_dir, callbacks=callbacks).run_dir
+
+
 __all__ = [
     "DCGAN",
     "TrainResult",
     "train",
+    "ensure_run",
     "build_gan",
     "make_optimizers",
     "make_checkpoint",

@@ -53,7 +53,7 @@ def slices(tmp_path_factory) -> Path:
 
 def tiny_config(data: Path, **changes):
     base = dict(data=str(data), image_size=SIZE, max_images=None, batch_size=16, epochs=2, seed=3,
-                verbose=0, track_ssim=False, keep_checkpoints=5)
+                verbose=0, track_ssim=True, keep_checkpoints=5)
     base.update(changes)
     return smoke_config(**base)
 
@@ -175,8 +175,10 @@ def test_history_has_one_row_per_epoch_with_every_metric(run):
     assert [r["epoch"] for r in rows] == [1, 2]
     header = (run.run_dir / "history.csv").read_text().splitlines()[0].split(",")
     assert header[:2] == ["epoch", "seconds"] and set(training.METRIC_NAMES) <= set(header)
+    assert {"ssim_best_match", "ssim_diversity"} <= set(header)  # from the evaluation module's tracker
     for row in rows:
         assert all(np.isfinite(row[k]) for k in training.METRIC_NAMES)
+        assert -1.0 <= row["ssim_best_match"] <= 1.0 and -1.0 <= row["ssim_diversity"] <= 1.0
         assert 0.0 <= row["d_acc_real"] <= 1.0 and 0.0 < row["d_fake"] < 1.0
     assert rows == run.history
 

@@ -1,0 +1,478 @@
+"""Evaluate a trained run: ``python -m dcganlib evaluate RUN_DIR`` → ``RUN_DIR/evaluation/``.
+
+Which real images play which role (default, the run's own split from ``config.json``):
+
+* **reference** — the held-out *test* split: generated images are compared with it (best-match SSIM,
+  paired SSIM) and its own pairwise SSIM is the real diversity;
+* **calibration** — the held-out *validate* split: its best-match SSIM against the same reference is
+  what a perfect generator would reach (real images of other subjects). If the run has no validate
+  images, the test split is halved (seeded): one half is the reference, the other the calibration;
+* **held-out real** = reference ∪ calibration: the real side of the two-sample test and of FID/KID,
+  and the baseline of the memorisation check;
+* **train** — the memorisation check looks for each generated image's nearest training image.
+
+``--reference PATH`` replaces the test split: every image under PATH (read by the data readers at the
+run's image size and channels) is split in two seeded halves, reference and calibration.
+
+Outputs: ``metrics.json`` (every figure, its definition, the sample counts, the seed and timings,
+written atomically) and figures ``ssim_histograms``, ``diversity``, ``closest_pairs``, ``roc``,
+``ssim_over_epochs`` (when the run's history has the QualityTracker columns) and ``history``
+(losses and D accuracy), each as PNG and PDF. The ``plot_*`` functions are for notebooks too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from . import metrics
+from .config import Config
+from .errors import ConfigError, DataError, RunFolderError
+
+EVALUATION_DIR = "evaluation"
+METRICS_FILE = "metrics.json"
+MIN_COUNT = 16  # the two-sample test needs 8 generated images per half
+DIVERSITY_MAX_IMAGES = 500  # pairwise SSIM grows with N²; 500 images = 250k pairs ≈ 1–2 s at 64 px
+
+DEFINITIONS = {
+    "ssim": metrics.SSIM_DEFINITION,
+    "best_match_ssim": "for each image, the maximum SSIM over all reference images (held-out real test "
+                       "images); summarised by mean, median, max",
+    "calibration": "best-match SSIM of held-out real images (validate split) against the same reference: "
+                   "the level of a perfect generator; ratio_mean = generated mean / calibration mean",
+    "paired_ssim": "SSIM of generated image i with a random reference image (seeded permutation); only for "
+                   "comparison with projects that report a plain mean SSIM",
+    "diversity": "mean SSIM over all distinct pairs within one set (lower = more diverse); mode collapse "
+                 "shows as generated >> real; ratio = generated / real",
+    "ms_ssim": "mean 5-scale MS-SSIM (tf.image.ssim_multiscale, max_val=2) over random distinct pairs; only "
+               "for images of at least 161 px",
+    "two_sample_test": "a fresh small CNN trained on half of the held-out real and half of the generated "
+                       "images, scored on the other halves: accuracy (Wilson 95% CI) and ROC AUC (DeLong 95% "
+                       "CI); 0.5 = indistinguishable, 1.0 = perfectly separable",
+    "fid_kid": "FID / KID on ImageNet InceptionV3 pool features, only with local weights (never downloaded)",
+    "memorisation": "nearest training image of every generated and every held-out real image by L2 (RMS "
+                    "pixel difference in [-1, 1] units) and SSIM; fraction_closer_than_real_l2 = share of "
+                    "generated images closer to a training image than the 1st percentile of held-out real "
+                    "images' nearest distances",
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# figures
+def _pyplot():
+    from . import plots  # noqa: F401  (selects a headless backend when there is no display)
+    from matplotlib import pyplot as plt
+
+    return plt
+
+
+def plot_ssim_histograms(generated_scores: Any, real_scores: Any, *, ax: Any = None):
+    """Histograms of best-match SSIM: generated vs the held-out real calibration, means dashed."""
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+    else:
+        fig = ax.figure
+    generated_scores, real_scores = np.asarray(generated_scores), np.asarray(real_scores)
+    values = np.concatenate([generated_scores, real_scores])
+    bins = np.linspace(min(0.0, float(values.min())), 1.0, 41)
+    for scores, label, colour in ((real_scores, "held-out real (calibration)", "tab:blue"),
+                                  (generated_scores, "generated", "tab:orange")):
+        ax.hist(scores, bins=bins, density=True, alpha=0.5, color=colour,
+                label=f"{label}: mean {scores.mean():.3f} (n={len(scores)})")
+        ax.axvline(scores.mean(), color=colour, linestyle="--", linewidth=1)
+    ax.set_xlabel("best-match SSIM against the reference set")
+    ax.set_ylabel("density")
+    ax.set_title("Best-match SSIM (Wang et al. 2004, data range 2)")
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_diversity(values: Mapping[str, float], *, ax: Any = None):
+    """Bars of mean pairwise SSIM per set, e.g. ``{"real": 0.31, "generated": 0.45}`` (lower = more diverse)."""
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    else:
+        fig = ax.figure
+    names = list(values)
+    heights = [values[name] for name in names]
+    bars = ax.bar(names, heights, color=["tab:blue", "tab:orange", "tab:green", "tab:red"][: len(names)])
+    for bar, height in zip(bars, heights):
+        ax.annotate(f"{height:.3f}", (bar.get_x() + bar.get_width() / 2, height), ha="center", va="bottom")
+    ax.set_ylabel("mean pairwise SSIM")
+    ax.set_ylim(0, max(1.0, max(heights) * 1.1))
+    ax.set_title("Diversity (lower = more diverse)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc(two_sample: Mapping[str, Any], *, ax: Any = None):
+    """ROC curve of the two-sample classifier (from :func:`metrics.two_sample_test`), chance dashed."""
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4, 4))
+    else:
+        fig = ax.figure
+    roc = two_sample["roc"]
+    low, high = two_sample["auc_ci95"]
+    ax.plot(roc["fpr"], roc["tpr"], color="tab:red",
+            label=f"AUC {two_sample['auc']:.3f} (95% CI {low:.3f}–{high:.3f})")
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="indistinguishable")
+    ax.set_xlabel("false-positive rate (generated called real)")
+    ax.set_ylabel("true-positive rate (real called real)")
+    ax.set_title(f"Two-sample test, accuracy {two_sample['accuracy']:.3f}")
+    ax.set_aspect("equal")
+    ax.legend(frameon=False, fontsize="small", loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_closest_pairs(generated: Any, train: Any, memorisation: Mapping[str, Any], count: int = 8):
+    """The ``count`` generated images nearest (L2) to a training image (top row) above that training
+    image (bottom row), each titled with its L2 and SSIM — copies would look identical."""
+    plt = _pyplot()
+    generated = metrics.as_float_images(generated, "generated")
+    train = metrics.as_float_images(train, "train")
+    nearest = memorisation["generated_nearest"]
+    order = np.argsort(nearest["l2"])[:count]
+    fig, axes = plt.subplots(2, len(order), figsize=(1.6 * len(order), 3.7), squeeze=False)
+    for column, index in enumerate(order):
+        partner = int(nearest["l2_index"][index])
+        pair = ((generated[index], f"gen {index}\nL2 {nearest['l2'][index]:.3f}"),
+                (train[partner], f"train {partner}\nSSIM {metrics.ssim(generated[index:index + 1], train[partner:partner + 1])[0]:.3f}"))
+        for row, (image, title) in enumerate(pair):
+            ax = axes[row, column]
+            if image.shape[-1] == 1:
+                ax.imshow(image[..., 0], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+            else:
+                ax.imshow((image + 1) / 2, interpolation="nearest")
+            ax.set_title(title, fontsize=7)
+            ax.set_axis_off()
+    threshold = memorisation["l2_threshold"]
+    fig.suptitle(f"Generated images closest to a training image (top) and that image (bottom); "
+                 f"held-out real 1st-percentile L2 = {threshold:.3f}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ssim_over_epochs(history: Any, *, ax: Any = None):
+    """``ssim_best_match`` and ``ssim_diversity`` per epoch from a history.csv path or rows (NaN gaps skipped)."""
+    plt = _pyplot()
+    rows = _history_rows(history)
+    epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(rows)], dtype=float)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+    else:
+        fig = ax.figure
+    for key, label in (("ssim_best_match", "best-match SSIM (generated vs real)"),
+                       ("ssim_diversity", "diversity: mean pairwise SSIM of generated")):
+        values = np.array([row.get(key, np.nan) for row in rows], dtype=float)
+        keep = np.isfinite(values)
+        if keep.any():
+            ax.plot(epochs[keep], values[keep], marker="o" if keep.sum() < 30 else None, markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("SSIM")
+    ax.set_title("SSIM during training (fixed noise sample)")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def _history_rows(history: Any) -> list[dict[str, float]]:
+    if isinstance(history, (str, os.PathLike)):
+        import csv
+
+        with open(history, newline="") as handle:
+            raw = list(csv.DictReader(handle))
+    else:
+        raw = [dict(row) for row in history]
+    rows = []
+    for entry in raw:
+        row = {}
+        for key, value in entry.items():
+            try:
+                row[key] = float(value)
+            except (TypeError, ValueError):
+                continue
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# core
+def evaluate_images(generated: Any, reference: Any, calibration: Any, train: Any, *, seed: int = 0,
+                    inception_weights: Optional[str | os.PathLike] = None,
+                    two_sample_epochs: int = 10) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every metric for arrays already in memory (uint8 or ``[-1, 1]`` floats, NHWC, same size).
+
+    Returns ``(results, details)``: ``results`` is JSON-ready (what ``metrics.json`` holds, minus the
+    run-level fields); ``details`` keeps the per-image arrays the figures need.
+    """
+    generated = metrics.as_float_images(generated, "generated")
+    reference = metrics.as_float_images(reference, "reference")
+    calibration = metrics.as_float_images(calibration, "calibration")
+    train = metrics.as_float_images(train, "train")
+    for name, array in (("reference", reference), ("calibration", calibration), ("train", train)):
+        if len(array) == 0:
+            raise DataError(f"evaluation needs {name} images; the {name} set is empty")
+        if array.shape[1:] != generated.shape[1:]:
+            raise DataError(f"{name} images are {array.shape[1:]} but generated images are {generated.shape[1:]}; "
+                            "evaluate against data of the run's image size and channels")
+    heldout = np.concatenate([reference, calibration])
+    timings: dict[str, float] = {}
+    results: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+
+    def timed(name: str):
+        class _Timer:
+            def __enter__(self):
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timings[name] = round(time.perf_counter() - self.start, 3)
+        return _Timer()
+
+    with timed("best_match_ssim"):
+        generated_best = metrics.best_match_ssim(generated, reference)
+        real_best = metrics.best_match_ssim(calibration, reference)
+    results["best_match_ssim"] = {
+        "generated": generated_best.summary(),
+        "real_calibration": real_best.summary(),
+        "ratio_mean": generated_best.summary()["mean"] / real_best.summary()["mean"],
+    }
+    details["best_match"] = (generated_best, real_best)
+
+    with timed("paired_ssim"):
+        paired = metrics.paired_ssim(generated, reference, seed=seed)
+    results["paired_ssim"] = {key: value for key, value in paired.items() if key != "scores"}
+
+    with timed("diversity"):
+        generated_div = metrics.mean_pairwise_ssim(generated, max_images=DIVERSITY_MAX_IMAGES, seed=seed)
+        real_div = metrics.mean_pairwise_ssim(reference, max_images=DIVERSITY_MAX_IMAGES, seed=seed)
+        ms = {"generated": metrics.ms_ssim_diversity(generated, seed=seed)}
+        if ms["generated"]["available"]:
+            ms["real"] = metrics.ms_ssim_diversity(reference, seed=seed)
+    results["diversity"] = {
+        "generated_mean_pairwise_ssim": generated_div,
+        "real_mean_pairwise_ssim": real_div,
+        "ratio": generated_div / real_div if real_div else float("nan"),
+        "images_used": {"generated": min(len(generated), DIVERSITY_MAX_IMAGES),
+                        "real": min(len(reference), DIVERSITY_MAX_IMAGES)},
+        "ms_ssim": ms,
+    }
+
+    with timed("two_sample_test"):
+        two_sample = metrics.two_sample_test(heldout, generated, seed=seed, epochs=two_sample_epochs)
+    results["two_sample_test"] = {key: value for key, value in two_sample.items() if key != "roc"}
+    details["two_sample"] = two_sample
+
+    with timed("fid_kid"):
+        results["fid_kid"] = metrics.fid_kid(heldout, generated, weights=inception_weights, seed=seed)
+
+    with timed("memorisation"):
+        memorisation = metrics.memorisation_check(generated, train, heldout)
+    results["memorisation"] = {key: value for key, value in memorisation.items()
+                               if key not in ("generated_nearest", "heldout_nearest")}
+    details["memorisation"] = memorisation
+    results["timings_seconds"] = timings
+    return results, details
+
+
+def _load_real(config: Config, reference: Optional[str | os.PathLike], seed: int):
+    """(reference, calibration, train, description) as uint8 arrays; see the module docstring."""
+    from .data import load_dataset
+
+    splits = load_dataset(config)
+    rng = np.random.default_rng([seed, 0x63616c69])  # "cali"
+    if reference is not None:
+        path = Path(reference).expanduser()
+        if not path.exists():
+            raise DataError(f"--reference {path} does not exist; pass a folder or file of real images")
+        # all images under PATH are reference material: no cap, no split by subject needed
+        other = load_dataset(config.replace(data=str(path), max_images=None))
+        pool = np.concatenate([other.train, other.validate, other.test])
+        source = f"all {len(pool)} images under {path}, split in two seeded halves (reference / calibration)"
+        chosen = rng.permutation(len(pool))
+        half = len(pool) // 2
+        return pool[chosen[:half]], pool[chosen[half:]], splits.train, {
+            "reference": f"{source}: first half", "calibration": f"{source}: second half",
+            "train": "the run's train split"}
+    if len(splits.validate):
+        return splits.test, splits.validate, splits.train, {
+            "reference": "the run's held-out test split", "calibration": "the run's held-out validate split",
+            "train": "the run's train split"}
+    chosen = rng.permutation(len(splits.test))
+    half = len(splits.test) // 2
+    text = "the run's test split, halved (seeded) because the validate split is empty"
+    return splits.test[chosen[:half]], splits.test[chosen[half:]], splits.train, {
+        "reference": f"{text}: first half", "calibration": f"{text}: second half", "train": "the run's train split"}
+
+
+def _load_generator(run_dir: Path):
+    try:
+        from .training import load_generator
+    except ImportError:  # training module missing: read the saved model directly
+        import keras
+
+        path = run_dir / "generator.keras"
+        if not path.exists():
+            raise RunFolderError(f"no trained generator in {run_dir}: expected generator.keras") from None
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    return load_generator(run_dir)
+
+
+def _generate(generator: Any, count: int, seed: int) -> np.ndarray:
+    try:
+        from .training import sample
+    except ImportError:
+        sample = None
+    if sample is not None:
+        return sample(generator, count, seed=seed)
+    z = np.random.default_rng(seed).standard_normal((count, int(generator.input_shape[-1]))).astype(np.float32)
+    return np.concatenate([np.asarray(generator(z[i:i + 256], training=False), np.float32)
+                           for i in range(0, count, 256)])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None  # strict JSON has no NaN
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def summary_text(result: Mapping[str, Any]) -> str:
+    """A few human lines from a metrics.json dict."""
+    best = result["best_match_ssim"]
+    div = result["diversity"]
+    two = result["two_sample_test"]
+    mem = result["memorisation"]
+    fid = result["fid_kid"]
+    lines = [
+        f"best-match SSIM  generated {best['generated']['mean']:.4f} | held-out real {best['real_calibration']['mean']:.4f}"
+        f" | ratio {best['ratio_mean']:.3f}",
+        f"diversity (mean pairwise SSIM, lower = more diverse)  generated {div['generated_mean_pairwise_ssim']:.4f}"
+        f" | real {div['real_mean_pairwise_ssim']:.4f} | ratio {div['ratio']:.3f}",
+        f"two-sample test  accuracy {two['accuracy']:.3f} | AUC {two['auc']:.3f} "
+        f"(95% CI {two['auc_ci95'][0]:.3f}-{two['auc_ci95'][1]:.3f}); 0.5 = indistinguishable",
+        f"memorisation  {mem['fraction_closer_than_real_l2']:.1%} of generated closer to a training image than "
+        f"the 1st percentile of held-out real",
+        f"paired SSIM (generated vs random real)  {result['paired_ssim']['mean']:.4f}",
+        ("FID " + f"{fid['fid']:.2f} | KID {fid['kid']['mean']:.4f}") if fid.get("available")
+        else f"FID/KID not computed: {fid['reason']}",
+    ]
+    return "\n".join(lines)
+
+
+def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None, count: int = 500,
+                 out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
+                 seed: int = 0, *, quiet: bool = False) -> dict:
+    """Evaluate the run in ``run_dir`` and write ``metrics.json`` and figures; return the metrics dict.
+
+    ``count`` generated images (noise seeded by ``seed``) are compared with real images as described in
+    the module docstring. ``out`` is the metrics.json path (default ``RUN_DIR/evaluation/metrics.json``);
+    figures always go to ``RUN_DIR/evaluation/``. A folder without ``config.json`` or a trained
+    generator raises :class:`RunFolderError`.
+    """
+    from . import plots
+
+    run_dir = Path(run_dir)
+    if isinstance(count, bool) or not isinstance(count, int) or count < MIN_COUNT:
+        raise ConfigError(f"--count must be an integer of at least {MIN_COUNT} (the two-sample test halves "
+                          f"the sample); got {count!r}")
+    if not run_dir.is_dir():
+        raise RunFolderError(f"run folder not found: {run_dir}")
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise RunFolderError(f"{run_dir} has no config.json; is it a run folder written by "
+                             "'python -m dcganlib train'?")
+    config = Config.from_json(config_path)
+    started = time.perf_counter()
+    generator = _load_generator(run_dir)
+    reference_u8, calibration_u8, train_u8, sources = _load_real(config, reference, seed)
+    load_seconds = time.perf_counter() - started
+
+    t0 = time.perf_counter()
+    generated = _generate(generator, count, seed)
+    generate_seconds = time.perf_counter() - t0
+    if generated.shape[1:] != reference_u8.shape[1:]:
+        raise RunFolderError(f"the generator in {run_dir} makes {generated.shape[1:]} images but the data is "
+                             f"{reference_u8.shape[1:]}; config.json and generator do not match")
+
+    results, details = evaluate_images(generated, reference_u8, calibration_u8, train_u8, seed=seed,
+                                       inception_weights=inception_weights)
+    results["timings_seconds"].update({"load": round(load_seconds, 3), "generate": round(generate_seconds, 3)})
+
+    folder = run_dir / EVALUATION_DIR
+    figures: list[str] = []
+    t0 = time.perf_counter()
+
+    def save(fig, name):
+        png, _ = plots.save_figure(fig, name, folder, close=True)
+        figures.append(png.name)
+
+    generated_best, real_best = details["best_match"]
+    save(plot_ssim_histograms(generated_best.scores, real_best.scores), "ssim_histograms")
+    save(plot_diversity({"real": results["diversity"]["real_mean_pairwise_ssim"],
+                         "generated": results["diversity"]["generated_mean_pairwise_ssim"]}), "diversity")
+    save(plot_closest_pairs(generated, train_u8, details["memorisation"]), "closest_pairs")
+    save(plot_roc(details["two_sample"]), "roc")
+    history = run_dir / "history.csv"
+    if history.is_file():
+        rows = _history_rows(history)
+        if any(math.isfinite(row.get("ssim_best_match", math.nan)) for row in rows):
+            save(plot_ssim_over_epochs(rows), "ssim_over_epochs")
+        try:
+            save(plots.plot_history(history), "history")
+        except DataError:
+            pass  # a history without loss columns (not written by train) has nothing to plot
+    results["timings_seconds"]["figures"] = round(time.perf_counter() - t0, 3)
+
+    payload = {
+        "run_dir": str(run_dir),
+        "seed": seed,
+        "image_shape": list(generated.shape[1:]),
+        "samples": {"generated": int(len(generated)), "reference": int(len(reference_u8)),
+                    "calibration": int(len(calibration_u8)), "train": int(len(train_u8)), "sources": sources},
+        "definitions": DEFINITIONS,
+        **results,
+        "figures": figures,
+        "figures_dir": str(folder),
+    }
+    out_path = Path(out) if out is not None else folder / METRICS_FILE
+    try:
+        _write_json(out_path, payload)
+    except OSError as exc:
+        raise RunFolderError(f"cannot write {out_path}: {exc.strerror}") from None
+    payload = _jsonable(payload)
+    if not quiet:
+        print(f"evaluation of {run_dir} ({len(generated)} generated, {len(reference_u8)} reference, "
+              f"{len(calibration_u8)} calibration, {len(train_u8)} train images)")
+        print(summary_text(payload))
+        print(f"wrote {out_path} and {len(figures)} figures in {folder}")
+    return payload
