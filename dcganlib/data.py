@@ -693,3 +693,62 @@ def make_tf_dataset(images_u8: np.ndarray, batch_size: int, *, seed: int, shuffl
 
     dataset = batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+# ------------------------------------------------------------------------------------------------
+# looking at the data (notebook 01)
+_SLICE_NUMBER = re.compile(r"slice_?(\d+)", re.IGNORECASE)
+
+
+def decode_file(path: str | os.PathLike, config: Config) -> np.ndarray:
+    """One file decoded exactly as :func:`load_dataset` decodes it: uint8 ``(N, S, S, C)`` in ``[0, 255]``.
+
+    ``S = config.image_size``, ``C = config.channels``; N is 1 for a plain image, the number of kept
+    slices for a stack or NIfTI volume. Raises :class:`DataError` for a missing, unreadable or too
+    small file (what :func:`load_dataset` would skip or refuse).
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path} is not a file; pass one of {SUPPORTED}")
+    try:
+        decoded = _decode(path, config.image_size, config.channels, config.nifti_axis)
+    except _Unreadable as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if decoded.too_small is not None:
+        height, width = decoded.too_small
+        raise DataError(f"{path} is {width}x{height} px, smaller than image_size {config.image_size}; "
+                        "lower image_size (images are never upsampled)")
+    if not decoded.slices:
+        raise DataError(f"{path} holds no slice with tissue")
+    return np.stack(decoded.slices)
+
+
+def survey_files(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """One row per supported file under ``path``, read from headers only (no pixel is decoded).
+
+    Row: ``{"path": relative posix path, "split": "train" | "validate" | "test" for the OASIS folders
+    else "", "width", "height": stored size in pixels (None for .npy / NIfTI), "slice": the number in a
+    ``slice_N`` file name or None}``. Used to summarise stored image sizes and slice positions.
+    """
+    from PIL import Image
+
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(f"data path {root} does not exist")
+    files = [root] if root.is_file() else [p for p in _walk(root) if _is_supported(p)]
+    split_of_folder = {folder: split for split, folder in OASIS_SPLITS.items()}
+    rows = []
+    for file in files:
+        relative = file.name if file == root else file.relative_to(root).as_posix()
+        width = height = None
+        if _suffix(file) in IMAGE_SUFFIXES:
+            try:
+                with Image.open(file) as image:  # lazy: reads the header only
+                    width, height = image.size
+            except (OSError, SyntaxError, ValueError):
+                pass  # unreadable files are counted by load_dataset; the survey just has no size
+        match = _SLICE_NUMBER.search(file.name)
+        rows.append({"path": relative,
+                     "split": next((split_of_folder[p] for p in Path(relative).parts[:-1] if p in split_of_folder), ""),
+                     "width": width, "height": height, "slice": int(match.group(1)) if match else None})
+    return rows

@@ -514,6 +514,119 @@ def plot_model_diagram(model: Any, *, ax: Any = None, group: bool = True, title:
     return fig
 
 
+
+# ------------------------------------------------------------------------------------------------
+# notebooks: the data chapter and live training grids
+def plot_data_survey(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """Stored image sizes and slice positions of a :func:`dcganlib.data.survey_files` listing.
+
+    Left: number of files per stored size ``W×H`` (the 12 most common; files without a size, such as
+    NIfTI, are counted as "volume / array"). Right: histogram of the ``slice_N`` numbers per split
+    (files whose names carry no slice number are left out and counted in the title).
+    """
+    if not rows:
+        raise DataError("no files to summarise: the survey is empty")
+    sizes: dict[str, int] = {}
+    for row in rows:
+        key = f"{row['width']}×{row['height']}" if row.get("width") else "volume / array"
+        sizes[key] = sizes.get(key, 0) + 1
+    common = sorted(sizes.items(), key=lambda item: -item[1])[:12]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+    left.barh([name for name, _ in common][::-1], [count for _, count in common][::-1], color="tab:gray")
+    left.set_xlabel("files")
+    left.set_title(f"stored image sizes ({len(rows)} files)")
+    numbered = [row for row in rows if row.get("slice") is not None]
+    if numbered:
+        top = max(row["slice"] for row in numbered)
+        edges = np.arange(-0.5, top + 1.5, max(1, (top + 1) // 32))
+        for split in sorted({row["split"] for row in numbered}, key=["train", "validate", "test", ""].index):
+            values = [row["slice"] for row in numbered if row["split"] == split]
+            right.hist(values, bins=edges, histtype="step", linewidth=1.5, density=True,
+                       label=f"{split or 'all'} (n={len(values)})")
+        right.legend(frameon=False, fontsize="small")
+    right.set_xlabel("slice number in the file name (position in the volume)")
+    right.set_ylabel("density")
+    right.set_title(f"slice positions ({len(rows) - len(numbered)} files without a number)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_preprocessing(raw: Any, processed: Any, *, name: str = "") -> Figure:
+    """Before/after panel of the data pipeline for one slice.
+
+    ``raw``: the stored pixels (``(H, W)`` or ``(H, W, C)``, any dtype, shown with its own range);
+    ``processed``: the same slice after :func:`dcganlib.data.decode_file` (uint8 ``(S, S[, C])``). Panels:
+    the stored image, the resized and padded uint8 image, and the histogram of the network's input
+    ``x = u8 / 127.5 − 1`` in ``[-1, 1]``.
+    """
+    raw = np.asarray(raw)
+    processed = np.asarray(processed)
+    if processed.ndim == 3 and processed.shape[-1] == 1:
+        processed = processed[..., 0]
+    if raw.ndim == 3 and raw.shape[-1] == 1:
+        raw = raw[..., 0]
+    if processed.dtype != np.uint8 or processed.ndim not in (2, 3):
+        raise DataError(f"processed must be one uint8 image (S, S) or (S, S, C); got {processed.dtype} {processed.shape}")
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1, 1.3]})
+    gray = "gray" if raw.ndim == 2 else None
+    axes[0].imshow(raw, cmap=gray, interpolation="nearest")
+    axes[0].set_title(f"stored{(' ' + name) if name else ''}: {raw.shape[1]}×{raw.shape[0]} {raw.dtype}",
+                      fontsize=9)
+    axes[1].imshow(processed, cmap="gray" if processed.ndim == 2 else None, vmin=0, vmax=255,
+                   interpolation="nearest")
+    axes[1].set_title(f"resized + padded: {processed.shape[1]}×{processed.shape[0]} uint8", fontsize=9)
+    for ax in axes[:2]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    scaled = processed.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    axes[2].hist(scaled.ravel(), bins=np.linspace(-1, 1, 65), color="tab:blue", log=True)
+    axes[2].set_xlim(-1.05, 1.05)
+    axes[2].set_xlabel("network input x = u8 / 127.5 − 1")
+    axes[2].set_ylabel("pixels (log)")
+    axes[2].set_title(f"input range [{scaled.min():.2f}, {scaled.max():.2f}]", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def show_epoch_grid(run_dir: str | os.PathLike, epoch: int, *, width: int | None = 320) -> Path | None:
+    """Show ``run_dir/grids/epoch_NNNN.png`` inline in a notebook (IPython), ``width`` px wide.
+
+    Outside IPython it prints the path instead. Returns the path, or None if that epoch has no grid.
+    """
+    path = Path(run_dir) / "grids" / f"epoch_{epoch:04d}.png"
+    if not path.is_file():
+        return None
+    try:
+        from IPython.display import Image as IPythonImage, display
+    except ImportError:
+        print(f"epoch {epoch}: {path}")
+        return path
+    display(IPythonImage(filename=str(path), width=width))
+    return path
+
+
+def grid_display_callback(run_dir: str | os.PathLike, *, every: int = 1, width: int | None = 320):
+    """A Keras callback that shows the run's fixed-noise grid after every ``every``-th epoch and the last.
+
+    Pass it to :func:`dcganlib.training.train` (``callbacks=[...]``): extra callbacks run after the
+    library's own, so the grid of the epoch that just ended is already on disk. Keras is imported here,
+    not at module level, so :mod:`dcganlib.plots` stays free of TensorFlow.
+    """
+    import keras
+
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise DataError(f"every must be a positive integer number of epochs, got {every!r}")
+    callback = keras.callbacks.LambdaCallback()
+
+    def on_epoch_end(epoch: int, logs: Any = None) -> None:
+        last = epoch + 1 == (callback.params or {}).get("epochs")
+        if (epoch + 1) % every == 0 or last:
+            show_epoch_grid(run_dir, epoch + 1, width=width)
+
+    callback.on_epoch_end = on_epoch_end
+    return callback
+
+
 __all__ = [
     "LABEL_KEY",
     "images_to_grid",
@@ -528,4 +641,8 @@ __all__ = [
     "plot_history",
     "model_summary_table",
     "plot_model_diagram",
+    "plot_data_survey",
+    "plot_preprocessing",
+    "show_epoch_grid",
+    "grid_display_callback",
 ]

@@ -1,0 +1,133 @@
+"""Library functions the notebooks call instead of defining their own: data survey and preprocessing
+panel (01), live epoch grids (03), and a run that 04 can rely on (ensure_run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcganlib import data, plots, training
+from dcganlib.config import smoke_config
+from dcganlib.errors import ConfigError, DataError
+
+
+# ---- data: decode_file, survey_files --------------------------------------------------------------
+def test_decode_file_matches_the_pipeline_resize_and_pad(tmp_path):
+    # 40 wide, 20 high, all white: resized to 16x8 and padded with 4 black rows above and below.
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.full((20, 40), 255, np.uint8)).save(path)
+    out = data.decode_file(path, smoke_config(image_size=16))
+    assert out.shape == (1, 16, 16, 1) and out.dtype == np.uint8
+    assert (out[0, :4] == 0).all() and (out[0, 12:] == 0).all()
+    assert (out[0, 4:12] == 255).all()
+
+
+def test_decode_file_refuses_missing_and_too_small_files(tmp_path):
+    with pytest.raises(DataError, match="not a file"):
+        data.decode_file(tmp_path / "absent.png", smoke_config(image_size=16))
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(small)
+    with pytest.raises(DataError, match="smaller than image_size 16"):
+        data.decode_file(small, smoke_config(image_size=16))
+
+
+def test_survey_files_reads_sizes_splits_and_slice_numbers_from_headers(tmp_path):
+    train = tmp_path / "keras_png_slices_train"
+    test = tmp_path / "keras_png_slices_test"
+    train.mkdir()
+    test.mkdir()
+    Image.fromarray(np.zeros((30, 20), np.uint8)).save(train / "case_001_slice_3.nii.png")
+    Image.fromarray(np.zeros((24, 24), np.uint8)).save(test / "case_002_slice_11.nii.png")
+    np.save(tmp_path / "volume.npy", np.zeros((2, 24, 24), np.uint8))
+    rows = {row["path"]: row for row in data.survey_files(tmp_path)}
+    assert rows["keras_png_slices_train/case_001_slice_3.nii.png"] == {
+        "path": "keras_png_slices_train/case_001_slice_3.nii.png", "split": "train", "width": 20, "height": 30,
+        "slice": 3}
+    assert rows["keras_png_slices_test/case_002_slice_11.nii.png"]["slice"] == 11
+    assert rows["volume.npy"] == {"path": "volume.npy", "split": "", "width": None, "height": None, "slice": None}
+    with pytest.raises(DataError, match="does not exist"):
+        data.survey_files(tmp_path / "nothing")
+
+
+# ---- plots: survey and preprocessing figures -------------------------------------------------------
+def test_plot_data_survey_counts_sizes_and_files_without_slice_numbers():
+    rows = [{"path": f"a{i}", "split": "train", "width": 256, "height": 256, "slice": i} for i in range(5)]
+    rows += [{"path": "v.nii.gz", "split": "", "width": None, "height": None, "slice": None}]
+    fig = plots.plot_data_survey(rows)
+    left, right = fig.axes
+    bars = {label.get_text(): patch.get_width() for label, patch in zip(left.get_yticklabels(), left.patches)}
+    assert bars == {"volume / array": 1, "256×256": 5}
+    assert "1 files without a number" in right.get_title()
+    with pytest.raises(DataError, match="empty"):
+        plots.plot_data_survey([])
+
+
+def test_plot_preprocessing_shows_stored_resized_and_the_input_range():
+    raw = np.zeros((40, 20), np.uint8)
+    processed = np.zeros((16, 16, 1), np.uint8)
+    processed[4:12, 4:12] = 255
+    fig = plots.plot_preprocessing(raw, processed, name="case_001")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0] == "stored case_001: 20×40 uint8"
+    assert titles[1] == "resized + padded: 16×16 uint8"
+    assert titles[2] == "input range [-1.00, 1.00]"
+    with pytest.raises(DataError, match="uint8"):
+        plots.plot_preprocessing(raw, processed.astype(np.float32))
+
+
+# ---- plots: live grids ---------------------------------------------------------------------------
+@pytest.fixture
+def shown(monkeypatch):
+    """Collects the file names passed to IPython's display() instead of rendering them."""
+    import IPython.display
+
+    calls: list[str] = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: calls.append(obj.filename))
+    return calls
+
+
+def fake_run_with_grids(root, epochs):
+    for epoch in range(1, epochs + 1):
+        plots.save_grid(np.full((4, 8, 8, 1), epoch / epochs, np.float32), training.grid_path(root, epoch))
+    return root
+
+
+def test_show_epoch_grid_displays_the_file_of_that_epoch(tmp_path, shown):
+    run = fake_run_with_grids(tmp_path, 2)
+    assert plots.show_epoch_grid(run, 2) == training.grid_path(run, 2)
+    assert shown == [str(training.grid_path(run, 2))]
+    assert plots.show_epoch_grid(run, 3) is None  # not trained yet: nothing shown
+    assert len(shown) == 1
+
+
+def test_grid_display_callback_shows_every_kth_and_the_last_epoch(tmp_path, shown):
+    run = fake_run_with_grids(tmp_path, 5)
+    callback = plots.grid_display_callback(run, every=2)
+    callback.set_params({"epochs": 5})
+    for epoch in range(5):
+        callback.on_epoch_end(epoch, {})
+    assert shown == [str(training.grid_path(run, e)) for e in (2, 4, 5)]
+    with pytest.raises(DataError, match="every"):
+        plots.grid_display_callback(run, every=0)
+
+
+# ---- training: ensure_run, with the grid callback inside a real fit() -----------------------------
+@pytest.mark.slow
+def test_ensure_run_trains_once_then_reuses_resumes_and_refuses_other_settings(demo_data_dir, tmp_path, shown):
+    config = smoke_config(data=str(demo_data_dir), image_size=16, epochs=2, batch_size=16, max_images=32)
+    run = tmp_path / "run"
+    assert training.ensure_run(config, run, callbacks=[plots.grid_display_callback(run)]) == run
+    assert shown == [str(training.grid_path(run, 1)), str(training.grid_path(run, 2))]
+    generator = run / training.GENERATOR_FILE
+    stamp = generator.stat().st_mtime_ns
+
+    assert training.ensure_run(config.replace(verbose=1), run) == run  # a finished run: nothing trained
+    assert generator.stat().st_mtime_ns == stamp
+    with pytest.raises(ConfigError, match="latent_dim: saved 32, asked 8"):
+        training.ensure_run(config.replace(latent_dim=8), run)
+
+    generator.unlink()  # as if killed after the last checkpoint: resumed, nothing retrained
+    training.ensure_run(config, run)
+    assert generator.is_file()
+    assert [row["epoch"] for row in training.read_history(run / training.HISTORY_FILE)] == [1, 2]
