@@ -26,6 +26,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -389,18 +390,33 @@ def summary_text(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None, count: int = 500,
-                 out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
-                 seed: int = 0, *, quiet: bool = False) -> dict:
-    """Evaluate the run in ``run_dir`` and write ``metrics.json`` and figures; return the metrics dict.
+@dataclass
+class RunImages:
+    """The images a run is evaluated on (see the module docstring for the roles).
 
-    ``count`` generated images (noise seeded by ``seed``) are compared with real images as described in
-    the module docstring. ``out`` is the metrics.json path (default ``RUN_DIR/evaluation/metrics.json``);
-    figures always go to ``RUN_DIR/evaluation/``. A folder without ``config.json`` or a trained
-    generator raises :class:`RunFolderError`.
+    ``generated``: float32 ``[-1, 1]`` ``(count, S, S, C)`` from the run's generator; ``reference``,
+    ``calibration``, ``train``: uint8 ``[0, 255]`` ``(N, S, S, C)``; ``sources`` says where each real set
+    came from; ``timings`` holds the seconds spent loading and generating.
     """
-    from . import plots
 
+    config: Config
+    generated: np.ndarray
+    reference: np.ndarray
+    calibration: np.ndarray
+    train: np.ndarray
+    sources: dict[str, str]
+    timings: dict[str, float]
+
+
+def load_run_images(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None, count: int = 500,
+                    seed: int = 0) -> RunImages:
+    """Generate ``count`` images (noise seeded by ``seed``) from the run in ``run_dir`` and load the real
+    sets :func:`evaluate_run` compares them with; pass the result to :func:`evaluate_images` and the
+    ``plot_*`` functions (a notebook shows every figure this way, with nothing computed twice).
+
+    Raises :class:`ConfigError` for ``count`` < 16 and :class:`RunFolderError` for a folder without
+    ``config.json`` or a trained generator, or one whose generator does not match its config.
+    """
     run_dir = Path(run_dir)
     if isinstance(count, bool) or not isinstance(count, int) or count < MIN_COUNT:
         raise ConfigError(f"--count must be an integer of at least {MIN_COUNT} (the two-sample test halves "
@@ -423,10 +439,29 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
     if generated.shape[1:] != reference_u8.shape[1:]:
         raise RunFolderError(f"the generator in {run_dir} makes {generated.shape[1:]} images but the data is "
                              f"{reference_u8.shape[1:]}; config.json and generator do not match")
+    return RunImages(config, generated, reference_u8, calibration_u8, train_u8, sources,
+                     {"load": round(load_seconds, 3), "generate": round(generate_seconds, 3)})
 
+
+def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None, count: int = 500,
+                 out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
+                 seed: int = 0, *, quiet: bool = False) -> dict:
+    """Evaluate the run in ``run_dir`` and write ``metrics.json`` and figures; return the metrics dict.
+
+    ``count`` generated images (noise seeded by ``seed``) are compared with real images as described in
+    the module docstring. ``out`` is the metrics.json path (default ``RUN_DIR/evaluation/metrics.json``);
+    figures always go to ``RUN_DIR/evaluation/``. A folder without ``config.json`` or a trained
+    generator raises :class:`RunFolderError`.
+    """
+    from . import plots
+
+    run_dir = Path(run_dir)
+    images = load_run_images(run_dir, reference=reference, count=count, seed=seed)
+    generated, train_u8 = images.generated, images.train
+    reference_u8, calibration_u8, sources = images.reference, images.calibration, images.sources
     results, details = evaluate_images(generated, reference_u8, calibration_u8, train_u8, seed=seed,
                                        inception_weights=inception_weights)
-    results["timings_seconds"].update({"load": round(load_seconds, 3), "generate": round(generate_seconds, 3)})
+    results["timings_seconds"].update(images.timings)
 
     folder = run_dir / EVALUATION_DIR
     figures: list[str] = []

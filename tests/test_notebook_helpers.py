@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from dcganlib import data, plots, training
-from dcganlib.config import smoke_config
+from dcganlib.config import Config, smoke_config
 from dcganlib.errors import ConfigError, DataError
 
 
@@ -131,3 +131,18 @@ def test_ensure_run_trains_once_then_reuses_resumes_and_refuses_other_settings(d
     training.ensure_run(config, run)
     assert generator.is_file()
     assert [row["epoch"] for row in training.read_history(run / training.HISTORY_FILE)] == [1, 2]
+
+    # evaluate.load_run_images: what evaluate_run compares, for notebooks to plot without recomputing
+    from dcganlib import evaluate
+
+    images = evaluate.load_run_images(run, count=16, seed=3)
+    splits = data.load_dataset(config)
+    assert images.generated.shape == (16, 16, 16, 1) and images.generated.dtype == np.float32
+    assert -1 <= images.generated.min() and images.generated.max() <= 1
+    np.testing.assert_array_equal(images.reference, splits.test)
+    np.testing.assert_array_equal(images.calibration, splits.validate)
+    np.testing.assert_array_equal(images.train, splits.train)
+    np.testing.assert_array_equal(images.generated, training.sample(training.load_generator(run), 16, seed=3))
+    assert images.config == Config.from_json(run / training.CONFIG_FILE)
+    with pytest.raises(ConfigError, match="at least 16"):
+        evaluate.load_run_images(run, count=8)
