@@ -58,6 +58,7 @@ class Config:
     d_learning_rate: float = 2e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
+    ema: float = 0.0  # decay of an exponential moving average of G's weights used for sampling; 0 = off
     batch_size: int = 64
     epochs: int = 20  # total epochs of the run (a resumed run trains up to this number)
     seed: int = 42  # drives the split, shuffling, noise, augmentation and initialisation
@@ -188,7 +189,7 @@ def _validate(c: Config) -> None:
                  "batch_size", "epochs", "seed", "nifti_axis", "grid_size", "checkpoint_every",
                  "keep_checkpoints", "gif_frame_ms"):
         _check_type(name, getattr(c, name), (int,))
-    for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "g_learning_rate",
+    for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "ema", "g_learning_rate",
                  "d_learning_rate", "beta_1", "beta_2"):
         _check_type(name, getattr(c, name), num)
     for name in ("data", "subject_regex", "cache_dir"):
@@ -220,6 +221,7 @@ def _validate(c: Config) -> None:
     _check_range("d_filters", c.d_filters, 1, 4096)
     _check_range("d_dropout", c.d_dropout, 0.0, 1.0, high_open=True)
     _check_range("label_smoothing", c.label_smoothing, 0.0, 0.5)
+    _check_range("ema", c.ema, 0.0, 1.0, high_open=True)
     if c.label_smoothing and c.loss != "bce":
         raise ConfigError("config key 'label_smoothing' applies to loss 'bce' only; "
                           f"set it to 0 for loss {c.loss!r}")

@@ -723,6 +723,8 @@ class QualityTracker(keras.callbacks.Callback):
         self.reference_diversity = mean_pairwise_ssim(reference) if len(reference) > 1 else float("nan")
 
     def _generator(self):
+        if hasattr(self.model, "sampling_generator"):  # a DCGAN: its EMA copy when it keeps one
+            return self.model.sampling_generator()
         generator = getattr(self.model, "generator", None)
         if generator is None:
             raise DataError("QualityTracker must be attached to a model with a .generator (dcganlib DCGAN)")

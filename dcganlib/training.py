@@ -179,10 +179,17 @@ class DCGAN(keras.Model):
 
     The noise comes from a ``keras.random.SeedGenerator(seed)`` owned by the model, whose state is
     checkpointed, so a resumed run draws the noise an uninterrupted one would have drawn.
+
+    ``ema > 0`` keeps an exponential moving average of G's trainable weights, ``w̄ ← ema·w̄ + (1−ema)·w``
+    after every G update (Keras' optimizer EMA, so it is checkpointed with ``g_optimizer`` and works
+    under any distribution strategy); :meth:`sampling_generator` returns a copy of G holding ``w̄``
+    (and G's current batch-norm statistics) for grids, tracking and the exported ``generator.keras``.
+    Training itself always uses the raw weights.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *,
-                 loss_pair: tuple[Callable, Callable], latent_dim: int, seed: int, **kwargs: Any) -> None:
+                 loss_pair: tuple[Callable, Callable], latent_dim: int, seed: int, ema: float = 0.0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -192,6 +199,9 @@ class DCGAN(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
         self.g_optimizer: Optional[keras.optimizers.Optimizer] = None
         self.d_optimizer: Optional[keras.optimizers.Optimizer] = None
+        self.ema = float(ema)
+        # A second G whose weights are overwritten with the averages on demand (never trained).
+        self.averaged_generator = keras.models.clone_model(generator) if self.ema > 0 else None
         self.built = True  # both sub-models are functional models, built at construction
 
     def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
@@ -206,6 +216,13 @@ class DCGAN(keras.Model):
         self.d_optimizer = d_optimizer
         g_optimizer.build(self.generator.trainable_variables)
         d_optimizer.build(self.discriminator.trainable_variables)
+
+    def sampling_generator(self) -> keras.Model:
+        """The generator to sample from: G itself, or (``ema > 0``) the copy refreshed with G's averages."""
+        if self.averaged_generator is None:
+            return self.generator
+        copy_averaged_weights(self.g_optimizer, self.generator, self.averaged_generator)
+        return self.averaged_generator
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
@@ -270,16 +287,33 @@ class DCGAN(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
 
+def copy_averaged_weights(g_optimizer: keras.optimizers.Optimizer, generator: keras.Model,
+                          target: keras.Model) -> None:
+    """Set ``target`` (same architecture as ``generator``) to the optimizer's moving averages of
+    ``generator``'s trainable weights, and to ``generator``'s non-trainable ones (batch-norm moving
+    mean/variance, which the optimizer does not average)."""
+    inner = getattr(g_optimizer, "inner_optimizer", g_optimizer)
+    # Keras keeps the averages in build() order, i.e. generator.trainable_variables order; there is no
+    # public accessor in Keras 3.15.
+    averages = inner._model_variables_moving_average
+    for variable, average in zip(target.trainable_variables, averages, strict=True):
+        variable.assign(average)
+    for variable, source in zip(target.non_trainable_variables, generator.non_trainable_variables, strict=True):
+        variable.assign(source)
+
+
 def make_optimizers(config: Config, precision: str) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
     """``(g_optimizer, d_optimizer)``: Adam with the config's rates and betas.
 
+    ``config.ema > 0`` makes G's Adam keep the moving average of G's weights (see :class:`DCGAN`).
     Under ``mixed_float16`` both are wrapped in ``LossScaleOptimizer`` (float16 gradients underflow
     without it); ``mixed_bfloat16`` has float32's exponent range and needs no loss scaling.
     """
     optimizers = []
     for name, rate in (("g_adam", config.g_learning_rate), ("d_adam", config.d_learning_rate)):
+        ema = {"use_ema": True, "ema_momentum": config.ema} if name == "g_adam" and config.ema > 0 else {}
         optimizer = keras.optimizers.Adam(learning_rate=rate, beta_1=config.beta_1, beta_2=config.beta_2,
-                                          name=name)
+                                          name=name, **ema)
         if precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name=f"{name}_loss_scale")
         optimizers.append(optimizer)
@@ -298,7 +332,7 @@ def build_gan(config: Config, precision: str = "float32", jit_compile: bool = Fa
     generator = models.build_generator(config)
     discriminator = models.build_discriminator(config)
     gan = DCGAN(generator, discriminator, loss_pair=losses.get_loss_pair(config), latent_dim=config.latent_dim,
-                seed=config.seed, name="dcgan")
+                seed=config.seed, ema=config.ema, name="dcgan")
     g_optimizer, d_optimizer = make_optimizers(config, precision)
     gan.compile(g_optimizer, d_optimizer, jit_compile=jit_compile)
     return gan
@@ -447,7 +481,7 @@ class RunRecorder(keras.callbacks.Callback):
         if self._stopped_early():  # a partial or broken epoch: keep the last good state on disk
             return
         number = epoch + 1
-        save_grid_of(self.model.generator, self.noise, grid_path(self.run_dir, number), label=f"epoch {number}")
+        save_grid_of(self.model.sampling_generator(), self.noise, grid_path(self.run_dir, number), label=f"epoch {number}")
         row: dict[str, float] = {"epoch": number, "seconds": round(time.perf_counter() - self._started, 3)}
         for key, value in (logs or {}).items():
             row[key] = float(value)
@@ -508,7 +542,8 @@ def save_grid_of(generator: keras.Model, noise: np.ndarray, path: Path, label: O
 # run folder
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the folder, the full history, the trained generator, epochs done."""
+    """What :func:`train` returns: the folder, the full history, the trained generator (the averaged
+    copy when ``config.ema > 0``, i.e. what ``generator.keras`` holds), epochs done."""
 
     run_dir: Path
     history: list[dict[str, float]]
@@ -702,8 +737,9 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
             if initial_epoch >= config.epochs:
                 print(f"dcganlib: {run_dir} has already trained {initial_epoch} epochs "
                       f"(the run's total is {config.epochs}); nothing to do. Pass a larger --epochs to continue.")
-                _finish(gan.generator, run_dir, config, plots)
-                return TrainResult(run_dir, history, gan.generator, initial_epoch, precision,
+                generator = gan.sampling_generator()
+                _finish(generator, run_dir, config, plots)
+                return TrainResult(run_dir, history, generator, initial_epoch, precision,
                                    time.perf_counter() - started)
 
             steps = n_train // config.batch_size  # make_tf_dataset drops the last partial batch
@@ -735,9 +771,10 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
             print(f"dcganlib: stopped by {stopper.signal_name} after epoch {done} ({kept}); "
                   f"continue with --resume --out {run_dir}", file=sys.stderr)
             raise KeyboardInterrupt
-        _finish(gan.generator, run_dir, config, plots)
+        generator = gan.sampling_generator()
+        _finish(generator, run_dir, config, plots)
         completed = history[-1]["epoch"] if history else initial_epoch
-        return TrainResult(run_dir, history, gan.generator, completed, precision, time.perf_counter() - started)
+        return TrainResult(run_dir, history, generator, completed, precision, time.perf_counter() - started)
 
 
 def _scale_learning_rates(config: Config, scale: float) -> Config:
@@ -854,11 +891,20 @@ def load_generator(run_dir: str | os.PathLike) -> keras.Model:
         raise RunFolderError(f"no trained generator in {run_dir}: expected {GENERATOR_FILE} or "
                              f"{CONFIG_FILE} with {CHECKPOINT_DIR}/; train into it first")
     config = Config.from_json(run_dir / CONFIG_FILE)
+    precision = resolve_precision(config)
     with _dtype_policy():
-        keras.mixed_precision.set_dtype_policy(resolve_precision(config))
+        keras.mixed_precision.set_dtype_policy(precision)
         generator = models.build_generator(config)
-    tf.train.Checkpoint(generator=generator).restore(last).expect_partial()
-    return generator
+        if config.ema <= 0:
+            tf.train.Checkpoint(generator=generator).restore(last).expect_partial()
+            return generator
+        # The averaged weights live in G's optimizer: restore it too, then read them out.
+        g_optimizer, _ = make_optimizers(config, precision)
+        g_optimizer.build(generator.trainable_variables)
+        tf.train.Checkpoint(generator=generator, g_optimizer=g_optimizer).restore(last).expect_partial()
+        averaged = keras.models.clone_model(generator)
+        copy_averaged_weights(g_optimizer, generator, averaged)
+    return averaged
 
 
 def sample(generator: keras.Model, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:

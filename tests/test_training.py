@@ -423,3 +423,35 @@ def test_overwrite_with_a_bad_setting_keeps_the_old_run(run, slices, tmp_path):
     assert [r["epoch"] for r in training.read_history(copy / "history.csv")] == [1]
     assert sorted(p.name for p in (copy / "grids").iterdir()) == ["epoch_0001.png"]
     assert result.epochs_completed == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# EMA of the generator's weights
+def test_ema_generator_holds_the_moving_average_of_the_raw_weights():
+    decay = 0.75
+    gan = training.build_gan(smoke_config(ema=decay))
+    assert gan.g_optimizer.use_ema and not gan.d_optimizer.use_ema
+    rng = np.random.default_rng(2)
+    expected = None
+    for _ in range(3):
+        gan.train_step(tf.constant(rng.uniform(-1, 1, (8, 32, 32, 1)).astype("float32")))
+        raw = [v.numpy().copy() for v in gan.generator.trainable_variables]
+        # Keras starts the average at the first step's weights, then w̄ ← d·w̄ + (1−d)·w
+        expected = raw if expected is None else [decay * e + (1 - decay) * w for e, w in zip(expected, raw)]
+    sampler = gan.sampling_generator()
+    assert sampler is not gan.generator
+    for want, got in zip(expected, sampler.trainable_variables):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-7)
+    assert not np.array_equal(sampler.trainable_variables[0].numpy(), raw[0])  # really averaged
+    for source, copy in zip(gan.generator.non_trainable_variables, sampler.non_trainable_variables):
+        np.testing.assert_array_equal(copy.numpy(), source.numpy())  # batch-norm statistics copied
+
+
+def test_ema_run_exports_and_reloads_the_averaged_generator(slices, tmp_path):
+    result = training.train(tiny_config(slices, epochs=1, ema=0.9, track_ssim=False), tmp_path / "ema")
+    z = np.random.default_rng(3).standard_normal((4, 32)).astype("float32")
+    want = result.generator(z, training=False).numpy()
+    np.testing.assert_array_equal(training.load_generator(result.run_dir)(z, training=False).numpy(), want)
+    (result.run_dir / "generator.keras").unlink()  # the checkpoint fallback must rebuild the average too
+    np.testing.assert_allclose(training.load_generator(result.run_dir)(z, training=False).numpy(), want,
+                               rtol=1e-5, atol=1e-6)
