@@ -26,6 +26,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu")
 LOSSES = ("bce", "lsgan", "hinge")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies, see dcganlib/augment.py
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Config:
     beta_1: float = 0.5
     beta_2: float = 0.999
     ema: float = 0.0  # decay of an exponential moving average of G's weights used for sampling; 0 = off
+    augment: str = ""  # DiffAugment of every image D sees, e.g. "translation,cutout"; "" = off
     batch_size: int = 64
     epochs: int = 20  # total epochs of the run (a resumed run trains up to this number)
     seed: int = 42  # drives the split, shuffling, noise, augmentation and initialisation
@@ -222,6 +224,11 @@ def _validate(c: Config) -> None:
     _check_range("d_dropout", c.d_dropout, 0.0, 1.0, high_open=True)
     _check_range("label_smoothing", c.label_smoothing, 0.0, 0.5)
     _check_range("ema", c.ema, 0.0, 1.0, high_open=True)
+    _check_type("augment", c.augment, (str,))
+    unknown = sorted({p.strip() for p in c.augment.split(",") if p.strip()} - set(AUGMENTATIONS))
+    if unknown:
+        raise ConfigError(f"config key 'augment' has unknown policy {', '.join(unknown)}; use a comma-separated "
+                          f"list of {', '.join(AUGMENTATIONS)} (or \"\" for none)")
     if c.label_smoothing and c.loss != "bce":
         raise ConfigError("config key 'label_smoothing' applies to loss 'bce' only; "
                           f"set it to 0 for loss {c.loss!r}")

@@ -185,11 +185,14 @@ class DCGAN(keras.Model):
     under any distribution strategy); :meth:`sampling_generator` returns a copy of G holding ``w̄``
     (and G's current batch-norm statistics) for grids, tracking and the exported ``generator.keras``.
     Training itself always uses the raw weights.
+
+    ``augment`` (e.g. ``"translation,cutout"``) passes every image D sees — real and fake, in both
+    updates — through :func:`dcganlib.augment.diff_augment` with a fresh seed per call.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *,
                  loss_pair: tuple[Callable, Callable], latent_dim: int, seed: int, ema: float = 0.0,
-                 **kwargs: Any) -> None:
+                 augment: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -200,6 +203,9 @@ class DCGAN(keras.Model):
         self.g_optimizer: Optional[keras.optimizers.Optimizer] = None
         self.d_optimizer: Optional[keras.optimizers.Optimizer] = None
         self.ema = float(ema)
+        from .augment import parse_policy
+
+        self.augment = parse_policy(augment)
         # A second G whose weights are overwritten with the averages on demand (never trained).
         self.averaged_generator = keras.models.clone_model(generator) if self.ema > 0 else None
         self.built = True  # both sub-models are functional models, built at construction
@@ -233,19 +239,32 @@ class DCGAN(keras.Model):
         """``G(z)``: ``(B, latent_dim)`` → images ``(B, S, S, C)`` in ``[-1, 1]``."""
         return self.generator(z, training=training)
 
-    def sample_noise(self, batch_size) -> tf.Tensor:
-        """``z ~ N(0, I)``, float32 ``(batch_size, latent_dim)``, from the model's seed generator.
-
-        Under a multi-replica strategy every replica folds its replica id into the seed: the seed
-        generator's state is mirrored, so without it all replicas would draw the same ``z``.
-        """
+    def _replica_seed(self) -> tf.Tensor:
+        """The next ``(2,)`` seed of the model's generator, distinct per replica (see sample_noise)."""
         seed = self.seed_generator.next()
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
             replicas = tf.cast(context.num_replicas_in_sync, seed.dtype)
             replica = tf.cast(context.replica_id_in_sync_group, seed.dtype)
             seed = tf.stack([seed[0], seed[1] * replicas + replica])
-        return tf.random.stateless_normal((batch_size, self.latent_dim), seed=seed, dtype=tf.float32)
+        return seed
+
+    def sample_noise(self, batch_size) -> tf.Tensor:
+        """``z ~ N(0, I)``, float32 ``(batch_size, latent_dim)``, from the model's seed generator.
+
+        Under a multi-replica strategy every replica folds its replica id into the seed: the seed
+        generator's state is mirrored, so without it all replicas would draw the same ``z``.
+        """
+        return tf.random.stateless_normal((batch_size, self.latent_dim), seed=self._replica_seed(),
+                                          dtype=tf.float32)
+
+    def discriminate(self, images: tf.Tensor) -> tf.Tensor:
+        """``D(T(images))`` in training mode, ``T`` the DiffAugment policy (identity when off)."""
+        if self.augment:
+            from .augment import diff_augment
+
+            images = diff_augment(images, self.augment, self._replica_seed())
+        return self.discriminator(images, training=True)
 
     def train_step(self, data):
         real = data[0] if isinstance(data, (tuple, list)) else data
@@ -257,8 +276,8 @@ class DCGAN(keras.Model):
         z = self.sample_noise(batch_size)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(z, training=True)
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_logits = self.discriminate(real)
+            fake_logits = self.discriminate(fake)
             d_loss = self.discriminator_loss(real_logits, fake_logits)
             g_loss = self.generator_loss(fake_logits)
             # scale_loss multiplies by the dynamic loss scale under LossScaleOptimizer (float16);
@@ -332,7 +351,7 @@ def build_gan(config: Config, precision: str = "float32", jit_compile: bool = Fa
     generator = models.build_generator(config)
     discriminator = models.build_discriminator(config)
     gan = DCGAN(generator, discriminator, loss_pair=losses.get_loss_pair(config), latent_dim=config.latent_dim,
-                seed=config.seed, ema=config.ema, name="dcgan")
+                seed=config.seed, ema=config.ema, augment=config.augment, name="dcgan")
     g_optimizer, d_optimizer = make_optimizers(config, precision)
     gan.compile(g_optimizer, d_optimizer, jit_compile=jit_compile)
     return gan
