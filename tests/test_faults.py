@@ -1,0 +1,636 @@
+"""Fault injection: training killed, stopped or diverging at chosen moments, and every bad input or config.
+
+:func:`arm_fault` patches one library or TensorFlow hook so that the process SIGKILLs itself, signals
+itself, poisons a weight or waits at an exact point (a step, the middle of a checkpoint save, the middle of
+an atomic file write), so every fault lands at the same place on every run. Kills and the two-process
+lock test run ``python -m dcganlib`` in a subprocess armed by :func:`run_with_fault` (``python -c``
+imports this file); SIGINT, NaN and every resume run the command line in this process (``cli.main``:
+the same code, without another TensorFlow start-up). Every resumed run must end identical to one
+uninterrupted reference run: same history metrics, grids, checkpoint and generator, bit for bit.
+
+Refusals assert the one-line message, the exit code, and that the files already there are unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+tf = pytest.importorskip("tensorflow")
+import keras  # noqa: E402
+
+from dcganlib import cli, training  # noqa: E402
+from dcganlib.config import Config, smoke_config  # noqa: E402
+from dcganlib.errors import DivergenceError  # noqa: E402
+from test_training import write_slices  # noqa: E402
+
+EPOCHS = 4  # 40 training images, batch 16: 2 steps per epoch
+KEEP = 2  # checkpoints kept, fewer than EPOCHS so that old ones are deleted during the run
+TESTS = Path(__file__).resolve().parent
+RUNNER = ("import sys; sys.path.insert(0, sys.argv[1]); from test_faults import run_with_fault; "
+          "sys.exit(run_with_fault(sys.argv[2], sys.argv[3:]))")
+
+
+# ================================================================================================
+# the fault, armed inside the training subprocess
+def run_with_fault(spec: str, argv: list[str]) -> int:
+    """Run ``python -m dcganlib ARGV`` with the fault ``spec`` armed (see :func:`arm_fault`); the exit code."""
+    arm_fault(spec)
+    return cli.main(argv)
+
+
+def arm_fault(spec: str, patch=setattr) -> None:
+    """Patch one hook so that the fault ``spec`` happens; ``patch`` is ``setattr`` or pytest's
+    ``monkeypatch.setattr`` (in this process, undone after the test).
+
+    ``spec`` (epochs E and steps S are 1-based, as in the messages):
+
+    * ``none`` — no fault (for a signal sent from outside);
+    * ``kill-at-step:E:S`` — SIGKILL after step S of epoch E (mid-epoch);
+    * ``signal-at-step:E:S:NAME`` — send SIGINT/SIGTERM to itself after step S of epoch E;
+    * ``nan-at-step:E:S`` — set D's logit kernel to NaN before step S of epoch E;
+    * ``pause-at-step:E:S:DIR`` — after step S of epoch E create ``DIR/paused``, wait for ``DIR/release``;
+    * ``kill-in-checkpoint:E:data`` — SIGKILL inside checkpoint E's save once TensorFlow has written its
+      data files (the data file then cut to half, as a kill during the write leaves it) and before the
+      state file ``checkpoint`` names it;
+    * ``kill-in-checkpoint:E:state`` — SIGKILL right after the state file names checkpoint E, before
+      the oldest checkpoint is deleted;
+    * ``kill-in-replace:NAME:K`` — SIGKILL during the K-th atomic write of a file called NAME: its
+      temporary sibling half written, the rename onto NAME not done.
+    """
+    from tensorflow.python.checkpoint import checkpoint_management
+
+    kind, *args = spec.split(":")
+
+    def die() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def at_step(epoch: str, step: str, action, before: bool = False) -> None:
+        hook = "on_train_batch_begin" if before else "on_train_batch_end"
+        original = getattr(training.DivergenceGuard, hook)
+        fired = []
+
+        def patched(self, batch, logs=None):
+            original(self, batch, logs)
+            if not fired and (self._epoch, batch + 1) == (int(epoch), int(step)):
+                fired.append(True)
+                action(self.model)
+
+        patch(training.DivergenceGuard, hook, patched)
+
+    if kind == "none":
+        pass
+    elif kind == "kill-at-step":
+        at_step(*args, lambda model: die())
+    elif kind == "signal-at-step":
+        at_step(args[0], args[1], lambda model: os.kill(os.getpid(), getattr(signal, args[2])))
+    elif kind == "nan-at-step":
+        def poison(model):
+            kernel = model.discriminator.get_layer("logit").kernel
+            kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
+        at_step(*args, poison, before=True)
+    elif kind == "pause-at-step":
+        folder = Path(args[2])
+
+        def pause(model):
+            (folder / "paused").touch()
+            while not (folder / "release").exists():
+                time.sleep(0.05)
+        at_step(args[0], args[1], pause)
+    elif kind == "kill-in-checkpoint":
+        epoch, stage = int(args[0]), args[1]
+        manager_class = checkpoint_management.CheckpointManager
+        save, record_state = manager_class.save, manager_class._record_state
+        saving = {}
+
+        def patched_save(self, checkpoint_number=None, *a, **k):
+            saving["number"] = int(checkpoint_number)
+            return save(self, checkpoint_number, *a, **k)
+
+        def patched_record_state(self):
+            if saving.get("number") == epoch and stage == "data":
+                data_file = Path(f"{self._prefix}-{epoch}.data-00000-of-00001")
+                data_file.write_bytes(data_file.read_bytes()[: data_file.stat().st_size // 2])
+                die()
+            record_state(self)
+            if saving.get("number") == epoch and stage == "state":
+                die()
+
+        patch(manager_class, "save", patched_save)
+        patch(manager_class, "_record_state", patched_record_state)
+    elif kind == "kill-in-replace":
+        name, nth = args[0], int(args[1])
+        replace, seen = os.replace, []
+
+        def patched_replace(source, destination, *a, **k):
+            if Path(destination).name == name:
+                seen.append(destination)
+                if len(seen) == nth:
+                    source = Path(source)
+                    source.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+                    die()
+            return replace(source, destination, *a, **k)
+
+        patch(os, "replace", patched_replace)
+    else:
+        raise ValueError(f"unknown fault {spec!r}")
+
+
+# ================================================================================================
+# helpers
+def start(spec: str, *args: str, cwd: Path) -> subprocess.Popen:
+    """``python -m dcganlib ARGS`` with the fault ``spec`` armed, in the background; output in cwd/*.log."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", DCGANLIB_CACHE=str(cwd / "cache"))
+    return subprocess.Popen([sys.executable, "-c", RUNNER, str(TESTS), spec, *map(str, args)], cwd=cwd, env=env,
+                            stdout=open(cwd / "stdout.log", "w"), stderr=open(cwd / "stderr.log", "w"))
+
+
+def finish(process: subprocess.Popen, cwd: Path, timeout: float = 300) -> tuple[int, str]:
+    """Wait for ``process``; its exit code (-9 for SIGKILL) and its stderr."""
+    code = process.wait(timeout=timeout)
+    return code, (cwd / "stderr.log").read_text()
+
+
+def run_faulty(spec: str, *args: str, cwd: Path) -> tuple[int, str]:
+    return finish(start(spec, *args, cwd=cwd), cwd)
+
+
+def wait_for(condition, process: subprocess.Popen, cwd: Path, timeout: float = 240) -> None:
+    """Poll ``condition()`` while ``process`` runs; fail with its stderr if it ends or times out first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None and time.monotonic() < deadline, (cwd / "stderr.log").read_text()[-3000:]
+        time.sleep(0.05)
+
+
+def main(*args, capsys) -> tuple[int, str]:
+    """``python -m dcganlib ARGS`` in this process: exit code and the lines it printed to stderr."""
+    capsys.readouterr()
+    code = cli.main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def error_line(stderr: str) -> str:
+    """The CLI's one ``dcganlib: error:`` line (and there is exactly one, with no traceback)."""
+    lines = [line for line in stderr.splitlines() if line.startswith("dcganlib: error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (the lock file excluded: it is empty and only ever created)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != training.LOCK_FILE}
+
+
+def leftovers(run: Path) -> list[str]:
+    """Temporary files or folders a killed writer could leave behind."""
+    return sorted(str(p.relative_to(run)) for p in run.rglob("*") if ".tmp" in p.name or p.name.endswith("_temp"))
+
+
+def history_lines(run: Path) -> dict[int, str]:
+    lines = (run / training.HISTORY_FILE).read_text().splitlines()[1:]
+    return {int(line.split(",")[0]): line for line in lines}
+
+
+def checkpoint_number(run: Path) -> int:
+    last = training.latest_checkpoint(run)
+    return int(last.rsplit("-", 1)[1]) if last else 0
+
+
+def model_variables(checkpoint: str) -> dict[str, np.ndarray]:
+    """Everything of a checkpoint that defines the training state (not TF's own save counter)."""
+    reader = tf.train.load_checkpoint(checkpoint)
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name.startswith(("generator/", "discriminator/", "g_optimizer/", "d_optimizer/", "epoch/",
+                                "noise_seed/"))}
+
+
+def generated(run: Path) -> np.ndarray:
+    """Four images from the run's saved generator (loaded as users load it)."""
+    z = np.random.default_rng(0).standard_normal((4, 32)).astype("float32")
+    return training.load_generator(run)(z, training=False).numpy()
+
+
+@functools.lru_cache(maxsize=None)
+def generated_once(run: Path) -> np.ndarray:
+    """:func:`generated` for the read-only reference run, loaded once per session."""
+    return generated(run)
+
+
+def assert_same_run(run: Path, reference: Path, epochs: int = EPOCHS, lr_scaled: bool = False) -> None:
+    """``run`` is complete, readable, free of temporaries and identical to the uninterrupted ``reference``."""
+    rows, expected = training.read_history(run / "history.csv"), training.read_history(reference / "history.csv")
+    assert [r["epoch"] for r in rows] == list(range(1, epochs + 1))  # no gap, no duplicate
+    lines = (run / "history.csv").read_text().splitlines()
+    assert len(lines) == epochs + 1 and len({line.count(",") for line in lines}) == 1
+    if not lr_scaled:
+        for row, want in zip(rows, expected):
+            assert {k: row[k] for k in training.METRIC_NAMES} == {k: want[k] for k in training.METRIC_NAMES}, row
+    names = [f"epoch_{e:04d}.png" for e in range(1, epochs + 1)]
+    assert sorted(p.name for p in (run / "grids").iterdir()) == names
+    for name in names:
+        with Image.open(run / "grids" / name) as grid:
+            pixels = np.asarray(grid)  # decodes the whole file: a truncated PNG raises here
+        if not lr_scaled:
+            np.testing.assert_array_equal(pixels, np.asarray(Image.open(reference / "grids" / name)), err_msg=name)
+    with Image.open(run / "training.gif") as gif:
+        assert gif.n_frames == epochs
+    assert checkpoint_number(run) == epochs
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(
+        p.name for p in (reference / "checkpoints").iterdir())
+    got = model_variables(training.latest_checkpoint(run))
+    assert all(np.isfinite(v).all() for v in got.values() if v.dtype.kind == "f")
+    if not lr_scaled:
+        want = model_variables(training.latest_checkpoint(reference))
+        assert got.keys() == want.keys()
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    images = generated(run)
+    assert np.isfinite(images).all()
+    if not lr_scaled:
+        np.testing.assert_array_equal(images, generated_once(reference))
+    Config.from_json(run / "config.json")
+    assert leftovers(run) == []
+
+
+# ================================================================================================
+# fixtures
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """Data, a config file (4 epochs, 2 checkpoints kept) and one uninterrupted reference run."""
+    root = tmp_path_factory.mktemp("faults")
+    slices = write_slices(root / "slices")
+    config_file = root / "config.json"
+    smoke_config(data=str(slices), epochs=EPOCHS, keep_checkpoints=KEEP, seed=3).to_json(config_file)
+    reference = root / "reference"
+    assert cli.main(["train", "--config", str(config_file), "--out", str(reference)]) == 0
+    return root, config_file, reference
+
+
+@pytest.fixture
+def existing_run(setup, tmp_path):
+    """A copy of the finished reference run, and the hashes of its files."""
+    _, _, reference = setup
+    run = tmp_path / "existing"
+    shutil.copytree(reference, run)
+    return run, snapshot(run)
+
+
+# ================================================================================================
+# SIGKILL at several points, then --resume
+KILLS = {
+    # spec: (history rows the killed run leaves, its last complete checkpoint)
+    "kill-at-step:2:1": (1, 1),  # mid-epoch
+    "kill-in-checkpoint:3:data": (3, 2),  # checkpoint 3 half written, not yet recorded
+    "kill-in-checkpoint:3:state": (3, 3),  # checkpoint 3 complete, checkpoint 1 not yet deleted
+    "kill-in-replace:history.csv:2": (1, 1),  # epoch 2's history row half written
+    "kill-in-replace:epoch_0003.png:1": (2, 2),  # epoch 3's grid half written
+    "kill-in-replace:generator.keras:1": (4, 4),  # the final generator half written
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", list(KILLS))
+def test_sigkill_then_resume_continues_from_the_last_complete_checkpoint(spec, setup, tmp_path, capsys):
+    _, config_file, reference = setup
+    run = tmp_path / "run"
+    code, stderr = run_faulty(spec, "train", "--config", config_file, "--out", run, cwd=tmp_path)
+    assert code == -signal.SIGKILL, stderr[-3000:]
+    rows, last = KILLS[spec]
+    assert sorted(history_lines(run)) == list(range(1, rows + 1))
+    assert checkpoint_number(run) == last
+    assert not (run / "generator.keras").exists()
+    if spec.startswith("kill-in-replace"):
+        assert len(leftovers(run)) == 1  # the half-written temporary, never the real name
+    kept = {e: line for e, line in history_lines(run).items() if e <= last}
+
+    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
+    assert code == 0, stderr
+    assert_same_run(run, reference)
+    # Rows up to the checkpoint are kept verbatim (their wall-clock seconds too): nothing was retrained.
+    assert {e: line for e, line in history_lines(run).items() if e <= last} == kept
+
+
+# ================================================================================================
+# SIGTERM and SIGINT
+@pytest.mark.slow
+def test_sigterm_from_outside_stops_cleanly_and_resume_completes(setup, tmp_path, capsys):
+    _, config_file, reference = setup
+    run = tmp_path / "run"
+    # Far more epochs than the signal will allow: it lands wherever training happens to be.
+    process = start("none", "train", "--config", config_file, "--out", run, "--epochs", 500, cwd=tmp_path)
+    wait_for(lambda: (run / "history.csv").exists(), process, tmp_path)
+    process.send_signal(signal.SIGTERM)
+    code, stderr = finish(process, tmp_path)
+    assert code == 130, stderr[-3000:]
+    done = max(history_lines(run))
+    assert f"dcganlib: stopped by SIGTERM after epoch {done} (last checkpoint ckpt-{done}); " \
+           f"continue with --resume --out {run}" in stderr
+    assert "Traceback" not in stderr
+    assert sorted(history_lines(run)) == list(range(1, done + 1)) and checkpoint_number(run) == done
+    assert leftovers(run) == []
+
+    # Resume to EPOCHS or one more epoch, whichever is more: the result matches the reference run.
+    target = max(EPOCHS, done + 1)
+    code, stderr = main("train", "--out", run, "--resume", "--epochs", target, capsys=capsys)
+    assert code == 0, stderr
+    rows = training.read_history(run / "history.csv")
+    assert [r["epoch"] for r in rows] == list(range(1, target + 1))
+    for row, want in zip(rows, training.read_history(reference / "history.csv")):
+        assert {k: row[k] for k in training.METRIC_NAMES} == {k: want[k] for k in training.METRIC_NAMES}
+    assert checkpoint_number(run) == target and (run / "generator.keras").is_file() and leftovers(run) == []
+
+
+@pytest.mark.slow
+def test_sigint_mid_epoch_keeps_the_last_checkpoint_and_resume_completes(setup, tmp_path, capsys, monkeypatch):
+    _, config_file, reference = setup
+    run = tmp_path / "run"
+    with monkeypatch.context() as patches:  # Ctrl-C in this very process, during epoch 3
+        arm_fault("signal-at-step:3:1:SIGINT", patches.setattr)
+        code, stderr = main("train", "--config", config_file, "--out", run, capsys=capsys)
+    assert code == 130, stderr[-3000:]
+    assert f"stopped by SIGINT after epoch 2 (last checkpoint ckpt-2); continue with --resume --out {run}" in stderr
+    assert sorted(history_lines(run)) == [1, 2] and checkpoint_number(run) == 2
+    assert not (run / "grids" / "epoch_0003.png").exists()  # the half epoch left nothing behind
+    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
+    assert code == 0, stderr
+    assert_same_run(run, reference)
+
+
+# ================================================================================================
+# divergence
+@pytest.mark.slow
+def test_nan_names_epoch_and_step_keeps_the_checkpoint_and_lr_scale_recovers(setup, tmp_path, capsys, monkeypatch):
+    _, config_file, reference = setup
+    run = tmp_path / "run"
+    with monkeypatch.context() as patches:
+        arm_fault("nan-at-step:2:2", patches.setattr)
+        code, stderr = main("train", "--config", config_file, "--out", run, capsys=capsys)
+    assert code == DivergenceError.exit_code == 3, stderr[-3000:]
+    assert error_line(stderr) == (
+        "dcganlib: error: training diverged: a loss became NaN/Inf at epoch 2, step 2; the last good "
+        f"checkpoint (ckpt-1) is intact. Continue from it at half the learning rates: --resume --lr-scale 0.5 "
+        f"--out {run}")
+    assert sorted(history_lines(run)) == [1] and checkpoint_number(run) == 1
+    first_row = history_lines(run)[1]
+    assert sorted(p.name for p in (run / "grids").iterdir()) == ["epoch_0001.png"]
+    # The kept checkpoint holds exactly the epoch-1 weights: it redraws the reference run's epoch-1 grid.
+    config = Config.from_json(run / "config.json")
+    redrawn = training.save_grid_of(training.load_generator(run), training.fixed_noise(config),
+                                    tmp_path / "redrawn.png", label="epoch 1")
+    np.testing.assert_array_equal(np.asarray(Image.open(redrawn)),
+                                  np.asarray(Image.open(reference / "grids" / "epoch_0001.png")))
+
+    code, stderr = main("train", "--out", run, "--resume", "--lr-scale", "0.5", capsys=capsys)
+    assert code == 0, stderr
+    assert_same_run(run, reference, lr_scaled=True)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["g_learning_rate"] == saved["d_learning_rate"] == pytest.approx(config.g_learning_rate / 2)
+    last = training.latest_checkpoint(run)
+    for name in ("g_optimizer", "d_optimizer"):  # the optimizers really ran at the new rate
+        rate = tf.train.load_variable(last, f"{name}/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
+        assert rate == pytest.approx(config.g_learning_rate / 2)
+    assert history_lines(run)[1] == first_row  # the good epoch before the NaN is kept verbatim
+
+
+# ================================================================================================
+# two processes on one run folder
+@pytest.mark.slow
+def test_a_second_process_cannot_write_a_folder_in_use(setup, tmp_path, capsys):
+    _, config_file, reference = setup
+    run = tmp_path / "run"
+    process = start(f"pause-at-step:2:1:{tmp_path}", "train", "--config", config_file, "--out", run, cwd=tmp_path)
+    try:
+        wait_for((tmp_path / "paused").exists, process, tmp_path)
+        before = snapshot(run)
+        code, stderr = main("train", "--config", config_file, "--out", run, "--overwrite", capsys=capsys)
+        assert code == 2
+        assert error_line(stderr) == (f"dcganlib: error: another process is training into {run} (it holds "
+                                      f"{run / 'train.lock'}); wait for it to finish or choose another --out")
+        assert snapshot(run) == before
+    finally:
+        (tmp_path / "release").touch()
+    code, stderr = finish(process, tmp_path)
+    assert code == 0, stderr[-3000:]
+    assert_same_run(run, reference)
+
+
+# ================================================================================================
+# fail fast: bad configs and inputs, each refused before anything is written or deleted
+def write_json(path: Path, values: dict) -> Path:
+    path.write_text(json.dumps(values))
+    return path
+
+
+def test_unknown_config_key_is_refused(setup, tmp_path, capsys):
+    _, config_file, _ = setup
+    values = json.loads(config_file.read_text()) | {"learning_rate": 0.1}
+    code, stderr = main("train", "--config", write_json(tmp_path / "c.json", values), "--out", tmp_path / "run",
+                        capsys=capsys)
+    assert code == 2
+    assert error_line(stderr).startswith("dcganlib: error: unknown config key(s): learning_rate; valid keys are: ")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"batch_size": "16"}, "config key 'batch_size' must be int, got '16'"),
+    ({"image_size": 30}, "image_size 30"),
+    ({"image_size": 4}, "config key 'image_size' must be in [8, 1024]; got 4"),
+    ({"g_learning_rate": 0}, "config key 'g_learning_rate' must be in (0.0, 1.0]; got 0"),
+    ({"grid_size": 10}, "config key 'grid_size' must be a square number"),
+])
+def test_invalid_config_values_are_refused(change, message, setup, tmp_path, capsys):
+    _, config_file, _ = setup
+    values = json.loads(config_file.read_text()) | change
+    code, stderr = main("train", "--config", write_json(tmp_path / "c.json", values), "--out", tmp_path / "run",
+                        capsys=capsys)
+    assert code == 2 and message in error_line(stderr)
+    assert not (tmp_path / "run").exists()
+
+
+def test_invalid_image_size_names_the_supported_ones(setup, tmp_path, capsys):
+    _, config_file, _ = setup
+    code, stderr = main("train", "--config", config_file, "--image-size", 30, "--out", tmp_path / "run",
+                        capsys=capsys)
+    assert code == 2 and "nearest supported: 28, 32" in error_line(stderr)
+    assert not (tmp_path / "run").exists()
+
+
+def test_batch_larger_than_the_data_is_refused_before_training(setup, tmp_path, capsys):
+    _, config_file, _ = setup
+    code, stderr = main("train", "--config", config_file, "--batch-size", 41, "--out", tmp_path / "run",
+                        capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == ("dcganlib: error: batch_size 41 is larger than the 40 training images; "
+                                  "use --batch-size 40 or fewer, or add data")
+    assert [p.name for p in (tmp_path / "run").iterdir()] == [training.LOCK_FILE]  # nothing else written
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into read-only folders, so chmod cannot make one unwritable")
+def test_unwritable_output_folder_is_refused(setup, tmp_path, capsys):
+    _, config_file, _ = setup
+    locked = tmp_path / "read_only"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        code, stderr = main("train", "--config", config_file, "--out", locked / "run", capsys=capsys)
+        assert code == 2 and f"cannot create run folder {locked / 'run'}: Permission denied" in error_line(stderr)
+        code, stderr = main("train", "--config", config_file, "--out", locked, capsys=capsys)
+        assert code == 2 and f"run folder {locked} is not writable; choose another --out" in error_line(stderr)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_output_folder_inside_a_file_is_refused(setup, tmp_path, capsys):
+    _, config_file, _ = setup
+    (tmp_path / "notes.txt").write_text("mine")
+    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "notes.txt" / "run", capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (f"dcganlib: error: cannot create run folder {tmp_path / 'notes.txt' / 'run'}: "
+                                  "Not a directory; choose another --out")
+    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "notes.txt", capsys=capsys)
+    assert code == 2 and "exists and is a file" in error_line(stderr)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def fake_free_disk(monkeypatch, free: int) -> None:
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=free))
+
+
+def test_not_enough_free_disk_is_refused_with_the_numbers(setup, tmp_path, capsys, monkeypatch):
+    _, config_file, reference = setup
+    fake_free_disk(monkeypatch, 1_000_000)
+    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "run", capsys=capsys)
+    assert code == 2
+    line = error_line(stderr)
+    assert line.startswith(f"dcganlib: error: not enough free disk for {tmp_path / 'run'}: 2 kept checkpoints + 1 "
+                           "being written (")
+    assert line.endswith("but only 1.0 MB are free; free some space, lower keep_checkpoints, or choose another --out")
+    assert not (tmp_path / "run" / "config.json").exists()
+    # The estimate is honest: at least what the reference run's checkpoints and generator take, at most twice.
+    each = float(line.split("written (")[1].split(" MB")[0])
+    needed = float(line.split("need about ")[1].split(" MB")[0])
+    checkpoint = sum(p.stat().st_size for p in (reference / "checkpoints").glob("ckpt-4.*")) / 1e6
+    on_disk = KEEP * checkpoint + (reference / "generator.keras").stat().st_size / 1e6
+    assert checkpoint <= each * 1.05 and on_disk <= needed <= 2 * on_disk + 0.5, (each, needed, checkpoint, on_disk)
+    # With that much space the same run starts (and the check counts what --overwrite will free).
+    fake_free_disk(monkeypatch, int(needed * 1e6) + 100_000)
+    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "run", "--epochs", 1, capsys=capsys)
+    assert code == 0, stderr
+
+
+def test_not_enough_disk_for_an_overwrite_keeps_the_old_run(existing_run, setup, capsys, monkeypatch):
+    _, config_file, _ = setup
+    run, before = existing_run
+    fake_free_disk(monkeypatch, 0)
+    code, stderr = main("train", "--config", config_file, "--out", run, "--overwrite", capsys=capsys)
+    assert code == 2 and "not enough free disk" in error_line(stderr)
+    assert snapshot(run) == before
+
+
+def test_existing_run_folder_is_never_overwritten_silently(existing_run, setup, capsys):
+    _, config_file, _ = setup
+    run, before = existing_run
+    code, stderr = main("train", "--config", config_file, "--out", run, capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (f"dcganlib: error: run folder {run} already exists and is not empty; pass --resume "
+                                  "to continue it, --overwrite to delete it and start afresh, or choose another --out")
+    code, stderr = main("train", "--config", config_file, "--out", run, "--resume", "--overwrite", capsys=capsys)
+    assert code == 2 and "--resume and --overwrite contradict each other" in error_line(stderr)
+    assert snapshot(run) == before
+
+
+def test_resume_with_a_different_config_names_every_differing_key(existing_run, capsys):
+    run, before = existing_run
+    code, stderr = main("train", "--out", run, "--resume", "--batch-size", 8, "--seed", 4, "--epochs", 6,
+                        capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (f"dcganlib: error: --resume with settings that differ from {run / 'config.json'} "
+                                  "(batch_size: saved 16, now 8; seed: saved 3, now 4); drop those options, or pass "
+                                  "--force to continue with the new values")
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("scale, message", [
+    ("0", "--lr-scale must be a positive number such as 0.5, got 0.0"),
+    ("nan", "--lr-scale must be a positive number such as 0.5, got nan"),
+    ("10000", "config key 'g_learning_rate' must be in (0.0, 1.0]; got 2.0"),
+])
+def test_bad_lr_scale_is_refused(scale, message, existing_run, capsys):
+    run, before = existing_run
+    code, stderr = main("train", "--out", run, "--resume", "--epochs", 5, "--lr-scale", scale, capsys=capsys)
+    assert code == 2 and message in error_line(stderr)
+    assert snapshot(run) == before
+
+
+# ================================================================================================
+# safe loading: no code from a data file, a model file or a config file runs
+class _TouchOnUnpickle:
+    """Unpickling this object creates a file: proof that a loader executed code from the data."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_npy_holding_pickled_objects_is_never_unpickled(tmp_path, setup, capsys):
+    _, config_file, _ = setup
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "slices.npy"
+    np.save(evil, np.array([_TouchOnUnpickle(marker)], dtype=object), allow_pickle=True)
+    code, stderr = main("train", "--config", config_file, "--data", evil, "--out", tmp_path / "run", capsys=capsys)
+    assert code == 2
+    line = error_line(stderr)
+    assert "none of the 1 image files" in line and "slices.npy" in line and "allow_pickle=False" in line
+    assert not marker.exists()
+
+
+def test_generator_file_with_python_code_is_refused(existing_run, capsys):
+    run, _ = existing_run
+    marker = run.parent / "code_ran"
+    inputs = keras.Input((32,))
+    # The path is a constant inside the lambda's code, so Keras can serialise it (it cannot serialise closures).
+    touch = eval(f"lambda z: z + float(__import__('pathlib').Path({str(marker)!r}).touch() is None)")
+    outputs = keras.layers.Lambda(touch)(inputs)
+    keras.Model(inputs, outputs).save(run / "generator.keras")
+    marker.unlink()  # building the model ran the lambda once; loading must not
+    code, stderr = main("generate", run, "--count", 2, capsys=capsys)
+    assert code == 2
+    line = error_line(stderr)
+    assert line.startswith(f"dcganlib: error: cannot load {run / 'generator.keras'}: ValueError: ")
+    assert line.endswith("; delete it to fall back to the latest checkpoint")
+    assert not marker.exists() and not (run / "generated").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"epochs": "4"}', "config key 'epochs' must be int, got '4'"),
+    ('{"epochs": 4, "exec": "import os"}', "unknown config key(s): exec"),
+    ("\x80\x04\x95 pickled", "is not valid JSON"),
+    ("[1, 2]", "config must be a JSON object of key/value pairs, got list"),
+])
+def test_run_config_with_wrong_content_is_refused(content, message, existing_run, capsys):
+    run, _ = existing_run
+    (run / "config.json").write_text(content)
+    (run / "generator.keras").unlink()  # so that generate must rebuild the generator from config.json
+    before = snapshot(run)
+    for command in (("train", "--out", run, "--resume"), ("generate", run)):
+        code, stderr = main(*command, capsys=capsys)
+        assert code == 2 and message in error_line(stderr), command
+    assert snapshot(run) == before
