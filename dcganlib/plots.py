@@ -521,8 +521,9 @@ def plot_data_survey(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Stored image sizes and slice positions of a :func:`dcganlib.data.survey_files` listing.
 
     Left: number of files per stored size ``W×H`` (the 12 most common; files without a size, such as
-    NIfTI, are counted as "volume / array"). Right: histogram of the ``slice_N`` numbers per split
-    (files whose names carry no slice number are left out and counted in the title).
+    NIfTI, are counted as "volume / array"). Right: for each split (rows), the share of its files at
+    each ``slice_N`` number (columns), so splits that cover different anatomy stand out; files whose
+    names carry no slice number are left out and counted in the title.
     """
     if not rows:
         raise DataError("no files to summarise: the survey is empty")
@@ -531,22 +532,26 @@ def plot_data_survey(rows: Sequence[Mapping[str, Any]]) -> Figure:
         key = f"{row['width']}×{row['height']}" if row.get("width") else "volume / array"
         sizes[key] = sizes.get(key, 0) + 1
     common = sorted(sizes.items(), key=lambda item: -item[1])[:12]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
-    left.barh([name for name, _ in common][::-1], [count for _, count in common][::-1], color="tab:gray")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 2.2]})
+    bars = left.barh([name for name, _ in common][::-1], [count for _, count in common][::-1], color="tab:gray")
+    left.bar_label(bars, padding=2, fontsize="small")
     left.set_xlabel("files")
-    left.set_title(f"stored image sizes ({len(rows)} files)")
+    left.set_title(f"stored image sizes ({len(rows)} files)", fontsize=10)
     numbered = [row for row in rows if row.get("slice") is not None]
     if numbered:
+        splits = sorted({row["split"] for row in numbered}, key=["train", "validate", "test", ""].index)
         top = max(row["slice"] for row in numbered)
-        edges = np.arange(-0.5, top + 1.5, max(1, (top + 1) // 32))
-        for split in sorted({row["split"] for row in numbered}, key=["train", "validate", "test", ""].index):
-            values = [row["slice"] for row in numbered if row["split"] == split]
-            right.hist(values, bins=edges, histtype="step", linewidth=1.5, density=True,
-                       label=f"{split or 'all'} (n={len(values)})")
-        right.legend(frameon=False, fontsize="small")
+        share = np.zeros((len(splits), top + 1))
+        for row in numbered:
+            share[splits.index(row["split"]), row["slice"]] += 1
+        counts = share.sum(axis=1)
+        share /= counts[:, None]
+        image = right.imshow(share, aspect="auto", cmap="viridis", vmin=0, interpolation="nearest",
+                             extent=(-0.5, top + 0.5, len(splits) - 0.5, -0.5))
+        right.set_yticks(range(len(splits)), [f"{s or 'all'} ({int(n)})" for s, n in zip(splits, counts)])
+        fig.colorbar(image, ax=right, label="share of the split's files", pad=0.01)
     right.set_xlabel("slice number in the file name (position in the volume)")
-    right.set_ylabel("density")
-    right.set_title(f"slice positions ({len(rows) - len(numbered)} files without a number)")
+    right.set_title(f"slice positions per split ({len(rows) - len(numbered)} files without a number)", fontsize=10)
     fig.tight_layout()
     return fig
 

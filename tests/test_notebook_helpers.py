@@ -54,11 +54,15 @@ def test_survey_files_reads_sizes_splits_and_slice_numbers_from_headers(tmp_path
 def test_plot_data_survey_counts_sizes_and_files_without_slice_numbers():
     rows = [{"path": f"a{i}", "split": "train", "width": 256, "height": 256, "slice": i} for i in range(5)]
     rows += [{"path": "v.nii.gz", "split": "", "width": None, "height": None, "slice": None}]
+    rows += [{"path": f"b{i}", "split": "test", "width": 256, "height": 256, "slice": 4} for i in range(2)]
     fig = plots.plot_data_survey(rows)
-    left, right = fig.axes
+    left, right = fig.axes[:2]
     bars = {label.get_text(): patch.get_width() for label, patch in zip(left.get_yticklabels(), left.patches)}
-    assert bars == {"volume / array": 1, "256×256": 5}
-    assert "1 files without a number" in right.get_title()
+    assert bars == {"volume / array": 1, "256×256": 7}
+    assert "(1 files without a number)" in right.get_title()
+    assert [label.get_text() for label in right.get_yticklabels()] == ["train (5)", "test (2)"]
+    share = right.images[0].get_array()
+    np.testing.assert_allclose(share, [[0.2] * 5, [0, 0, 0, 0, 1]])  # rows sum to 1 per split
     with pytest.raises(DataError, match="empty"):
         plots.plot_data_survey([])
 
