@@ -611,24 +611,30 @@ def show_epoch_grid(run_dir: str | os.PathLike, epoch: int, *, width: int | None
 
 
 def grid_display_callback(run_dir: str | os.PathLike, *, every: int = 1, width: int | None = 320):
-    """A Keras callback that shows the run's fixed-noise grid after every ``every``-th epoch and the last.
+    """A Keras callback that shows the run's fixed-noise grid of every ``every``-th epoch and the last.
 
     Pass it to :func:`dcganlib.training.train` (``callbacks=[...]``): extra callbacks run after the
-    library's own, so the grid of the epoch that just ended is already on disk. Keras is imported here,
-    not at module level, so :mod:`dcganlib.plots` stays free of TensorFlow.
+    library's own, so the grid of an epoch is on disk when the epoch ends. It is shown when the next
+    epoch begins (or training ends), i.e. after Keras has printed the epoch's final progress line, so a
+    notebook reads "epoch N: progress bar, grid". Keras is imported here, not at module level, so
+    :mod:`dcganlib.plots` stays free of TensorFlow.
     """
     import keras
 
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise DataError(f"every must be a positive integer number of epochs, got {every!r}")
-    callback = keras.callbacks.LambdaCallback()
+    pending: list[int] = []  # the finished epoch whose grid is still to be shown
 
     def on_epoch_end(epoch: int, logs: Any = None) -> None:
-        last = epoch + 1 == (callback.params or {}).get("epochs")
-        if (epoch + 1) % every == 0 or last:
-            show_epoch_grid(run_dir, epoch + 1, width=width)
+        if (epoch + 1) % every == 0 or epoch + 1 == (callback.params or {}).get("epochs"):
+            pending.append(epoch + 1)
 
-    callback.on_epoch_end = on_epoch_end
+    def show_pending(*_: Any) -> None:
+        while pending:
+            show_epoch_grid(run_dir, pending.pop(0), width=width)
+
+    callback = keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end, on_epoch_begin=show_pending,
+                                              on_train_end=show_pending)
     return callback
 
 

@@ -110,7 +110,11 @@ def test_grid_display_callback_shows_every_kth_and_the_last_epoch(tmp_path, show
     callback = plots.grid_display_callback(run, every=2)
     callback.set_params({"epochs": 5})
     for epoch in range(5):
+        callback.on_epoch_begin(epoch, {})
         callback.on_epoch_end(epoch, {})
+        # shown when the next epoch begins (after Keras' progress line), not at the end of this one
+        assert len(shown) == [0, 0, 1, 1, 2][epoch]
+    callback.on_train_end({})
     assert shown == [str(training.grid_path(run, e)) for e in (2, 4, 5)]
     with pytest.raises(DataError, match="every"):
         plots.grid_display_callback(run, every=0)
