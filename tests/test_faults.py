@@ -153,8 +153,9 @@ def arm_fault(spec: str, patch=setattr) -> None:
 def start(spec: str, *args: str, cwd: Path) -> subprocess.Popen:
     """``python -m dcganlib ARGS`` with the fault ``spec`` armed, in the background; output in cwd/*.log."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", DCGANLIB_CACHE=str(cwd / "cache"))
-    return subprocess.Popen([sys.executable, "-c", RUNNER, str(TESTS), spec, *map(str, args)], cwd=cwd, env=env,
-                            stdout=open(cwd / "stdout.log", "w"), stderr=open(cwd / "stderr.log", "w"))
+    with open(cwd / "stdout.log", "w") as stdout, open(cwd / "stderr.log", "w") as stderr:  # the child keeps copies
+        return subprocess.Popen([sys.executable, "-c", RUNNER, str(TESTS), spec, *map(str, args)], cwd=cwd, env=env,
+                                stdout=stdout, stderr=stderr)
 
 
 def finish(process: subprocess.Popen, cwd: Path, timeout: float = 300) -> tuple[int, str]:
