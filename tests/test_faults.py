@@ -158,7 +158,7 @@ def start(spec: str, *args: str, cwd: Path) -> subprocess.Popen:
                                 stdout=stdout, stderr=stderr)
 
 
-def finish(process: subprocess.Popen, cwd: Path, timeout: float = 300) -> tuple[int, str]:
+def finish(process: subprocess.Popen, cwd: Path, timeout: float = 900) -> tuple[int, str]:
     """Wait for ``process``; its exit code (-9 for SIGKILL) and its stderr."""
     code = process.wait(timeout=timeout)
     return code, (cwd / "stderr.log").read_text()
@@ -168,7 +168,7 @@ def run_faulty(spec: str, *args: str, cwd: Path) -> tuple[int, str]:
     return finish(start(spec, *args, cwd=cwd), cwd)
 
 
-def wait_for(condition, process: subprocess.Popen, cwd: Path, timeout: float = 240) -> None:
+def wait_for(condition, process: subprocess.Popen, cwd: Path, timeout: float = 900) -> None:
     """Poll ``condition()`` while ``process`` runs; fail with its stderr if it ends or times out first."""
     deadline = time.monotonic() + timeout
     while not condition():
