@@ -19,6 +19,7 @@ EPILOG = """examples:
   python -m dcganlib train --out runs/default              # train on it at 64x64
   python -m dcganlib train --data keras_png_slices_data --out runs/oasis --epochs 50
   python -m dcganlib train --out runs/oasis --resume --epochs 80   # continue a killed/finished run
+  python -m dcganlib train --out runs/oasis --resume --lr-scale 0.5  # after a NaN: half the learning rates
   python -m dcganlib generate runs/default --count 100 --out generated/ --grid
   python -m dcganlib evaluate runs/default
   python -m dcganlib bench --image-size 64 --batch-size 64
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start afresh")
     p.add_argument("--force", action="store_true",
                    help="with --resume: accept settings that differ from the saved config.json")
+    p.add_argument("--lr-scale", type=float, default=1.0, metavar="FACTOR",
+                   help="multiply both learning rates by FACTOR and save them in config.json; after a "
+                        "divergence: --resume --lr-scale 0.5 continues from the last good checkpoint "
+                        "(no --force needed for this change)")
 
     # ---- generate ----------------------------------------------------------------------------
     p = sub.add_parser("generate", formatter_class=fmt, help="write images from a trained run's generator",
@@ -114,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
     p.add_argument("--precision", default="auto", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
                    help="precision of the library step (the reference is always float32)")
+    p.add_argument("--repeats", type=int, default=5,
+                   help="interleaved repeats of every path (medians and min-max spreads are over these)")
+    p.add_argument("--ssim-count", type=int, default=1000,
+                   help="time best-match SSIM of this many 64x64 images against as many (0 = skip)")
+    p.add_argument("--memory", action="store_true",
+                   help="also measure the peak RSS of decoding --memory-count 256x256 PNGs (slow: builds them once)")
+    p.add_argument("--memory-count", type=int, default=10_000, help="images for --memory")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return parser
 
@@ -146,7 +158,8 @@ def _train(args: argparse.Namespace) -> int:
 
     from .training import train
 
-    train(config, args.out, resume=args.resume, overwrite=args.overwrite, force=args.force)
+    train(config, args.out, resume=args.resume, overwrite=args.overwrite, force=args.force,
+          lr_scale=args.lr_scale)
     return 0
 
 
@@ -187,7 +200,8 @@ def _bench(args: argparse.Namespace) -> int:
     from .bench import run_benchmark
 
     run_benchmark(image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
-                  precision=args.precision, as_json=args.json)
+                  precision=args.precision, as_json=args.json, repeats=args.repeats, ssim_count=args.ssim_count,
+                  memory=args.memory, memory_count=args.memory_count)
     return 0
 
 
