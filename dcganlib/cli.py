@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default=None,
                    help="real images to compare with (default: the run's own held-out test split)")
     p.add_argument("--count", type=int, default=500, help="generated images to evaluate")
-    p.add_argument("--out", type=Path, default=None, help="metrics.json path (default RUN_DIR/metrics.json)")
+    p.add_argument("--out", type=Path, default=None, help="metrics.json path (default RUN_DIR/evaluation/metrics.json; figures always go there)")
     p.add_argument("--inception-weights", type=Path, default=None,
                    help="InceptionV3 weights (.h5/.weights.h5) for FID/KID; default: Keras cache if present")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and the two-sample test")
