@@ -1,0 +1,567 @@
+"""Speed benchmark: dcganlib's training step against the TensorFlow-tutorial recipe, the input
+pipeline, an end-to-end epoch from PNGs, best-match SSIM and the memory of the decoded cache.
+
+Everything is measured **in one process, interleaved**: within each repeat the training paths take
+turns one step at a time (in a rotating order), so a load spike on a shared machine hits all of them
+alike; ratios are taken per repeat and their median and min–max are reported. Paths:
+
+* ``library_step``      — :class:`dcganlib.training.DCGAN` from :func:`~dcganlib.training.build_gan` at the
+  resolved precision, one step exactly as ``fit()`` runs it: ``train()``'s per-step callbacks around the
+  model's compiled ``train_function`` on one iterator kept for the run, over one fixed real batch
+  repeated (no input cost);
+* ``library_step_fp32`` — the same at ``float32`` (the same numbers when the precision is float32);
+* ``reference_step``    — the TensorFlow DCGAN tutorial's step (``tf.function``, two GradientTapes,
+  ``BinaryCrossentropy(from_logits=True)``, separate Adam optimizers) on the same architecture
+  (:mod:`dcganlib.models` builders), the same batch, float32;
+* ``end_to_end``        — an epoch as ``train()`` runs it: :func:`dcganlib.data.load_dataset` from the
+  decoded cache, ``make_tf_dataset`` + ``epoch_stream``, then its ``steps`` steps (interleaved with the
+  others) on that stream; the train split is capped at ``steps × batch_size`` images;
+* ``library_fit``       — whole ``gan.fit(steps_per_epoch=steps)`` calls (once per repeat), timed from the
+  first step's start to the last step's end; ``fit_call_overhead_s`` is the rest of the call (set-up,
+  and ~1 s of teardown that ``train()`` pays once per run);
+* ``pipeline``          — :func:`dcganlib.data.make_tf_dataset` alone over the decoded uint8 cache
+  (gather, cast, scale, prefetch; ≥ 100 batches), no training.
+
+Images/s = images / wall seconds; ``*_img_per_cpu_s`` = images / CPU seconds of this process, which
+other processes' load barely moves. Tracing is excluded by warm-up steps. The data is the embedded
+demo dataset written as 256×256 PNGs in the OASIS layout (built once under ``<cache>/bench/``); the
+first load decodes them into a fresh decoded-image cache (timed), later loads hit that cache.
+
+``memory=True`` additionally decodes ``memory_count`` (10,000) 256×256 PNGs in a child process and
+reports its peak RSS (``resource.getrusage(...).ru_maxrss``) above the child's start-up RSS, against
+the uint8 size of the images (10,000 × 256 × 256 = 655 MB), once decoding and once from the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from .config import Config, default_config
+from .errors import ConfigError
+
+#: Keys of the JSON object that are always present (numbers are positive and finite).
+REQUIRED_KEYS = ("library_step_img_s", "library_step_fp32_img_s", "reference_step_img_s", "pipeline_img_s",
+                 "end_to_end_img_s", "peak_rss_mb", "precision", "image_size", "batch_size")
+#: Side of the bench PNGs: the OASIS course slices are 256×256 (larger image sizes use their own side).
+PNG_SIZE = 256
+SSIM_SIZE = 64
+
+
+# ================================================================================================
+# small helpers
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """``{"median", "min", "max", "q1", "q3", "n"}`` of ``values`` (quartiles by linear interpolation)."""
+    array = np.asarray(values, dtype=np.float64)
+    return {"median": float(np.median(array)), "min": float(array.min()), "max": float(array.max()),
+            "q1": float(np.percentile(array, 25)), "q3": float(np.percentile(array, 75)), "n": int(array.size)}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, MB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def _current_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, logical CPUs, bf16 support and the 1/5/15-minute load averages right now."""
+    from .training import cpu_supports_bf16
+
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import tensorflow as tf
+
+    return {"cpu_model": model, "logical_cpus": os.cpu_count(), "cpu_bf16": cpu_supports_bf16(),
+            "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__,
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def _step_clock():
+    """A Keras callback holding ``(wall, CPU)`` clock readings at the first step's start (``.start``) and at
+    the latest step's end (``.end``) of each ``fit()`` call."""
+    import keras
+
+    class StepClock(keras.callbacks.Callback):
+        start = end = (0.0, 0.0)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                self.start = (time.perf_counter(), time.process_time())
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.end = (time.perf_counter(), time.process_time())
+
+    return StepClock()
+
+
+def _progress(message: str) -> None:
+    """One progress line on stderr (stdout stays the table or the one JSON object)."""
+    print(f"dcganlib bench: {message}", file=sys.stderr, flush=True)
+
+
+def _timed(function: Callable[[], Any]) -> tuple[float, float]:
+    """``(wall seconds, CPU seconds of this process, all threads)`` of one call.
+
+    CPU time barely moves with other processes' load (time spent waiting for a core is not counted),
+    so images per CPU-second compares paths fairly even on a busy shared machine.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
+    function()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+# ================================================================================================
+# the reference: the TensorFlow DCGAN tutorial's step (tensorflow/docs, tutorials/generative/dcgan)
+class ReferenceGAN:
+    """The TensorFlow-tutorial DCGAN step on dcganlib's architecture, float32.
+
+    ``step(images)`` is the tutorial's ``train_step``: noise from ``tf.random.normal``, one ``G(z)``
+    inside two GradientTapes, ``BinaryCrossentropy(from_logits=True)`` losses (generator: ones on the
+    fake logits; discriminator: ones on real + zeros on fake), one ``apply_gradients`` per network with
+    its own Adam. Returns ``(g_loss, d_loss)``.
+    """
+
+    def __init__(self, config: Config) -> None:
+        import keras
+        import tensorflow as tf
+
+        from . import models
+        from .training import _dtype_policy
+
+        with _dtype_policy():
+            keras.mixed_precision.set_dtype_policy("float32")
+            self.generator = models.build_generator(config)
+            self.discriminator = models.build_discriminator(config)
+        self.g_optimizer = keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
+        self.d_optimizer = keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
+        cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
+        generator, discriminator = self.generator, self.discriminator
+        g_optimizer, d_optimizer = self.g_optimizer, self.d_optimizer
+        latent_dim = config.latent_dim
+
+        @tf.function
+        def step(images):
+            noise = tf.random.normal([tf.shape(images)[0], latent_dim])
+            with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+                generated_images = generator(noise, training=True)
+                real_output = discriminator(images, training=True)
+                fake_output = discriminator(generated_images, training=True)
+                gen_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
+                disc_loss = (cross_entropy(tf.ones_like(real_output), real_output)
+                             + cross_entropy(tf.zeros_like(fake_output), fake_output))
+            gradients_of_generator = gen_tape.gradient(gen_loss, generator.trainable_variables)
+            gradients_of_discriminator = disc_tape.gradient(disc_loss, discriminator.trainable_variables)
+            g_optimizer.apply_gradients(zip(gradients_of_generator, generator.trainable_variables))
+            d_optimizer.apply_gradients(zip(gradients_of_discriminator, discriminator.trainable_variables))
+            return gen_loss, disc_loss
+
+        self.step = step
+
+    def run(self, images, steps: int) -> tuple[float, float]:
+        """``steps`` tutorial steps on the same batch; returns the last ``(g_loss, d_loss)`` as floats."""
+        losses = None
+        for _ in range(steps):
+            losses = self.step(images)
+        return float(losses[0]), float(losses[1])  # .numpy() waits for the last step to finish
+
+
+# ================================================================================================
+# data
+def bench_png_folder(count: int, size: int = PNG_SIZE, root: Optional[Path] = None) -> Path:
+    """The demo dataset as ``count`` PNGs of ``size`` px in the OASIS layout, built once under
+    ``root`` (default ``<dcganlib cache>/bench``) in a temporary folder renamed into place under a lock."""
+    from filelock import FileLock
+
+    from .demo import DEMO_SEED, build_demo_dataset, cache_root, read_demo_info
+
+    root = Path(root) if root is not None else cache_root() / "bench"
+    final = root / f"pngs-n{count}-s{size}"
+    if read_demo_info(final) is not None:
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f"{final.name}.lock")):
+        if read_demo_info(final) is None:
+            work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
+            try:
+                build_demo_dataset(work, count=count, size=size, seed=DEMO_SEED)
+                if final.exists():
+                    import shutil
+
+                    shutil.rmtree(final)
+                os.replace(work, final)
+            finally:
+                if work.exists():
+                    import shutil
+
+                    shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def _png_count(steps: int, batch_size: int) -> int:
+    """PNGs to build so the train split (~80 % of subjects) holds at least ``steps × batch_size`` images."""
+    return max(64, math.ceil(steps * batch_size / 0.7) + 64)
+
+
+# ================================================================================================
+# memory of the decoded cache (child processes, so each peak RSS is the load's own)
+def _memory_probe(folder: str, cache_dir: str, image_size: int) -> dict[str, float]:
+    """Load ``folder`` at ``image_size`` with the decoded cache in ``cache_dir``; RSS before and peak after."""
+    from .data import load_dataset
+
+    config = default_config(data=folder, image_size=image_size, cache_dir=cache_dir)
+    before = _current_rss_mb()
+    start = time.perf_counter()
+    splits = load_dataset(config)
+    seconds = time.perf_counter() - start
+    images = len(splits.train) + len(splits.validate) + len(splits.test)
+    nbytes = splits.train.nbytes + splits.validate.nbytes + splits.test.nbytes
+    return {"start_rss_mb": before, "peak_rss_mb": peak_rss_mb(), "seconds": seconds, "images": images,
+            "uint8_mb": nbytes / 1e6, "cache_hit": bool(splits.report["decoded_cache_hit"])}
+
+
+def _run_probe(folder: Path, cache_dir: Path, image_size: int) -> dict[str, float]:
+    code = ("import json, sys; from dcganlib.bench import _memory_probe; "
+            "print(json.dumps(_memory_probe(sys.argv[1], sys.argv[2], int(sys.argv[3]))))")
+    done = subprocess.run([sys.executable, "-c", code, str(folder), str(cache_dir), str(image_size)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory probe failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_cache_memory(count: int = 10_000, image_size: int = PNG_SIZE,
+                         png_root: Optional[Path] = None) -> dict[str, float]:
+    """Peak RSS of decoding ``count`` PNGs at ``image_size`` (and of loading them back from the cache).
+
+    Returns MB figures: ``uint8_mb`` (N·S·S bytes), ``decode_peak_rss_mb`` / ``cached_peak_rss_mb``
+    (peak RSS of a child process), ``*_above_start_mb`` (peak minus the child's RSS before loading, i.e.
+    what the images cost) and their ratios to ``uint8_mb``.
+    """
+    folder = bench_png_folder(count, max(PNG_SIZE, image_size), png_root)
+    with tempfile.TemporaryDirectory(prefix="dcganlib-bench-memory-") as cache:
+        decode = _run_probe(folder, Path(cache), image_size)
+        cached = _run_probe(folder, Path(cache), image_size)
+    result: dict[str, float] = {"memory_images": decode["images"], "memory_image_size": image_size,
+                                "uint8_mb": decode["uint8_mb"]}
+    for name, probe in (("decode", decode), ("cached", cached)):
+        above = probe["peak_rss_mb"] - probe["start_rss_mb"]
+        result.update({f"{name}_peak_rss_mb": probe["peak_rss_mb"], f"{name}_start_rss_mb": probe["start_rss_mb"],
+                       f"{name}_above_start_mb": above, f"{name}_over_uint8": above / decode["uint8_mb"],
+                       f"{name}_seconds": probe["seconds"]})
+    result["cached_hit"] = bool(cached["cache_hit"])
+    return result
+
+
+# ================================================================================================
+def time_best_match_ssim(count: int = 1000, size: int = SSIM_SIZE, seed: int = 0) -> float:
+    """Seconds for :func:`dcganlib.metrics.best_match_ssim` of ``count`` against ``count`` images of
+    ``size``² (smooth random images in ``[-1, 1]``: the cost does not depend on the content)."""
+    from scipy.ndimage import gaussian_filter
+
+    from .metrics import best_match_ssim
+
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((2 * count, size, size)).astype(np.float32)
+    smooth = gaussian_filter(noise, sigma=(0, 2, 2))
+    images = np.tanh(smooth / smooth.std())[..., None].astype(np.float32)
+    best_match_ssim(images[:2], images[count:count + 2])  # warm-up (graph tracing)
+    start = time.perf_counter()
+    best_match_ssim(images[:count], images[count:])
+    return time.perf_counter() - start
+
+
+# ================================================================================================
+def run_benchmark(image_size: int = 64, batch_size: int = 64, steps: int = 20, precision: str = "auto",
+                  as_json: bool = False, *, repeats: int = 5, ssim_count: int = 1000, memory: bool = False,
+                  memory_count: int = 10_000, config: Optional[Config] = None, png_root: Optional[Path] = None,
+                  seed: int = 0, output: Callable[[str], Any] = print) -> dict[str, Any]:
+    """Measure every path of the module docstring ``repeats`` times, interleaved; print and return the results.
+
+    ``config`` (optional) supplies the architecture (widths, generator kind, loss …); ``image_size``,
+    ``batch_size`` and ``precision`` override it. ``ssim_count=0`` skips the SSIM timing. ``as_json``
+    prints one JSON object (the returned dict) instead of the table. All rates are images/s.
+    """
+    import keras
+    import tensorflow as tf
+
+    from . import data, models, training
+
+    for name, value, low in (("steps", steps, 1), ("repeats", repeats, 1), ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"bench: --{name.replace('_', '-')} must be an integer >= {low}; got {value!r}")
+    models.check_image_size(image_size)
+    base = config if config is not None else default_config()
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    png_size = max(PNG_SIZE, image_size)
+    folder = bench_png_folder(_png_count(steps, batch_size), png_size, png_root)
+
+    with contextlib.ExitStack() as stack:
+        decoded_cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="dcganlib-bench-"))
+        cfg = base.replace(data=str(folder), image_size=image_size, batch_size=batch_size, precision=precision,
+                           cache_dir=decoded_cache, max_images=steps * batch_size, seed=seed, verbose=0,
+                           track_ssim=False, strategy="default")
+        # (c) first load: decode every PNG into a fresh decoded-image cache
+        start = time.perf_counter()
+        splits = data.load_dataset(cfg)
+        first_load_s = time.perf_counter() - start
+        decoded_images = splits.report["train_before_cap"] + len(splits.validate) + len(splits.test)
+        if len(splits.train) < steps * batch_size:
+            raise ConfigError(f"bench: only {len(splits.train)} training images for {steps} steps of {batch_size}")
+
+        resolved = training.resolve_precision(cfg)
+        jit = training.resolve_jit_compile(cfg)
+        stack.enter_context(training._dtype_policy())
+        keras.utils.set_random_seed(seed)
+        gan = training.build_gan(cfg, resolved, jit)
+        gan_fp32 = gan if resolved == "float32" else training.build_gan(cfg, "float32", jit)
+        reference = ReferenceGAN(cfg)
+        batch = tf.constant(data.to_float(splits.train[:batch_size]))
+        fixed_batches = tf.data.Dataset.from_tensors(batch).repeat()  # step-only: no input cost
+
+        strategy = gan.distribute_strategy
+
+        def stepper(model, dataset) -> Callable[[], None]:
+            """One training step exactly as fit() runs it: train()'s per-step callbacks (the NaN guard
+            reads both losses, i.e. waits for the step) around the model's compiled train function, on
+            one iterator kept for the whole run (as train() hands fit() one repeated stream)."""
+            model.make_train_function()
+            iterator = iter(strategy.experimental_distribute_dataset(dataset))
+            callbacks = keras.callbacks.CallbackList([training.DivergenceGuard(), training.StopRequest()],
+                                                     model=model)
+            callbacks.on_train_begin()
+            callbacks.on_epoch_begin(0)
+            counter = iter(range(10**12))
+
+            def step() -> None:
+                index = next(counter)
+                callbacks.on_train_batch_begin(index)
+                logs = model.train_function(iterator)
+                callbacks.on_train_batch_end(index, logs)
+            return step
+
+        def reference_step() -> None:
+            float(reference.step(batch)[1])
+
+        def end_to_end_start() -> Callable[[], None]:
+            loaded = data.load_dataset(cfg)  # a decoded-cache hit, as in every run after the first
+            stream = training.epoch_stream(data.make_tf_dataset(loaded.train, batch_size, seed=seed), steps)
+            return stepper(gan, stream)
+
+        clock = _step_clock()
+        fit_overhead: list[float] = []
+
+        def library_fit() -> tuple[float, float]:
+            # Timed from the first step's start to the last step's end: fit()'s own set-up and its
+            # teardown (~1 s here: deleting an iterator that a tf.function has used waits on
+            # TensorFlow's inter-op threads) happen once per train() run, not per step or epoch.
+            wall = time.perf_counter()
+            gan.fit(fixed_batches, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0,
+                    callbacks=[training.DivergenceGuard(), training.StopRequest(), clock])
+            fit_overhead.append(time.perf_counter() - wall - (clock.end[0] - clock.start[0]))
+            return clock.end[0] - clock.start[0], clock.end[1] - clock.start[1]
+
+        pipeline_batches = max(steps, 100)  # enough batches that the dataset's set-up does not dominate
+
+        def pipeline() -> tuple[float, float]:
+            def consume() -> None:
+                dataset = data.make_tf_dataset(splits.train, batch_size, seed=seed).repeat().take(pipeline_batches)
+                for _ in dataset:
+                    pass
+            return _timed(consume)
+
+        step_paths: dict[str, Callable[[], None]] = {"library_step": stepper(gan, fixed_batches)}
+        if gan_fp32 is not gan:
+            step_paths["library_step_fp32"] = stepper(gan_fp32, fixed_batches)
+        step_paths["reference_step"] = reference_step
+
+        _progress(f"{decoded_images} PNGs decoded in {first_load_s:.1f} s; tracing")
+        warm_start = time.perf_counter()
+        for function in step_paths.values():  # trace, then one more step each
+            function()
+            function()
+        end_to_end_start()()
+        library_fit()
+        pipeline()
+        warmup_s = time.perf_counter() - warm_start
+        cached_load_s = _timed(lambda: data.load_dataset(cfg))[0]
+
+        # Training steps are interleaved one step at a time (rotating the order), so load changes hit
+        # every path alike; fit() and the pipeline run once per repeat.
+        names = [*step_paths, "end_to_end", "library_fit", "pipeline"]
+        seconds: dict[str, list[float]] = {name: [] for name in names}
+        cpu_seconds: dict[str, list[float]] = {name: [] for name in names}
+        images = {name: steps * batch_size for name in names}
+        images["pipeline"] = pipeline_batches * batch_size
+        loads = []
+        for repeat in range(repeats):
+            wall, cpu = _timed(lambda: step_paths.__setitem__("end_to_end", end_to_end_start()))
+            totals = {name: [0.0, 0.0] for name in step_paths}
+            totals["end_to_end"] = [wall, cpu]  # load from the cache + pipeline set-up count for the epoch
+            order = list(step_paths)
+            for index in range(steps):
+                shift = (repeat * steps + index) % len(order)
+                for name in order[shift:] + order[:shift]:
+                    wall, cpu = _timed(step_paths[name])
+                    totals[name][0] += wall
+                    totals[name][1] += cpu
+            del step_paths["end_to_end"]
+            for name, (wall, cpu) in totals.items():
+                seconds[name].append(wall)
+                cpu_seconds[name].append(cpu)
+            for name, function in (("library_fit", library_fit), ("pipeline", pipeline)):
+                wall, cpu = function()
+                seconds[name].append(wall)
+                cpu_seconds[name].append(cpu)
+            loads.append(os.getloadavg()[0])
+            _progress(f"repeat {repeat + 1}/{repeats}: " + ", ".join(
+                f"{name} {images[name] / seconds[name][-1]:.1f}" for name in names) + " img/s")
+        if "library_step_fp32" not in seconds:
+            seconds["library_step_fp32"] = seconds["library_step"]
+            cpu_seconds["library_step_fp32"] = cpu_seconds["library_step"]
+            images["library_step_fp32"] = images["library_step"]
+        rates = {name: [images[name] / s for s in values] for name, values in seconds.items()}
+        cpu_rates = {name: [images[name] / max(s, 1e-9) for s in values] for name, values in cpu_seconds.items()}
+
+        # The reference must actually train (a do-nothing step would be infinitely fast).
+        before = [w.copy() for w in reference.generator.get_weights()[:1]]
+        reference.run(batch, 1)
+        reference_trains = not np.allclose(before[0], reference.generator.get_weights()[0])
+
+    def ratio(top: str, bottom: str, table: dict[str, list[float]]) -> dict[str, float]:
+        return spread([a / b for a, b in zip(table[top], table[bottom])])
+
+    pairs = {
+        "library_fp32_over_reference": ("library_step_fp32", "reference_step"),
+        "library_over_reference": ("library_step", "reference_step"),
+        "library_over_library_fp32": ("library_step", "library_step_fp32"),
+        "end_to_end_over_step": ("end_to_end", "library_step"),
+    }
+    ratios = {key: ratio(top, bottom, rates) for key, (top, bottom) in pairs.items()}
+    cpu_ratios = {key: ratio(top, bottom, cpu_rates) for key, (top, bottom) in pairs.items()}
+    result: dict[str, Any] = {
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "steps": steps,
+        "repeats": repeats,
+        "precision": resolved,
+        "precision_requested": precision,
+        "jit_compile": bool(jit),
+        "generator": cfg.generator,
+        **{f"{name}_img_s": spread(values)["median"] for name, values in rates.items()},
+        "spreads": {name: spread(values) for name, values in rates.items()},
+        "ratios": ratios,
+        # the same per CPU-second of this process: insensitive to other processes' load
+        **{f"{name}_img_per_cpu_s": spread(values)["median"] for name, values in cpu_rates.items()},
+        "cpu_spreads": {name: spread(values) for name, values in cpu_rates.items()},
+        "cpu_ratios": cpu_ratios,
+        "library_fp32_over_reference": ratios["library_fp32_over_reference"]["median"],
+        "library_over_reference": ratios["library_over_reference"]["median"],
+        "end_to_end_over_step": ratios["end_to_end_over_step"]["median"],
+        "first_load_s": first_load_s,
+        "first_load_images": decoded_images,
+        "first_load_img_s": decoded_images / first_load_s,
+        "cached_load_s": cached_load_s,
+        "warmup_s": warmup_s,
+        "fit_call_overhead_s": spread(fit_overhead)["median"],
+        "reference_trains": reference_trains,
+        "png_folder": str(folder),
+        "png_size": png_size,
+        "machine": {**machine_info(), "load_average_before": load_before,
+                    "load_average_1min_per_repeat": [round(x, 2) for x in loads]},
+    }
+    if ssim_count:
+        _progress(f"best-match SSIM of {ssim_count} x {ssim_count} images")
+        result["best_match_ssim_count"] = ssim_count
+        result["best_match_ssim_s"] = time_best_match_ssim(ssim_count)
+        if ssim_count == 1000:
+            result["best_match_ssim_1000x1000_s"] = result["best_match_ssim_s"]
+    if memory:
+        _progress(f"peak memory of decoding {memory_count} PNGs of {PNG_SIZE} px (child processes)")
+        result["cache_memory"] = measure_cache_memory(memory_count, PNG_SIZE, png_root)
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+
+    if as_json:
+        output(json.dumps(result, sort_keys=True))
+    else:
+        for line in format_report(result):
+            output(line)
+    return result
+
+
+def format_report(result: dict[str, Any]) -> Iterator[str]:
+    """The human-readable table of a :func:`run_benchmark` result."""
+    machine = result["machine"]
+    size, batch = result["image_size"], result["batch_size"]
+    yield (f"dcganlib bench: {size}x{size} px, batch {batch}, {result['steps']} steps x {result['repeats']} "
+           f"repeats (interleaved), library precision {result['precision']}, XLA {'on' if result['jit_compile'] else 'off'}")
+    yield (f"machine: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, bf16 "
+           f"{'yes' if machine['cpu_bf16'] else 'no'}, {machine['gpus']} GPU, TensorFlow {machine['tensorflow']}; "
+           f"load average {machine['load_average_before'][0]} before, {machine['load_average_after'][0]} after")
+    yield f"{'path':<46}{'images/s median':>16}   {'min – max':<18}{'IQR':<18}{'img/CPU-s':>10}"
+    labels = [("library_step", f"library step ({result['precision']})"),
+              ("library_step_fp32", "library step (float32)"),
+              ("library_fit", f"library, whole fit() calls ({result['precision']})"),
+              ("reference_step", "reference step, TF tutorial (float32)"),
+              ("pipeline", "input pipeline (decoded cache -> batches)"),
+              ("end_to_end", "end-to-end epoch (load cache + fit)")]
+    for key, label in labels:
+        s = result["spreads"][key]
+        yield (f"{label:<46}{s['median']:>16.1f}   {s['min']:.1f} – {s['max']:.1f}".ljust(83)
+               + f"{s['q1']:.1f} – {s['q3']:.1f}".ljust(18) + f"{result['cpu_spreads'][key]['median']:>10.1f}")
+    yield "ratios, median of per-repeat ratios (min – max); by wall time, and by this process's CPU time:"
+    for key, label, target in (("library_fp32_over_reference", "library float32 / reference", 1.0),
+                               ("library_over_reference", f"library {result['precision']} / reference float32", 1.3),
+                               ("end_to_end_over_step", "end-to-end / library step", 0.95)):
+        r, c = result["ratios"][key], result["cpu_ratios"][key]
+        mark = "meets" if r["median"] >= target else "below"
+        yield (f"  {label:<44}{r['median']:>6.2f}   ({r['min']:.2f} – {r['max']:.2f})   CPU {c['median']:.2f} "
+               f"({c['min']:.2f} – {c['max']:.2f})   [{mark} target {target}]")
+    yield (f"first load: decoded {result['first_load_images']} PNGs of {result['png_size']} px in "
+           f"{result['first_load_s']:.2f} s ({result['first_load_img_s']:.0f} img/s); "
+           f"from the decoded cache {result['cached_load_s']:.3f} s")
+    if "best_match_ssim_s" in result:
+        n = result["best_match_ssim_count"]
+        yield f"best-match SSIM, {n} x {n} images of {SSIM_SIZE}x{SSIM_SIZE}: {result['best_match_ssim_s']:.2f} s"
+    if "cache_memory" in result:
+        m = result["cache_memory"]
+        yield (f"decoded cache of {m['memory_images']} images of {m['memory_image_size']} px (uint8 "
+               f"{m['uint8_mb']:.0f} MB): decode peak RSS {m['decode_peak_rss_mb']:.0f} MB "
+               f"(+{m['decode_above_start_mb']:.0f} MB = {m['decode_over_uint8']:.2f}x uint8), "
+               f"cached load peak {m['cached_peak_rss_mb']:.0f} MB (+{m['cached_above_start_mb']:.0f} MB = "
+               f"{m['cached_over_uint8']:.2f}x)")
+    yield (f"fit() call overhead outside the steps (set-up + teardown, once per train() run): "
+           f"{result['fit_call_overhead_s']:.2f} s")
+    yield f"peak RSS of this process: {result['peak_rss_mb']:.0f} MB"
+
+
+__all__ = ["run_benchmark", "format_report", "ReferenceGAN", "measure_cache_memory", "time_best_match_ssim",
+           "bench_png_folder", "spread", "peak_rss_mb", "machine_info", "REQUIRED_KEYS"]
