@@ -406,32 +406,43 @@ def _decode_all(files: Sequence[Path], root: Path, config: Config) -> _DecodedFi
         except _Unreadable as exc:
             return str(exc)
 
-    workers = min(8, os.cpu_count() or 1, max(1, len(files)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(work, files))
-
     skipped: list[tuple[str, str]] = []
     too_small: list[tuple[Path, tuple[int, int]]] = []
-    parts, file_index, slice_index, empty = [], [], [], 0
-    for index, (path, result) in enumerate(zip(files, results)):
-        relative = path.relative_to(root).as_posix()
-        if isinstance(result, str):
-            skipped.append((relative, result))
-            continue
-        empty += result.empty_slices
-        if result.too_small is not None:
-            too_small.append((path, result.too_small))
-            continue
-        parts.extend(result.slices)
-        file_index.extend([index] * len(result.slices))
-        slice_index.extend(range(len(result.slices)))
+    file_index, slice_index, empty = [], [], 0
+    # Slices go into one uint8 array as the workers hand them over (in file order) and are dropped at
+    # once, so decoding peaks near the images' uint8 size, not twice it (a list of every slice, then
+    # np.stack). One slice per file is exact for folders of 2-D images; stacks and volumes grow it.
+    images = np.empty((max(1, len(files)), size, size, channels), np.uint8)
+    count = 0
+    workers = min(8, os.cpu_count() or 1, max(1, len(files)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for index, (path, result) in enumerate(zip(files, pool.map(work, files))):
+            relative = path.relative_to(root).as_posix()
+            if isinstance(result, str):
+                skipped.append((relative, result))
+                continue
+            empty += result.empty_slices
+            if result.too_small is not None:
+                too_small.append((path, result.too_small))
+                continue
+            if count + len(result.slices) > len(images):
+                grown = np.empty((max(2 * len(images), count + len(result.slices)),) + images.shape[1:], np.uint8)
+                grown[:count] = images[:count]
+                images = grown
+            for plane in result.slices:
+                images[count] = plane
+                count += 1
+            file_index.extend([index] * len(result.slices))
+            slice_index.extend(range(len(result.slices)))
+            result.slices.clear()
+    parts = count > 0
+    images = images[:count] if count else np.zeros((0, size, size, channels), np.uint8)
     if too_small:
         smallest = min(max(shape) for _, shape in too_small)
         path, (height, width) = too_small[0]
         raise DataError(f"{len(too_small)} of {len(files)} files in {root} hold images smaller than image_size "
                         f"{size} (e.g. {path}: {height}x{width} px); use image_size <= {smallest} "
                         "(--image-size) or remove the small images — dcganlib does not upsample")
-    images = np.stack(parts) if parts else np.zeros((0, size, size, channels), np.uint8)
     decoded = _DecodedFiles(images, np.asarray(file_index, np.int64), np.asarray(slice_index, np.int64),
                            skipped, empty)
     if parts and images.nbytes <= MAX_CACHE_BYTES:
@@ -500,6 +511,43 @@ def _split_groups(groups: Sequence[str], config: Config) -> dict[str, list[str]]
 
 def _empty(config: Config) -> np.ndarray:
     return np.zeros((0, config.image_size, config.image_size, config.channels), np.uint8)
+
+
+def _split_views(images: np.ndarray, split_names: np.ndarray, config: Config) -> dict[str, np.ndarray]:
+    """``{split: images of that split}`` as views of ``images``, in their original order within a split.
+
+    The rows of ``images`` are reordered in place so each split is contiguous (they already are in the
+    OASIS layout), so the splits need no second copy of the images (boolean indexing made one).
+    """
+    if not len(split_names):
+        return {s: _empty(config) for s in OASIS_SPLITS}
+    rank = {name: i for i, name in enumerate(OASIS_SPLITS)}
+    keys = np.array([rank[name] for name in split_names])
+    order = np.argsort(keys, kind="stable")
+    _permute_rows(images, order)
+    bounds = np.searchsorted(keys[order], np.arange(len(OASIS_SPLITS) + 1))
+    return {name: images[bounds[i]:bounds[i + 1]] for i, name in enumerate(OASIS_SPLITS)}
+
+
+def _permute_rows(array: np.ndarray, order: np.ndarray) -> None:
+    """In place: ``array[i] = old array[order[i]]``, following each cycle with one spare row."""
+    if np.array_equal(order, np.arange(len(order))):
+        return
+    placed = np.zeros(len(order), dtype=bool)
+    spare = np.empty_like(array[0])
+    for start in range(len(order)):
+        if placed[start]:
+            continue
+        spare[...] = array[start]
+        i = start
+        while True:
+            placed[i] = True
+            j = order[i]
+            if j == start:
+                array[i] = spare
+                break
+            array[i] = array[j]
+            i = j
 
 
 def _cap_train(train: np.ndarray, config: Config) -> np.ndarray:
@@ -631,7 +679,7 @@ def load_dataset(config: Config) -> DatasetSplits:
                       split_rule="groups ordered by sha256(f'{seed}:{group}'); first test_fraction to test, "
                                  "next val_fraction to validate, rest to train")
 
-    arrays = {s: decoded.images[split_names == s] if len(split_names) else _empty(config) for s in OASIS_SPLITS}
+    arrays = _split_views(decoded.images, split_names, config)
     train = _cap_train(arrays["train"], config)
     report.update(
         counts={"train": int(len(train)), "validate": int(len(arrays["validate"])), "test": int(len(arrays["test"]))},
