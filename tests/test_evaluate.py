@@ -5,38 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from dcganlib import evaluate, training
 from dcganlib.config import smoke_config
 from dcganlib.errors import ConfigError, RunFolderError
+from test_training import write_slices  # the tiny OASIS-layout folder of ellipses
 
 SIZE = 32
 
 
-def write_oasis(root: Path, counts=(40, 12, 12), seed: int = 0) -> Path:
-    """A tiny OASIS-layout folder: bright ellipses of random shape on black, one subject per image."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    case = 0
-    for split, count in zip(("train", "validate", "test"), counts):
-        folder = root / f"keras_png_slices_{split}"
-        folder.mkdir(parents=True)
-        for _ in range(count):
-            ry, rx = rng.uniform(0.2, 0.45, 2) * SIZE
-            cy, cx = SIZE / 2 + rng.uniform(-3, 3, 2)
-            inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
-            Image.fromarray((inside * rng.uniform(120, 250)).astype(np.uint8)).save(
-                folder / f"case_{case:03d}_slice_0.nii.png")
-            case += 1
-    return root
-
-
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
-    data = write_oasis(tmp_path_factory.mktemp("data"))
+    data = write_slices(tmp_path_factory.mktemp("data"), counts=(40, 12, 12))
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     config = smoke_config(data=str(data), image_size=SIZE, max_images=None, batch_size=16, epochs=2, seed=1,
                           track_ssim=True)
