@@ -18,7 +18,7 @@ alike; ratios are taken per repeat and their median and min–max are reported. 
   others) on that stream; the train split is capped at ``steps × batch_size`` images;
 * ``library_fit``       — whole ``gan.fit(steps_per_epoch=steps)`` calls (once per repeat), timed from the
   first step's start to the last step's end; ``fit_call_overhead_s`` is the rest of the call (set-up,
-  and ~1 s of teardown that ``train()`` pays once per run);
+  and 0.4–1 s of teardown that ``train()`` pays once per run);
 * ``pipeline``          — :func:`dcganlib.data.make_tf_dataset` alone over the decoded uint8 cache
   (gather, cast, scale, prefetch; ≥ 100 batches), no training.
 
@@ -380,7 +380,7 @@ def run_benchmark(image_size: int = 64, batch_size: int = 64, steps: int = 20, p
 
         def library_fit() -> tuple[float, float]:
             # Timed from the first step's start to the last step's end: fit()'s own set-up and its
-            # teardown (~1 s here: deleting an iterator that a tf.function has used waits on
+            # teardown (0.4–1 s here: deleting an iterator that a tf.function has used waits on
             # TensorFlow's inter-op threads) happen once per train() run, not per step or epoch.
             wall = time.perf_counter()
             gan.fit(fixed_batches, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0,
