@@ -75,11 +75,8 @@ def _pyplot():
 
 def plot_ssim_histograms(generated_scores: Any, real_scores: Any, *, ax: Any = None):
     """Histograms of best-match SSIM: generated vs the held-out real calibration, means dashed."""
-    plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.6))
-    else:
-        fig = ax.figure
+    from . import plots
+    fig, ax = plots.figure_and_axes(ax, (6, 3.6))
     generated_scores, real_scores = np.asarray(generated_scores), np.asarray(real_scores)
     values = np.concatenate([generated_scores, real_scores])
     bins = np.linspace(min(0.0, float(values.min())), 1.0, 41)
@@ -98,11 +95,8 @@ def plot_ssim_histograms(generated_scores: Any, real_scores: Any, *, ax: Any = N
 
 def plot_diversity(values: Mapping[str, float], *, ax: Any = None):
     """Bars of mean pairwise SSIM per set, e.g. ``{"real": 0.31, "generated": 0.45}`` (lower = more diverse)."""
-    plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4.5, 3.4))
-    else:
-        fig = ax.figure
+    from . import plots
+    fig, ax = plots.figure_and_axes(ax, (4.5, 3.4))
     names = list(values)
     heights = [values[name] for name in names]
     bars = ax.bar(names, heights, color=["tab:blue", "tab:orange", "tab:green", "tab:red"][: len(names)])
@@ -117,11 +111,8 @@ def plot_diversity(values: Mapping[str, float], *, ax: Any = None):
 
 def plot_roc(two_sample: Mapping[str, Any], *, ax: Any = None):
     """ROC curve of the two-sample classifier (from :func:`metrics.two_sample_test`), chance dashed."""
-    plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4, 4))
-    else:
-        fig = ax.figure
+    from . import plots
+    fig, ax = plots.figure_and_axes(ax, (4, 4))
     roc = two_sample["roc"]
     low, high = two_sample["auc_ci95"]
     ax.plot(roc["fpr"], roc["tpr"], color="tab:red",
@@ -166,13 +157,10 @@ def plot_closest_pairs(generated: Any, train: Any, memorisation: Mapping[str, An
 
 def plot_ssim_over_epochs(history: Any, *, ax: Any = None):
     """``ssim_best_match`` and ``ssim_diversity`` per epoch from a history.csv path or rows (NaN gaps skipped)."""
-    plt = _pyplot()
+    from . import plots
     rows = _history_rows(history)
     epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(rows)], dtype=float)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.6))
-    else:
-        fig = ax.figure
+    fig, ax = plots.figure_and_axes(ax, (6, 3.6))
     for key, label in (("ssim_best_match", "best-match SSIM (generated vs real)"),
                        ("ssim_diversity", "diversity: mean pairwise SSIM of generated")):
         values = np.array([row.get(key, np.nan) for row in rows], dtype=float)

@@ -288,15 +288,20 @@ def save_figure(fig: Figure, name: str, folder: str | os.PathLike = "images", *,
     return png, pdf
 
 
+def figure_and_axes(ax: Any, figsize: tuple[float, float]) -> tuple[Figure, Any]:
+    """``(fig, ax)``: a new figure of ``figsize`` inches when ``ax`` is None, else ``ax`` and its figure
+    (so every ``plot_*`` function can draw alone or into a panel of a larger figure)."""
+    if ax is None:
+        return plt.subplots(figsize=figsize)
+    return ax.figure, ax
+
+
 def plot_sample_grid(images: Any, title: str | None = None, *, rows: int | None = None,
                      ax: Any = None) -> Figure:
     """Show :func:`images_to_grid` of ``images`` (``[-1, 1]`` floats or uint8) without axes."""
     grid = images_to_grid(images, rows=rows)
-    if ax is None:
-        scale = 6.0 / max(grid.shape[:2])
-        fig, ax = plt.subplots(figsize=(grid.shape[1] * scale, grid.shape[0] * scale + (0.4 if title else 0)))
-    else:
-        fig = ax.figure
+    scale = 6.0 / max(grid.shape[:2])
+    fig, ax = figure_and_axes(ax, (grid.shape[1] * scale, grid.shape[0] * scale + (0.4 if title else 0)))
     ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
     ax.set_axis_off()
     if title:
@@ -313,10 +318,7 @@ def plot_image_histograms(images_by_name: Mapping[str, Any], *, bins: int = 64, 
     """
     if not images_by_name:
         raise DataError("no image sets given for the histogram")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, (6, 3.5))
     edges = np.linspace(0, 256, bins + 1)
     for name, images in images_by_name.items():
         values = _as_uint8_nhwc(images).ravel()
@@ -481,10 +483,7 @@ def plot_model_diagram(model: Any, *, ax: Any = None, group: bool = True, title:
     """
     blocks = _blocks(model_summary_table(model), group)
     n = len(blocks)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.4, 0.62 * n + 0.9))
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, (6.4, 0.62 * n + 0.9))
     ax.set_xlim(0, 1)
     ax.set_ylim(n, -0.2)
     ax.set_axis_off()
