@@ -85,10 +85,9 @@ class Config:
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the config as indented JSON (atomically: temp file, then rename)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        from .files import write_json
+
+        write_json(path, self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Config":

@@ -45,7 +45,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +56,7 @@ import numpy as np
 
 from .config import Config
 from .errors import ConfigError, DataError
+from .files import atomic_path, write_text
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NUMPY_SUFFIXES = (".npy",)
@@ -97,7 +97,7 @@ class DatasetSplits:
 
     def save_report(self, path: str | os.PathLike) -> None:
         """Write :attr:`report` as indented JSON, atomically (the run folder's ``split.json``)."""
-        _atomic_write_text(Path(path), json.dumps(self.report, indent=2, sort_keys=True) + "\n")
+        write_text(Path(path), json.dumps(self.report, indent=2, sort_keys=True) + "\n")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -351,27 +351,10 @@ def _signature(files: Sequence[Path], root: Path, config: Config) -> str:
     return digest.hexdigest()[:32]
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
             np.save(handle, array, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @dataclass
@@ -449,7 +432,7 @@ def _decode_all(files: Sequence[Path], root: Path, config: Config) -> _DecodedFi
         try:
             cache.mkdir(parents=True, exist_ok=True)
             _atomic_save_npy(array_path, images)
-            _atomic_write_text(meta_path, json.dumps({
+            write_text(meta_path, json.dumps({
                 "file_index": file_index, "slice_index": slice_index, "skipped": skipped,
                 "empty_slices": empty}))
         except OSError as exc:  # a read-only cache only costs speed

@@ -43,6 +43,7 @@ import numpy as np
 
 from .config import Config
 from .errors import DataError
+from .files import atomic_path
 
 #: Bump when the generated images change, so cached builds are not reused.
 DEMO_VERSION = "1"
@@ -205,9 +206,8 @@ def _plan(count: int, seed: int) -> tuple[list[int], dict[str, list[int]]]:
 def _write_png(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(image).save(tmp, format="PNG", optimize=False, compress_level=6)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG", optimize=False, compress_level=6)
 
 
 def build_demo_dataset(out_dir: str | os.PathLike, count: int = 2000, size: int = 256, seed: int = 0) -> Path:

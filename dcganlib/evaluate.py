@@ -22,7 +22,6 @@ written atomically) and figures ``ssim_histograms``, ``diversity``, ``closest_pa
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -35,6 +34,7 @@ import numpy as np
 from . import metrics
 from .config import Config
 from .errors import ConfigError, DataError, RunFolderError
+from .files import write_json
 
 EVALUATION_DIR = "evaluation"
 METRICS_FILE = "metrics.json"
@@ -349,10 +349,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    write_json(path, _jsonable(payload))
 
 
 def summary_text(result: Mapping[str, Any]) -> str:

@@ -15,7 +15,6 @@ name in the same folder, then :func:`os.replace`), so a killed job never leaves 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -23,7 +22,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import matplotlib
 
@@ -45,6 +44,7 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin  # noqa: E402
 
 from .errors import DataError, RunFolderError  # noqa: E402
+from .files import atomic_path  # noqa: E402
 
 #: PNG text key under which :func:`save_grid` records a drawn label, so :func:`make_gif` does not
 #: draw a second one on the same frame.
@@ -55,17 +55,6 @@ _EPOCH_GRID = re.compile(r"^epoch_(\d+)\.png$")
 
 # ------------------------------------------------------------------------------------------------
 # files
-@contextlib.contextmanager
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path`` (same suffix); move it into place on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -155,7 +144,7 @@ def save_grid(images: Any, path: str | os.PathLike, *, label: str | None = None,
     if label:
         picture = add_label_strip(picture, label)
         info.add_text(LABEL_KEY, label)
-    with _atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         Image.fromarray(picture).save(tmp, format="PNG", pnginfo=info)
     return path
 
@@ -209,7 +198,7 @@ def make_gif(frame_paths: Sequence[str | os.PathLike], out: str | os.PathLike, *
             raise DataError(f"GIF frame {path} is {frame.shape[1]}×{frame.shape[0]} px but {paths[0]} is "
                             f"{frames[0].shape[1]}×{frames[0].shape[0]}; all frames must have one size")
     out = Path(out)
-    with _atomic_target(out) as tmp:
+    with atomic_path(out) as tmp:
         iio.imwrite(tmp, np.stack(frames), extension=".gif", is_batch=True, duration=frame_ms, loop=0)
     return out
 
@@ -279,9 +268,9 @@ def save_figure(fig: Figure, name: str, folder: str | os.PathLike = "images", *,
         raise DataError(f"figures are written at ≥ {MIN_DPI} dpi for reports; got dpi={dpi}")
     folder = Path(folder)
     png, pdf = folder / f"{stem}.png", folder / f"{stem}.pdf"
-    with _atomic_target(png) as tmp:
+    with atomic_path(png) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-    with _atomic_target(pdf) as tmp:
+    with atomic_path(pdf) as tmp:
         fig.savefig(tmp, format="pdf", bbox_inches="tight", metadata={"CreationDate": None})
     if close:
         plt.close(fig)

@@ -42,6 +42,7 @@ import keras
 
 from .config import Config
 from .errors import ConfigError, DivergenceError, RunFolderError
+from .files import atomic_path, write_text
 
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
@@ -368,27 +369,6 @@ def make_checkpoint(gan: DCGAN, epoch: tf.Variable) -> tf.train.Checkpoint:
 
 # ================================================================================================
 # small file helpers
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary sibling of ``path`` with the same suffix, moved onto ``path`` on success."""
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink()
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    with _atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
 def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
@@ -420,7 +400,7 @@ def write_history(path: str | os.PathLike, rows: Sequence[dict[str, float]]) -> 
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (repr(float(v)) if k != "epoch" else int(v)) for k, v in row.items()})
-    _write_text_atomic(Path(path), buffer.getvalue())
+    write_text(Path(path), buffer.getvalue())
 
 
 # ================================================================================================
@@ -885,7 +865,7 @@ def _finish(generator: keras.Model, run_dir: Path, config: Config, plots: Any) -
 def save_generator(generator: keras.Model, path: str | os.PathLike) -> Path:
     """``generator.save`` to a temporary ``.keras`` name, then an atomic rename onto ``path``."""
     path = Path(path)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         generator.save(tmp)
     return path
 
@@ -962,7 +942,7 @@ def generate(run_dir: str | os.PathLike, count: int = 64, out_dir: Optional[str 
     paths = []
     for index, picture in enumerate(pixels):
         path = out / f"generated_{index:0{width}d}.png"
-        with _atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(tmp, format="PNG")
         paths.append(path)
     if grid:

@@ -10,7 +10,7 @@ import pytest
 from dcganlib import evaluate, training
 from dcganlib.config import smoke_config
 from dcganlib.errors import ConfigError, RunFolderError
-from test_training import write_slices  # the tiny OASIS-layout folder of ellipses
+from helpers import write_slices  # the tiny OASIS-layout folder of ellipses
 
 SIZE = 32
 

@@ -34,7 +34,7 @@ import keras  # noqa: E402
 from dcganlib import cli, training  # noqa: E402
 from dcganlib.config import Config, smoke_config  # noqa: E402
 from dcganlib.errors import DivergenceError  # noqa: E402
-from test_training import write_slices  # noqa: E402
+from helpers import write_slices  # noqa: E402
 
 EPOCHS = 4  # 40 training images, batch 16: 2 steps per epoch
 KEEP = 2  # checkpoints kept, fewer than EPOCHS so that old ones are deleted during the run

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -24,26 +23,9 @@ from dcganlib import training  # noqa: E402
 from dcganlib.config import smoke_config  # noqa: E402
 from dcganlib.errors import ConfigError, DivergenceError, RunFolderError  # noqa: E402
 from dcganlib.losses import bce_discriminator_loss, bce_generator_loss  # noqa: E402
+from helpers import write_slices  # noqa: E402
 
 SIZE = 32
-
-
-def write_slices(root: Path, counts=(40, 8, 8), size: int = SIZE, seed: int = 0) -> Path:
-    """A tiny OASIS-layout folder of bright ellipses on black (one "subject" per image)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    case = 0
-    for split, count in zip(("train", "validate", "test"), counts):
-        folder = root / f"keras_png_slices_{split}"
-        folder.mkdir(parents=True)
-        for _ in range(count):
-            ry, rx = rng.uniform(0.2, 0.45, 2) * size
-            cy, cx = size / 2 + rng.uniform(-2, 2, 2)
-            inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
-            picture = (inside * rng.uniform(120, 250)).astype(np.uint8)
-            Image.fromarray(picture).save(folder / f"case_{case:03d}_slice_0.nii.png")
-            case += 1
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -350,7 +332,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 sys.path.insert(0, sys.argv[1])
-from test_training import fixed_noise_gan, tiny_config, write_slices
+from test_training import fixed_noise_gan, tiny_config
 from pathlib import Path
 from dcganlib import training
 from dcganlib.config import smoke_config
