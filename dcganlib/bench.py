@@ -474,6 +474,8 @@ def run_benchmark(image_size: int = 64, batch_size: int = 64, steps: int = 20, p
         "precision_requested": precision,
         "jit_compile": bool(jit),
         "generator": cfg.generator,
+        "g_filters": cfg.g_filters,
+        "d_filters": cfg.d_filters,
         **{f"{name}_img_s": spread(values)["median"] for name, values in rates.items()},
         "spreads": {name: spread(values) for name, values in rates.items()},
         "ratios": ratios,
@@ -521,7 +523,8 @@ def format_report(result: dict[str, Any]) -> Iterator[str]:
     machine = result["machine"]
     size, batch = result["image_size"], result["batch_size"]
     yield (f"dcganlib bench: {size}x{size} px, batch {batch}, {result['steps']} steps x {result['repeats']} "
-           f"repeats (interleaved), library precision {result['precision']}, XLA {'on' if result['jit_compile'] else 'off'}")
+           f"repeats (interleaved), {result['generator']} G widths {result['g_filters']}/D {result['d_filters']}, "
+           f"library precision {result['precision']}, XLA {'on' if result['jit_compile'] else 'off'}")
     yield (f"machine: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, bf16 "
            f"{'yes' if machine['cpu_bf16'] else 'no'}, {machine['gpus']} GPU, TensorFlow {machine['tensorflow']}; "
            f"load average {machine['load_average_before'][0]} before, {machine['load_average_after'][0]} after")

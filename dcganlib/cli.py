@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train", formatter_class=fmt,
         help="train a DCGAN; writes config.json, history.csv, grids/, training.gif, checkpoints/, generator.keras",
-        description="Train a DCGAN. Settings come from a preset (default, or --smoke), then --config FILE, "
+        description="Train a DCGAN. Settings come from a preset (--preset, default 'default'), then --config FILE, "
                     "then the flags below. With --resume the run folder's saved config.json is the base and "
                     "training continues from the latest checkpoint up to --epochs in total.")
     p.add_argument("--data", default=None,
@@ -71,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
                    default=None, help="numeric policy; auto picks the fastest safe one for the hardware")
     p.add_argument("--config", type=Path, default=None, help="JSON file with config keys (see config.py)")
-    p.add_argument("--smoke", action="store_true", help="tiny preset for tests/CI: 32 px, 2 epochs, 64 images")
+    p.add_argument("--preset", choices=("default", "radford", "smoke"), default=None,
+                   help="default: 64 px, resize-conv G, widths 32, 30 epochs (the README main job); radford: "
+                        "the paper's networks (transposed convs, widths 64, 20 epochs, ~4x the compute); "
+                        "smoke: tiny, for tests/CI")
+    p.add_argument("--smoke", action="store_true", help="same as --preset smoke: 32 px, 2 epochs, 64 images")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start afresh")
     p.add_argument("--force", action="store_true",
@@ -114,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     # ---- bench -------------------------------------------------------------------------------
     p = sub.add_parser("bench", formatter_class=fmt,
                        help="measure training-step, input-pipeline and end-to-end speed against a reference")
+    p.add_argument("--preset", choices=("default", "radford"), default="default",
+                   help="networks to time: the default (resize-conv G, widths 32) or the paper's (widths 64)")
     p.add_argument("--image-size", type=int, default=64, help="square image side")
     p.add_argument("--batch-size", type=int, default=64, help="images per step")
     p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
@@ -130,8 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args: argparse.Namespace) -> int:
-    from .config import Config, default_config, smoke_config
+def train_config(args: argparse.Namespace):
+    """The :class:`~dcganlib.config.Config` a ``train`` command line asks for (validated, nothing trained).
+
+    Base settings, first match wins: ``--config FILE`` (keys missing from the file take the defaults),
+    ``--preset``/``--smoke``, the run folder's saved ``config.json`` on ``--resume``, the default preset;
+    then every flag given on the command line replaces its key.
+    """
+    from .config import PRESETS, Config
+    from .errors import ConfigError
 
     overrides = {
         "data": args.data,
@@ -145,16 +158,25 @@ def _train(args: argparse.Namespace) -> int:
         "precision": args.precision,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.smoke and args.preset not in (None, "smoke"):
+        raise ConfigError(f"--smoke and --preset {args.preset} contradict each other; give one of them")
+    preset = "smoke" if args.smoke else args.preset
     saved = args.out / "config.json"
     if args.config is not None:
+        if preset is not None:
+            raise ConfigError("--config FILE and --preset/--smoke both choose the base settings; give one of them")
         base = Config.from_json(args.config)
-    elif args.smoke:
-        base = smoke_config()
+    elif preset is not None:
+        base = PRESETS[preset]()
     elif args.resume and saved.exists():
         base = Config.from_json(saved)
     else:
-        base = default_config()
-    config = base.replace(**overrides)
+        base = PRESETS["default"]()
+    return base.replace(**overrides)
+
+
+def _train(args: argparse.Namespace) -> int:
+    config = train_config(args)
 
     from .training import train
 
@@ -199,9 +221,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import run_benchmark
 
+    from .config import PRESETS
+
     run_benchmark(image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
                   precision=args.precision, as_json=args.json, repeats=args.repeats, ssim_count=args.ssim_count,
-                  memory=args.memory, memory_count=args.memory_count)
+                  memory=args.memory, memory_count=args.memory_count, config=PRESETS[args.preset]())
     return 0
 
 

@@ -33,16 +33,17 @@ Details shared by both networks (Radford et al. §3–4):
 Mixed precision: hidden layers follow the global ``keras.mixed_precision`` policy; the generator's
 ``tanh`` and the discriminator's logit layer are float32 so the losses are always computed in float32.
 
-Parameter counts for the defaults (64 px, 1 channel, ``latent_dim=100``, widths 64; measured with
-``count_params()``, including the batch norms' non-trainable moving statistics):
+Parameter counts at 64 px (1 channel, ``latent_dim=100``; measured with ``count_params()``, including the
+batch norms' non-trainable moving statistics), for the paper's widths 64 (``radford_config()``) and the
+default widths 32:
 
-=========================  ==========  =========================
-model                      parameters  batch-norm moving stats
-=========================  ==========  =========================
-generator radford           3,576,577  1,920
-generator resize            2,371,905  1,920
-discriminator               2,765,377  1,792
-=========================  ==========  =========================
+=========================  =====================  =====================
+model                      widths 64 (moving)     widths 32 (moving)
+=========================  =====================  =====================
+generator radford           3,576,577  (1,920)     1,100,161  (960)
+generator resize            2,371,905  (1,920)       798,881  (960)
+discriminator               2,765,377  (1,792)       694,561  (896)
+=========================  =====================  =====================
 
 (The ``conv_transpose`` start has exactly as many parameters as ``dense``: a ``base × base`` valid
 transposed convolution of a 1×1 map is the same linear map as the dense projection.)

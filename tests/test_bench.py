@@ -44,6 +44,9 @@ def test_json_is_one_object_with_every_key_positive_and_finite(result):
                 "library_over_reference", "library_fp32_over_reference", "end_to_end_over_step"):
         assert math.isfinite(parsed[key]) and parsed[key] > 0, key
     assert parsed["precision"] == "mixed_bfloat16" and parsed["image_size"] == 16 and parsed["batch_size"] == 4
+    smoke = smoke_config()  # the networks timed are the ones the config asked for
+    assert (parsed["generator"], parsed["g_filters"], parsed["d_filters"]) == (smoke.generator, smoke.g_filters,
+                                                                               smoke.d_filters)
     # Every rate and ratio carries its spread over the two interleaved repeats.
     for name in ("library_step", "library_step_fp32", "reference_step", "pipeline", "end_to_end", "library_fit"):
         s = parsed["spreads"][name]
@@ -66,7 +69,7 @@ def test_text_report_names_every_path_and_ratio(tmp_path):
                         config=smoke_config(), png_root=tmp_path, output=lines.append)
     text = "\n".join(lines)
     for label in ("library step", "reference step", "input pipeline", "end-to-end", "library float32 / reference",
-                  "end-to-end / library step", "first load", "peak RSS"):
+                  "end-to-end / library step", "first load", "peak RSS", "G widths 16/D 16"):
         assert label in text, label
     assert "best-match SSIM" not in text  # ssim_count=0 skips it
 

@@ -84,3 +84,38 @@ def test_train_on_a_folder_and_fail_fast_messages(tmp_path):
     assert missing.returncode == 2 and "run folder not found" in missing.stderr
     size = cli("train", "--smoke", "--data", data, "--out", "runs/b", "--image-size", "30", cwd=tmp_path)
     assert size.returncode == 2 and "nearest supported: 28, 32" in size.stderr
+
+
+# ---- which settings a train command line resolves to (in-process, nothing trained) ----------------
+def resolved(*argv: str, cwd: Path):
+    from dcganlib import cli as cli_module
+
+    return cli_module.train_config(cli_module.build_parser().parse_args(["train", "--out", str(cwd / "run"), *argv]))
+
+
+def test_presets_and_flags_resolve_to_the_documented_settings(tmp_path):
+    default = resolved(cwd=tmp_path)
+    assert (default.generator, default.g_filters, default.d_filters, default.epochs, default.image_size) == \
+        ("resize", 32, 32, 30, 64)
+    paper = resolved("--preset", "radford", cwd=tmp_path)
+    assert (paper.generator, paper.g_filters, paper.d_filters, paper.epochs) == ("radford", 64, 64, 20)
+    assert resolved("--smoke", cwd=tmp_path) == resolved("--preset", "smoke", cwd=tmp_path)
+    assert resolved("--preset", "radford", "--epochs", "3", "--generator", "resize", cwd=tmp_path).replace() == \
+        paper.replace(epochs=3, generator="resize")
+    config_file = tmp_path / "partial.json"
+    config_file.write_text(json.dumps({"g_filters": 48}))
+    from_file = resolved("--config", str(config_file), cwd=tmp_path)
+    assert from_file == default.replace(g_filters=48)
+
+
+def test_contradictory_base_choices_are_one_line_errors(tmp_path):
+    from dcganlib import cli as cli_module
+
+    config_file = tmp_path / "c.json"
+    config_file.write_text("{}")
+    for argv in (["--smoke", "--preset", "radford"], ["--config", str(config_file), "--preset", "default"]):
+        with pytest.raises(cli_module.DcganlibError, match="give one of them"):
+            resolved(*argv, cwd=tmp_path)
+    done = cli("train", "--preset", "radford", "--smoke", "--out", "x", cwd=tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("dcganlib: error: --smoke and --preset radford")

@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from dcganlib.config import Config  # noqa: E402
+from dcganlib.config import Config, radford_config  # noqa: E402
 from dcganlib.errors import ConfigError  # noqa: E402
 from dcganlib.models import (  # noqa: E402
     SUPPORTED_SIZES,
@@ -17,7 +17,7 @@ from dcganlib.models import (  # noqa: E402
     size_plan,
 )
 
-TINY = dict(latent_dim=8, g_filters=4, d_filters=4, precision="float32")
+TINY = dict(latent_dim=8, g_filters=4, d_filters=4, generator="radford", precision="float32")
 
 
 def tiny(**changes) -> Config:
@@ -63,11 +63,14 @@ def test_builders_reject_unsupported_size_before_tensorflow():
 
 
 def test_widths_follow_radford_and_are_capped():
-    assert generator_widths(Config()) == [512, 256, 128, 64]  # 64 px, g_filters=64
-    assert discriminator_widths(Config()) == [64, 128, 256, 512]
+    paper = radford_config()  # 64 px, g_filters = d_filters = 64
+    assert generator_widths(paper) == [512, 256, 128, 64]
+    assert discriminator_widths(paper) == [64, 128, 256, 512]
+    assert generator_widths(Config()) == [256, 128, 64, 32]  # the default halves the paper's widths
+    assert discriminator_widths(Config()) == [32, 64, 128, 256]
     # 256 px: six doublings, but the multiplier stops at 8×
-    assert generator_widths(Config(image_size=256)) == [512, 512, 512, 256, 128, 64]
-    assert discriminator_widths(Config(image_size=256)) == [64, 128, 256, 512, 512, 512]
+    assert generator_widths(paper.replace(image_size=256)) == [512, 512, 512, 256, 128, 64]
+    assert discriminator_widths(paper.replace(image_size=256)) == [64, 128, 256, 512, 512, 512]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -153,10 +156,14 @@ def test_parameter_counts_by_hand_16px():
 
 def test_parameter_counts_64px_defaults():
     # the figures documented in dcganlib/models.py and the README
-    config = Config()
-    assert build_generator(config).count_params() == 3_576_577
-    assert build_generator(config.replace(generator="resize")).count_params() == 2_371_905
-    assert build_discriminator(config).count_params() == 2_765_377
+    paper = radford_config()
+    assert build_generator(paper).count_params() == 3_576_577
+    assert build_generator(paper.replace(generator="resize")).count_params() == 2_371_905
+    assert build_discriminator(paper).count_params() == 2_765_377
+    default = Config()  # resize generator, widths 32
+    assert build_generator(default).count_params() == 798_881
+    assert build_generator(default.replace(generator="radford")).count_params() == 1_100_161
+    assert build_discriminator(default).count_params() == 694_561
 
 
 def test_dropout_adds_layers_but_no_parameters():
@@ -170,7 +177,7 @@ def test_dropout_adds_layers_but_no_parameters():
 # ------------------------------------------------------------------------------------------------
 # initialisation
 def test_initial_weights_are_normal_0_02():
-    config = Config(image_size=32, g_filters=32, d_filters=32, latent_dim=64)
+    config = Config(image_size=32, g_filters=32, d_filters=32, latent_dim=64, generator="radford")
     generator, discriminator = build_generator(config), build_discriminator(config)
     project = generator.get_layer("project").kernel.numpy()  # 64 × 4·4·128 = 131,072 draws
     assert abs(project.std() - 0.02) < 0.001 and abs(project.mean()) < 0.001

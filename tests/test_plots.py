@@ -200,7 +200,7 @@ def tiny_models():
     from dcganlib.config import Config
     from dcganlib.models import build_discriminator, build_generator
 
-    config = Config(image_size=16, latent_dim=8, g_filters=4, d_filters=4)
+    config = Config(image_size=16, latent_dim=8, g_filters=4, d_filters=4, generator="radford")
     return build_generator(config), build_discriminator(config)
 
 

@@ -333,6 +333,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras
 sys.path.insert(0, sys.argv[1])
 from test_training import fixed_noise_gan, tiny_config
+from helpers import write_slices
 from pathlib import Path
 from dcganlib import training
 from dcganlib.config import smoke_config
