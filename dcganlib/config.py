@@ -26,6 +26,7 @@ from .errors import ConfigError
 
 GENERATORS = ("radford", "resize")
 GENERATOR_STARTS = ("dense", "conv_transpose")
+UPSAMPLINGS = ("nearest", "bilinear")  # resize generator only
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
 LOSSES = ("bce", "lsgan", "hinge")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -51,6 +52,7 @@ class Config:
     # --- models -----------------------------------------------------------------------------
     # resize: measured to learn shapes within a few epochs where radford at width 32 stayed noise (README)
     generator: str = "resize"  # "resize" (upsample + conv, no checkerboard) or "radford" (transposed convs)
+    generator_upsample: str = "nearest"  # resize generator's UpSampling2D: nearest (Odena et al.) | bilinear
     generator_start: str = "dense"  # "dense" projection of z, or "conv_transpose" (z as 1x1 map)
     generator_activation: str = "relu"  # hidden activation of G: relu | leaky_relu | elu
     latent_dim: int = 100  # size of z ~ N(0, I)
@@ -210,6 +212,7 @@ def _validate(c: Config) -> None:
     _check_type("track_ssim", c.track_ssim, (bool,))
     _check_type("verbose", c.verbose, (int,), optional=True)
     for name, choices in (("generator", GENERATORS), ("generator_start", GENERATOR_STARTS),
+                          ("generator_upsample", UPSAMPLINGS),
                           ("generator_activation", ACTIVATIONS), ("loss", LOSSES),
                           ("precision", PRECISIONS), ("strategy", STRATEGIES)):
         _check_type(name, getattr(c, name), (str,))

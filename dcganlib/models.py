@@ -51,7 +51,7 @@ transposed convolution of a 1×1 map is the same linear map as the dense project
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Optional
 
 import keras
 from keras import layers
@@ -170,7 +170,7 @@ def _activation(kind: str, name: str) -> layers.Layer:
 def build_generator(
     config: Config,
     *,
-    interpolation: str = "nearest",
+    interpolation: Optional[str] = None,
     resize_kernel: int = 3,
 ) -> keras.Model:
     """The DCGAN generator: ``(B, latent_dim)`` → ``(B, S, S, channels)`` float32 in ``[-1, 1]``.
@@ -185,9 +185,11 @@ def build_generator(
     'same')``. Hidden blocks are conv → batch norm → activation; the last one maps to
     ``config.channels`` with a bias and ``tanh`` (float32 under any mixed-precision policy).
 
-    ``interpolation`` ("nearest" or "bilinear") and ``resize_kernel`` (3 or 4) only matter for the
-    resize generator; Odena et al. recommend nearest-neighbour.
+    ``interpolation`` ("nearest" or "bilinear"; None = ``config.generator_upsample``) and ``resize_kernel``
+    (3 or 4) only matter for the resize generator; Odena et al. recommend nearest-neighbour.
     """
+    if interpolation is None:
+        interpolation = config.generator_upsample
     if interpolation not in ("nearest", "bilinear"):
         raise ConfigError(f"interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
     if resize_kernel not in (3, 4):

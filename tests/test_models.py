@@ -242,3 +242,15 @@ def test_save_and_load_round_trip_gives_identical_outputs(tmp_path):
         keras.ops.convert_to_numpy(generator(z, training=False)),
         keras.ops.convert_to_numpy(loaded(z, training=False)),
     )
+
+
+def test_resize_generator_upsampling_comes_from_the_config():
+    nearest = build_generator(tiny(image_size=16, generator="resize"))
+    bilinear = build_generator(tiny(image_size=16, generator="resize", generator_upsample="bilinear"))
+    kinds = {layer.interpolation for layer in bilinear.layers if isinstance(layer, keras.layers.UpSampling2D)}
+    assert kinds == {"bilinear"}
+    assert {layer.interpolation for layer in nearest.layers if isinstance(layer, keras.layers.UpSampling2D)} == \
+        {"nearest"}
+    assert bilinear.count_params() == nearest.count_params()  # interpolation has no weights
+    with pytest.raises(ConfigError, match="generator_upsample"):
+        tiny(generator_upsample="bicubic")
