@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import ConfigError
+from .files import write_json
 
 GENERATORS = ("radford", "resize")
 GENERATOR_STARTS = ("dense", "conv_transpose")
@@ -92,8 +93,6 @@ class Config:
 
     def to_json(self, path: str | os.PathLike) -> None:
         """Write the config as indented JSON (atomically: temp file, then rename)."""
-        from .files import write_json
-
         write_json(path, self.to_dict(), sort_keys=True)
 
     @classmethod

@@ -56,7 +56,7 @@ import numpy as np
 
 from .config import Config
 from .errors import ConfigError, DataError
-from .files import atomic_path, write_text
+from .files import atomic_path, write_json, write_text
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NUMPY_SUFFIXES = (".npy",)
@@ -97,7 +97,7 @@ class DatasetSplits:
 
     def save_report(self, path: str | os.PathLike) -> None:
         """Write :attr:`report` as indented JSON, atomically (the run folder's ``split.json``)."""
-        write_text(Path(path), json.dumps(self.report, indent=2, sort_keys=True) + "\n")
+        write_json(path, self.report, sort_keys=True)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -400,7 +400,7 @@ def write_history(path: str | os.PathLike, rows: Sequence[dict[str, float]]) -> 
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (repr(float(v)) if k != "epoch" else int(v)) for k, v in row.items()})
-    write_text(Path(path), buffer.getvalue())
+    write_text(path, buffer.getvalue())
 
 
 # ================================================================================================
