@@ -1,18 +1,24 @@
 """dcganlib — DCGANs for medical image slices on TensorFlow/Keras 3.
 
-Modules, in the order a run uses them:
+Modules, in the order a run uses them (ARCHITECTURE.md has the map and the data flow):
 
-* :mod:`dcganlib.config`   — the frozen :class:`~dcganlib.config.Config` and its presets
-* :mod:`dcganlib.data`     — readers (PNG/JPEG/TIFF, .npy, NIfTI), splits, the ``tf.data`` pipeline
-* :mod:`dcganlib.demo`     — the embedded MNI152 brain-MRI demo dataset
-* :mod:`dcganlib.models`   — DCGAN generators and discriminator
-* :mod:`dcganlib.losses`   — generator/discriminator loss pairs
-* :mod:`dcganlib.training` — the GAN ``keras.Model``, callbacks, checkpoints, :func:`train`
-* :mod:`dcganlib.metrics`  — SSIM family, diversity, two-sample test, FID/KID, memorisation
-* :mod:`dcganlib.evaluate` — evaluate a run folder into ``metrics.json`` and figures
-* :mod:`dcganlib.plots`    — grids, GIFs, report figures
-* :mod:`dcganlib.bench`    — speed benchmark
-* :mod:`dcganlib.cli`      — ``python -m dcganlib``
+* :mod:`dcganlib.config`    — the frozen :class:`~dcganlib.config.Config`, its presets, the notebook setup
+* :mod:`dcganlib.data`      — readers, discovery, decoded cache, subject splits, ``tf.data``, the demo set
+* :mod:`dcganlib.models`    — DCGAN generators and discriminator
+* :mod:`dcganlib.losses`    — generator/discriminator loss pairs
+* :mod:`dcganlib.augment`   — DiffAugment for the discriminator's inputs
+* :mod:`dcganlib.gan`       — the GAN ``keras.Model`` with its train step, optimizers, checkpoint
+* :mod:`dcganlib.hardware`  — precision, distribution strategy and XLA for the machine
+* :mod:`dcganlib.callbacks` — what happens after each step and epoch: guards, recorder, SSIM tracker
+* :mod:`dcganlib.training`  — :func:`~dcganlib.training.train`
+* :mod:`dcganlib.runs`      — the run folder: names, history, rules, lock
+* :mod:`dcganlib.sampling`  — fixed noise, sampling, ``generator.keras``, ``generate``
+* :mod:`dcganlib.metrics`   — SSIM family, two-sample test, feature distances, memorisation
+* :mod:`dcganlib.evaluate`  — evaluate a run into ``metrics.json`` and figures
+* :mod:`dcganlib.images`    — grids and GIFs;  :mod:`dcganlib.plots` — matplotlib figures
+* :mod:`dcganlib.bench`     — speed benchmark;  :mod:`dcganlib.cli` — ``python -m dcganlib``
+* shared facts: :mod:`dcganlib.pixels` (uint8 ↔ [-1, 1]), :mod:`dcganlib.seeds` (random streams),
+  :mod:`dcganlib.files` (atomic writes), :mod:`dcganlib.errors` (user-facing errors)
 
 Importing the package does not import TensorFlow; the modules that need it do.
 """

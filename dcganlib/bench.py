@@ -5,7 +5,7 @@ Everything is measured **in one process, interleaved**: within each repeat the t
 turns one step at a time (in a rotating order), so a load spike on a shared machine hits all of them
 alike; ratios are taken per repeat and their median and min–max are reported. Paths:
 
-* ``library_step``      — :class:`dcganlib.training.DCGAN` from :func:`~dcganlib.training.build_gan` at the
+* ``library_step``      — :class:`dcganlib.gan.DCGAN` from :func:`~dcganlib.gan.build_gan` at the
   resolved precision, one step exactly as ``fit()`` runs it: ``train()``'s per-step callbacks around the
   model's compiled ``train_function`` on one iterator kept for the run, over one fixed real batch
   repeated (no input cost);
@@ -34,7 +34,6 @@ the uint8 size of the images (10,000 × 256 × 256 = 655 MB), once decoding and 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -48,6 +47,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from . import seeds
 from .config import Config, default_config
 from .errors import ConfigError
 
@@ -86,7 +86,7 @@ def _current_rss_mb() -> float:
 
 def machine_info() -> dict[str, Any]:
     """CPU model, logical CPUs, bf16 support and the 1/5/15-minute load averages right now."""
-    from .training import cpu_supports_bf16
+    from .hardware import cpu_supports_bf16
 
     model = "unknown"
     try:
@@ -153,10 +153,9 @@ class ReferenceGAN:
         import tensorflow as tf
 
         from . import models
-        from .training import _dtype_policy
+        from .hardware import dtype_policy
 
-        with _dtype_policy():
-            keras.mixed_precision.set_dtype_policy("float32")
+        with dtype_policy("float32"):
             self.generator = models.build_generator(config)
             self.discriminator = models.build_discriminator(config)
         self.g_optimizer = keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
@@ -196,32 +195,12 @@ class ReferenceGAN:
 # data
 def bench_png_folder(count: int, size: int = PNG_SIZE, root: Optional[Path] = None) -> Path:
     """The demo dataset as ``count`` PNGs of ``size`` px in the OASIS layout, built once under
-    ``root`` (default ``<dcganlib cache>/bench``) in a temporary folder renamed into place under a lock."""
-    from filelock import FileLock
-
-    from .demo import DEMO_SEED, build_demo_dataset, cache_root, read_demo_info
+    ``root`` (default ``<dcganlib cache>/bench``)."""
+    from .data.cache import cache_root
+    from .data.demo import build_once
 
     root = Path(root) if root is not None else cache_root() / "bench"
-    final = root / f"pngs-n{count}-s{size}"
-    if read_demo_info(final) is not None:
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / f"{final.name}.lock")):
-        if read_demo_info(final) is None:
-            work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
-            try:
-                build_demo_dataset(work, count=count, size=size, seed=DEMO_SEED)
-                if final.exists():
-                    import shutil
-
-                    shutil.rmtree(final)
-                os.replace(work, final)
-            finally:
-                if work.exists():
-                    import shutil
-
-                    shutil.rmtree(work, ignore_errors=True)
-    return final
+    return build_once(root / f"pngs-n{count}-s{size}", count=count, size=size)
 
 
 def _png_count(steps: int, batch_size: int) -> int:
@@ -287,7 +266,7 @@ def time_best_match_ssim(count: int = 1000, size: int = SSIM_SIZE, seed: int = 0
 
     from .metrics import best_match_ssim
 
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "bench-images")
     noise = rng.standard_normal((2 * count, size, size)).astype(np.float32)
     smooth = gaussian_filter(noise, sigma=(0, 2, 2))
     images = np.tanh(smooth / smooth.std())[..., None].astype(np.float32)
@@ -308,151 +287,203 @@ def run_benchmark(image_size: int = 64, batch_size: int = 64, steps: int = 20, p
     ``batch_size`` and ``precision`` override it. ``ssim_count=0`` skips the SSIM timing. ``as_json``
     prints one JSON object (the returned dict) instead of the table. All rates are images/s.
     """
-    import keras
-    import tensorflow as tf
-
-    from . import data, models, training
+    from .models import check_image_size
 
     for name, value, low in (("steps", steps, 1), ("repeats", repeats, 1), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"bench: --{name.replace('_', '-')} must be an integer >= {low}; got {value!r}")
-    models.check_image_size(image_size)
-    base = config if config is not None else default_config()
+    check_image_size(image_size)
     load_before = [round(x, 2) for x in os.getloadavg()]
-    png_size = max(PNG_SIZE, image_size)
-    folder = bench_png_folder(_png_count(steps, batch_size), png_size, png_root)
-
-    with contextlib.ExitStack() as stack:
-        decoded_cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="dcganlib-bench-"))
+    folder = bench_png_folder(_png_count(steps, batch_size), max(PNG_SIZE, image_size), png_root)
+    with tempfile.TemporaryDirectory(prefix="dcganlib-bench-") as decoded_cache:
+        base = config if config is not None else default_config()
         cfg = base.replace(data=str(folder), image_size=image_size, batch_size=batch_size, precision=precision,
                            cache_dir=decoded_cache, max_images=steps * batch_size, seed=seed, verbose=0,
                            track_ssim=False, strategy="default")
-        # (c) first load: decode every PNG into a fresh decoded-image cache
+        paths = _Paths(cfg, steps)
+        warmup_s = paths.warm_up()
+        cached_load_s = _timed(paths.load)[0]
+        timing = _measure_interleaved(paths, steps, repeats)
+        reference_trains = paths.reference_trains()
+    result = _summarise(cfg, paths, timing, steps, repeats, precision, folder)
+    result.update(warmup_s=warmup_s, cached_load_s=cached_load_s, reference_trains=reference_trains)
+    result["machine"] = {**machine_info(), "load_average_before": load_before,
+                         "load_average_1min_per_repeat": timing["loads"]}
+    if ssim_count:
+        _progress(f"best-match SSIM of {ssim_count} x {ssim_count} images")
+        result["best_match_ssim_count"] = ssim_count
+        result["best_match_ssim_s"] = time_best_match_ssim(ssim_count)
+        if ssim_count == 1000:
+            result["best_match_ssim_1000x1000_s"] = result["best_match_ssim_s"]
+    if memory:
+        _progress(f"peak memory of decoding {memory_count} PNGs of {PNG_SIZE} px (child processes)")
+        result["cache_memory"] = measure_cache_memory(memory_count, PNG_SIZE, png_root)
+    result["peak_rss_mb"] = peak_rss_mb()
+    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    for line in ([json.dumps(result, sort_keys=True)] if as_json else format_report(result)):
+        output(line)
+    return result
+
+
+class _Paths:
+    """The timed paths of one benchmark: the data (first load timed), the GANs and a step function each."""
+
+    def __init__(self, cfg: Config, steps: int) -> None:
+        import keras
+        import tensorflow as tf
+
+        from .gan import build_gan
+        from .hardware import resolve_jit_compile, resolve_precision
+        from .pixels import to_float
+
+        self.cfg, self.steps = cfg, steps
         start = time.perf_counter()
-        splits = data.load_dataset(cfg)
-        first_load_s = time.perf_counter() - start
-        decoded_images = splits.report["train_before_cap"] + len(splits.validate) + len(splits.test)
-        if len(splits.train) < steps * batch_size:
-            raise ConfigError(f"bench: only {len(splits.train)} training images for {steps} steps of {batch_size}")
+        self.splits = self.load()  # the first load decodes every PNG into a fresh decoded-image cache
+        self.first_load_s = time.perf_counter() - start
+        self.decoded_images = (self.splits.report["train_before_cap"] + len(self.splits.validate)
+                               + len(self.splits.test))
+        if len(self.splits.train) < steps * cfg.batch_size:
+            raise ConfigError(f"bench: only {len(self.splits.train)} training images for {steps} steps of "
+                              f"{cfg.batch_size}")
+        self.precision = resolve_precision(cfg)
+        self.jit = resolve_jit_compile(cfg)
+        keras.utils.set_random_seed(cfg.seed)
+        self.gan = build_gan(cfg, self.precision, self.jit)
+        gan_fp32 = self.gan if self.precision == "float32" else build_gan(cfg, "float32", self.jit)
+        self.reference = ReferenceGAN(cfg)
+        self.batch = tf.constant(to_float(self.splits.train[:cfg.batch_size]))
+        self.fixed_batches = tf.data.Dataset.from_tensors(self.batch).repeat()  # step-only: no input cost
+        self.clock = _step_clock()
+        self.fit_overhead: list[float] = []
+        self.steppers: dict[str, Callable[[], None]] = {"library_step": self.stepper(self.gan, self.fixed_batches)}
+        if gan_fp32 is not self.gan:
+            self.steppers["library_step_fp32"] = self.stepper(gan_fp32, self.fixed_batches)
+        self.steppers["reference_step"] = self.reference_step
+        self.pipeline_batches = max(steps, 100)  # enough batches that the dataset's set-up does not dominate
 
-        resolved = training.resolve_precision(cfg)
-        jit = training.resolve_jit_compile(cfg)
-        stack.enter_context(training._dtype_policy())
-        keras.utils.set_random_seed(seed)
-        gan = training.build_gan(cfg, resolved, jit)
-        gan_fp32 = gan if resolved == "float32" else training.build_gan(cfg, "float32", jit)
-        reference = ReferenceGAN(cfg)
-        batch = tf.constant(data.to_float(splits.train[:batch_size]))
-        fixed_batches = tf.data.Dataset.from_tensors(batch).repeat()  # step-only: no input cost
+    def load(self):
+        from .data import load_dataset
 
-        strategy = gan.distribute_strategy
+        return load_dataset(self.cfg)
 
-        def stepper(model, dataset) -> Callable[[], None]:
-            """One training step exactly as fit() runs it: train()'s per-step callbacks (the NaN guard
-            reads both losses, i.e. waits for the step) around the model's compiled train function, on
-            one iterator kept for the whole run (as train() hands fit() one repeated stream)."""
-            model.make_train_function()
-            iterator = iter(strategy.experimental_distribute_dataset(dataset))
-            callbacks = keras.callbacks.CallbackList([training.DivergenceGuard(), training.StopRequest()],
-                                                     model=model)
-            callbacks.on_train_begin()
-            callbacks.on_epoch_begin(0)
-            counter = iter(range(10**12))
+    def stepper(self, model: Any, dataset: Any) -> Callable[[], None]:
+        """One training step exactly as fit() runs it: train()'s per-step callbacks (the NaN guard reads
+        both losses, i.e. waits for the step) around the model's compiled train function, on one iterator
+        kept for the whole run (as train() hands fit() one repeated stream)."""
+        import keras
 
-            def step() -> None:
-                index = next(counter)
-                callbacks.on_train_batch_begin(index)
-                logs = model.train_function(iterator)
-                callbacks.on_train_batch_end(index, logs)
-            return step
+        from .callbacks import DivergenceGuard, StopRequest
 
-        def reference_step() -> None:
-            float(reference.step(batch)[1])
+        model.make_train_function()
+        iterator = iter(self.gan.distribute_strategy.experimental_distribute_dataset(dataset))
+        callbacks = keras.callbacks.CallbackList([DivergenceGuard(), StopRequest()], model=model)
+        callbacks.on_train_begin()
+        callbacks.on_epoch_begin(0)
+        counter = iter(range(10**12))
 
-        def end_to_end_start() -> Callable[[], None]:
-            loaded = data.load_dataset(cfg)  # a decoded-cache hit, as in every run after the first
-            stream = training.epoch_stream(data.make_tf_dataset(loaded.train, batch_size, seed=seed), steps)
-            return stepper(gan, stream)
+        def step() -> None:
+            index = next(counter)
+            callbacks.on_train_batch_begin(index)
+            logs = model.train_function(iterator)
+            callbacks.on_train_batch_end(index, logs)
+        return step
 
-        clock = _step_clock()
-        fit_overhead: list[float] = []
+    def reference_step(self) -> None:
+        float(self.reference.step(self.batch)[1])
 
-        def library_fit() -> tuple[float, float]:
-            # Timed from the first step's start to the last step's end: fit()'s own set-up and its
-            # teardown (0.4–1 s here: deleting an iterator that a tf.function has used waits on
-            # TensorFlow's inter-op threads) happen once per train() run, not per step or epoch.
-            wall = time.perf_counter()
-            gan.fit(fixed_batches, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0,
-                    callbacks=[training.DivergenceGuard(), training.StopRequest(), clock])
-            fit_overhead.append(time.perf_counter() - wall - (clock.end[0] - clock.start[0]))
-            return clock.end[0] - clock.start[0], clock.end[1] - clock.start[1]
+    def end_to_end_start(self) -> Callable[[], None]:
+        """An epoch's start as in train(): load from the decoded cache, build the stream; returns its stepper."""
+        from .data import epoch_stream, make_tf_dataset
 
-        pipeline_batches = max(steps, 100)  # enough batches that the dataset's set-up does not dominate
+        loaded = self.load()  # a decoded-cache hit, as in every run after the first
+        stream = epoch_stream(make_tf_dataset(loaded.train, self.cfg.batch_size, seed=self.cfg.seed), self.steps)
+        return self.stepper(self.gan, stream)
 
-        def pipeline() -> tuple[float, float]:
-            def consume() -> None:
-                dataset = data.make_tf_dataset(splits.train, batch_size, seed=seed).repeat().take(pipeline_batches)
-                for _ in dataset:
-                    pass
-            return _timed(consume)
+    def library_fit(self) -> tuple[float, float]:
+        """One whole fit() call, timed from the first step's start to the last step's end: fit()'s own set-up
+        and its teardown (0.4–1 s: deleting an iterator that a tf.function has used waits on TensorFlow's
+        inter-op threads) happen once per train() run, not per step or epoch."""
+        from .callbacks import DivergenceGuard, StopRequest
 
-        step_paths: dict[str, Callable[[], None]] = {"library_step": stepper(gan, fixed_batches)}
-        if gan_fp32 is not gan:
-            step_paths["library_step_fp32"] = stepper(gan_fp32, fixed_batches)
-        step_paths["reference_step"] = reference_step
+        wall = time.perf_counter()
+        self.gan.fit(self.fixed_batches, epochs=1, steps_per_epoch=self.steps, shuffle=False, verbose=0,
+                     callbacks=[DivergenceGuard(), StopRequest(), self.clock])
+        clock = self.clock
+        self.fit_overhead.append(time.perf_counter() - wall - (clock.end[0] - clock.start[0]))
+        return clock.end[0] - clock.start[0], clock.end[1] - clock.start[1]
 
-        _progress(f"{decoded_images} PNGs decoded in {first_load_s:.1f} s; tracing")
-        warm_start = time.perf_counter()
-        for function in step_paths.values():  # trace, then one more step each
+    def pipeline(self) -> tuple[float, float]:
+        from .data import make_tf_dataset
+
+        def consume() -> None:
+            dataset = make_tf_dataset(self.splits.train, self.cfg.batch_size, seed=self.cfg.seed)
+            for _ in dataset.repeat().take(self.pipeline_batches):
+                pass
+        return _timed(consume)
+
+    def warm_up(self) -> float:
+        """Trace every path, then run it once more; the seconds this took."""
+        _progress(f"{self.decoded_images} PNGs decoded in {self.first_load_s:.1f} s; tracing")
+        start = time.perf_counter()
+        for function in self.steppers.values():
             function()
             function()
-        end_to_end_start()()
-        library_fit()
-        pipeline()
-        warmup_s = time.perf_counter() - warm_start
-        cached_load_s = _timed(lambda: data.load_dataset(cfg))[0]
+        self.end_to_end_start()()
+        self.library_fit()
+        self.pipeline()
+        return time.perf_counter() - start
 
-        # Training steps are interleaved one step at a time (rotating the order), so load changes hit
-        # every path alike; fit() and the pipeline run once per repeat.
-        names = [*step_paths, "end_to_end", "library_fit", "pipeline"]
-        seconds: dict[str, list[float]] = {name: [] for name in names}
-        cpu_seconds: dict[str, list[float]] = {name: [] for name in names}
-        images = {name: steps * batch_size for name in names}
-        images["pipeline"] = pipeline_batches * batch_size
-        loads = []
-        for repeat in range(repeats):
-            wall, cpu = _timed(lambda: step_paths.__setitem__("end_to_end", end_to_end_start()))
-            totals = {name: [0.0, 0.0] for name in step_paths}
-            totals["end_to_end"] = [wall, cpu]  # load from the cache + pipeline set-up count for the epoch
-            order = list(step_paths)
-            for index in range(steps):
-                shift = (repeat * steps + index) % len(order)
-                for name in order[shift:] + order[:shift]:
-                    wall, cpu = _timed(step_paths[name])
-                    totals[name][0] += wall
-                    totals[name][1] += cpu
-            del step_paths["end_to_end"]
-            for name, (wall, cpu) in totals.items():
-                seconds[name].append(wall)
-                cpu_seconds[name].append(cpu)
-            for name, function in (("library_fit", library_fit), ("pipeline", pipeline)):
-                wall, cpu = function()
-                seconds[name].append(wall)
-                cpu_seconds[name].append(cpu)
-            loads.append(os.getloadavg()[0])
-            _progress(f"repeat {repeat + 1}/{repeats}: " + ", ".join(
-                f"{name} {images[name] / seconds[name][-1]:.1f}" for name in names) + " img/s")
-        if "library_step_fp32" not in seconds:
-            seconds["library_step_fp32"] = seconds["library_step"]
-            cpu_seconds["library_step_fp32"] = cpu_seconds["library_step"]
-            images["library_step_fp32"] = images["library_step"]
-        rates = {name: [images[name] / s for s in values] for name, values in seconds.items()}
-        cpu_rates = {name: [images[name] / max(s, 1e-9) for s in values] for name, values in cpu_seconds.items()}
+    def reference_trains(self) -> bool:
+        """The reference must actually train (a do-nothing step would be infinitely fast)."""
+        before = self.reference.generator.get_weights()[0].copy()
+        self.reference.run(self.batch, 1)
+        return not np.allclose(before, self.reference.generator.get_weights()[0])
 
-        # The reference must actually train (a do-nothing step would be infinitely fast).
-        before = [w.copy() for w in reference.generator.get_weights()[:1]]
-        reference.run(batch, 1)
-        reference_trains = not np.allclose(before[0], reference.generator.get_weights()[0])
+
+def _measure_interleaved(paths: _Paths, steps: int, repeats: int) -> dict[str, Any]:
+    """Wall and CPU seconds per path and repeat. Training steps are interleaved one step at a time (rotating
+    the order), so load changes hit every path alike; fit() and the pipeline run once per repeat."""
+    batch_size = paths.cfg.batch_size
+    names = [*paths.steppers, "end_to_end", "library_fit", "pipeline"]
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in names}
+    images = {name: steps * batch_size for name in names}
+    images["pipeline"] = paths.pipeline_batches * batch_size
+    loads = []
+    for repeat in range(repeats):
+        steppers = dict(paths.steppers)
+        wall, cpu = _timed(lambda: steppers.__setitem__("end_to_end", paths.end_to_end_start()))
+        totals = {name: [0.0, 0.0] for name in steppers}
+        totals["end_to_end"] = [wall, cpu]  # load from the cache + pipeline set-up count for the epoch
+        order = list(steppers)
+        for index in range(steps):
+            shift = (repeat * steps + index) % len(order)
+            for name in order[shift:] + order[:shift]:
+                wall, cpu = _timed(steppers[name])
+                totals[name][0] += wall
+                totals[name][1] += cpu
+        for name, (wall, cpu) in totals.items():
+            seconds[name].append(wall)
+            cpu_seconds[name].append(cpu)
+        for name, function in (("library_fit", paths.library_fit), ("pipeline", paths.pipeline)):
+            wall, cpu = function()
+            seconds[name].append(wall)
+            cpu_seconds[name].append(cpu)
+        loads.append(round(os.getloadavg()[0], 2))
+        _progress(f"repeat {repeat + 1}/{repeats}: " + ", ".join(
+            f"{name} {images[name] / seconds[name][-1]:.1f}" for name in names) + " img/s")
+    if "library_step_fp32" not in seconds:  # float32 is the resolved precision: the same numbers
+        for table in (seconds, cpu_seconds, images):
+            table["library_step_fp32"] = table["library_step"]
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "images": images, "loads": loads}
+
+
+def _summarise(cfg: Config, paths: _Paths, timing: dict[str, Any], steps: int, repeats: int, precision: str,
+               folder: Path) -> dict[str, Any]:
+    """Rates (wall and CPU), their spreads and the per-repeat ratios, as the JSON object's fields."""
+    images = timing["images"]
+    rates = {name: [images[name] / s for s in values] for name, values in timing["seconds"].items()}
+    cpu_rates = {name: [images[name] / max(s, 1e-9) for s in values] for name, values in timing["cpu_seconds"].items()}
 
     def ratio(top: str, bottom: str, table: dict[str, list[float]]) -> dict[str, float]:
         return spread([a / b for a, b in zip(table[top], table[bottom])])
@@ -465,17 +496,10 @@ def run_benchmark(image_size: int = 64, batch_size: int = 64, steps: int = 20, p
     }
     ratios = {key: ratio(top, bottom, rates) for key, (top, bottom) in pairs.items()}
     cpu_ratios = {key: ratio(top, bottom, cpu_rates) for key, (top, bottom) in pairs.items()}
-    result: dict[str, Any] = {
-        "image_size": image_size,
-        "batch_size": batch_size,
-        "steps": steps,
-        "repeats": repeats,
-        "precision": resolved,
-        "precision_requested": precision,
-        "jit_compile": bool(jit),
-        "generator": cfg.generator,
-        "g_filters": cfg.g_filters,
-        "d_filters": cfg.d_filters,
+    return {
+        "image_size": cfg.image_size, "batch_size": cfg.batch_size, "steps": steps, "repeats": repeats,
+        "precision": paths.precision, "precision_requested": precision, "jit_compile": bool(paths.jit),
+        "generator": cfg.generator, "g_filters": cfg.g_filters, "d_filters": cfg.d_filters,
         **{f"{name}_img_s": spread(values)["median"] for name, values in rates.items()},
         "spreads": {name: spread(values) for name, values in rates.items()},
         "ratios": ratios,
@@ -486,36 +510,13 @@ def run_benchmark(image_size: int = 64, batch_size: int = 64, steps: int = 20, p
         "library_fp32_over_reference": ratios["library_fp32_over_reference"]["median"],
         "library_over_reference": ratios["library_over_reference"]["median"],
         "end_to_end_over_step": ratios["end_to_end_over_step"]["median"],
-        "first_load_s": first_load_s,
-        "first_load_images": decoded_images,
-        "first_load_img_s": decoded_images / first_load_s,
-        "cached_load_s": cached_load_s,
-        "warmup_s": warmup_s,
-        "fit_call_overhead_s": spread(fit_overhead)["median"],
-        "reference_trains": reference_trains,
+        "first_load_s": paths.first_load_s,
+        "first_load_images": paths.decoded_images,
+        "first_load_img_s": paths.decoded_images / paths.first_load_s,
+        "fit_call_overhead_s": spread(paths.fit_overhead)["median"],
         "png_folder": str(folder),
-        "png_size": png_size,
-        "machine": {**machine_info(), "load_average_before": load_before,
-                    "load_average_1min_per_repeat": [round(x, 2) for x in loads]},
+        "png_size": max(PNG_SIZE, cfg.image_size),
     }
-    if ssim_count:
-        _progress(f"best-match SSIM of {ssim_count} x {ssim_count} images")
-        result["best_match_ssim_count"] = ssim_count
-        result["best_match_ssim_s"] = time_best_match_ssim(ssim_count)
-        if ssim_count == 1000:
-            result["best_match_ssim_1000x1000_s"] = result["best_match_ssim_s"]
-    if memory:
-        _progress(f"peak memory of decoding {memory_count} PNGs of {PNG_SIZE} px (child processes)")
-        result["cache_memory"] = measure_cache_memory(memory_count, PNG_SIZE, png_root)
-    result["peak_rss_mb"] = peak_rss_mb()
-    result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-
-    if as_json:
-        output(json.dumps(result, sort_keys=True))
-    else:
-        for line in format_report(result):
-            output(line)
-    return result
 
 
 def format_report(result: dict[str, Any]) -> Iterator[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .errors import DcganlibError
 
@@ -34,9 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    for add in (_add_demo_data, _add_train, _add_generate, _add_gif, _add_evaluate, _add_bench):
+        add(sub, argparse.ArgumentDefaultsHelpFormatter)
+    return parser
 
-    # ---- demo-data ---------------------------------------------------------------------------
+
+def _add_demo_data(sub: Any, fmt: type) -> None:
     p = sub.add_parser(
         "demo-data", formatter_class=fmt,
         help="write the embedded MNI152-based brain-MRI dataset as PNGs in the OASIS folder layout",
@@ -48,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256, help="side of the square PNGs in pixels")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files")
 
-    # ---- train -------------------------------------------------------------------------------
+
+def _add_train(sub: Any, fmt: type) -> None:
     p = sub.add_parser(
         "train", formatter_class=fmt,
         help="train a DCGAN; writes config.json, history.csv, grids/, training.gif, checkpoints/, generator.keras",
@@ -85,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "divergence: --resume --lr-scale 0.5 continues from the last good checkpoint "
                         "(no --force needed for this change)")
 
-    # ---- generate ----------------------------------------------------------------------------
+
+def _add_generate(sub: Any, fmt: type) -> None:
     p = sub.add_parser("generate", formatter_class=fmt, help="write images from a trained run's generator",
                        description="Sample z ~ N(0, I) and write the generated images as 8-bit PNGs.")
     p.add_argument("run_dir", type=Path, help="a run folder holding generator.keras (or checkpoints/)")
@@ -94,13 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--grid", action="store_true", help="also write grid.png with all images")
 
-    # ---- gif ---------------------------------------------------------------------------------
+
+def _add_gif(sub: Any, fmt: type) -> None:
     p = sub.add_parser("gif", formatter_class=fmt, help="(re)build the GIF of a run's per-epoch grids")
     p.add_argument("run_dir", type=Path, help="a run folder holding grids/epoch_*.png")
     p.add_argument("--out", type=Path, default=None, help="GIF path (default RUN_DIR/training.gif)")
     p.add_argument("--frame-ms", type=int, default=None, help="milliseconds per frame (default: the run's config)")
 
-    # ---- evaluate ----------------------------------------------------------------------------
+
+def _add_evaluate(sub: Any, fmt: type) -> None:
     p = sub.add_parser(
         "evaluate", formatter_class=fmt,
         help="SSIM family, diversity, two-sample test, FID/KID when available, memorisation -> metrics.json",
@@ -115,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="InceptionV3 weights (.h5/.weights.h5) for FID/KID; default: Keras cache if present")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and the two-sample test")
 
-    # ---- bench -------------------------------------------------------------------------------
+
+def _add_bench(sub: Any, fmt: type) -> None:
     p = sub.add_parser("bench", formatter_class=fmt,
                        help="measure training-step, input-pipeline and end-to-end speed against a reference")
     p.add_argument("--preset", choices=("default", "radford"), default="default",
@@ -133,7 +141,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also measure the peak RSS of decoding --memory-count 256x256 PNGs (slow: builds them once)")
     p.add_argument("--memory-count", type=int, default=10_000, help="images for --memory")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    return parser
 
 
 def train_config(args: argparse.Namespace):
@@ -143,6 +150,7 @@ def train_config(args: argparse.Namespace):
     ``--preset``/``--smoke``, the run folder's saved ``config.json`` on ``--resume``, the default preset;
     then every flag given on the command line replaces its key.
     """
+    from . import runs
     from .config import PRESETS, Config
     from .errors import ConfigError
 
@@ -161,7 +169,7 @@ def train_config(args: argparse.Namespace):
     if args.smoke and args.preset not in (None, "smoke"):
         raise ConfigError(f"--smoke and --preset {args.preset} contradict each other; give one of them")
     preset = "smoke" if args.smoke else args.preset
-    saved = args.out / "config.json"
+    saved = args.out / runs.CONFIG_FILE
     if args.config is not None:
         if preset is not None:
             raise ConfigError("--config FILE and --preset/--smoke both choose the base settings; give one of them")
@@ -188,7 +196,7 @@ def _train(args: argparse.Namespace) -> int:
 def _demo_data(args: argparse.Namespace) -> int:
     import time
 
-    from .demo import build_demo_dataset, summary_line
+    from .data.demo import build_demo_dataset, summary_line
 
     start = time.perf_counter()
     out = build_demo_dataset(args.out_dir, count=args.count, size=args.size, seed=args.seed)
@@ -197,14 +205,14 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from .training import generate
+    from .sampling import generate
 
     generate(args.run_dir, count=args.count, out_dir=args.out, seed=args.seed, grid=args.grid)
     return 0
 
 
 def _gif(args: argparse.Namespace) -> int:
-    from .plots import make_run_gif
+    from .images import make_run_gif
 
     make_run_gif(args.run_dir, out=args.out, frame_ms=args.frame_ms)
     return 0
@@ -220,7 +228,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from .bench import run_benchmark
-
     from .config import PRESETS
 
     run_benchmark(image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,

@@ -132,6 +132,11 @@ class Config:
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
 
+    def describe_diff(self, other: "Config", labels: tuple[str, str] = ("saved", "now")) -> str:
+        """:meth:`diff` as one line, ``"batch_size: saved 16, now 8; seed: saved 3, now 4"`` ("" if equal)."""
+        first, second = labels
+        return "; ".join(f"{k}: {first} {a!r}, {second} {b!r}" for k, (a, b) in sorted(self.diff(other).items()))
+
 
 def default_config(**changes: Any) -> Config:
     """The README main job: embedded MNI152 demo slices, 64×64, resize-convolution G, widths 32, 30 epochs."""
@@ -164,6 +169,49 @@ def smoke_config(**changes: Any) -> Config:
 
 
 PRESETS = {"default": default_config, "radford": radford_config, "smoke": smoke_config}
+
+#: ``DCGANLIB_SMOKE=1`` switches the notebooks (and the README test command) to the smoke preset.
+SMOKE_ENV = "DCGANLIB_SMOKE"
+
+
+def smoke_requested() -> bool:
+    """True when ``$DCGANLIB_SMOKE`` is ``"1"`` (CI and the test command set it)."""
+    return os.environ.get(SMOKE_ENV) == "1"
+
+
+@dataclass(frozen=True)
+class NotebookSetup:
+    """What a notebook chapter runs with: the config, and where its run and figures go.
+
+    Paths are relative to ``notebooks/`` (the working directory of Jupyter, papermill and nbval).
+    """
+
+    config: Config
+    smoke: bool
+    run_dir: Path  # the run chapters 3 and 4 share
+    images: Path  # report figures (PNG + PDF)
+    evaluate_count: int  # generated images chapter 4 evaluates
+
+
+def notebook_setup(*, smoke: Optional[bool] = None, data: Optional[str] = None, image_size: Optional[int] = None,
+                   epochs: Optional[int] = None, run_dir: Optional[str] = None, images: Optional[str] = None,
+                   **changes: Any) -> NotebookSetup:
+    """The settings of a notebook chapter, from its parameters cell (``None`` = the preset's value).
+
+    ``smoke`` (None: :func:`smoke_requested`) picks :func:`smoke_config` — 32 px, 64 images, 2 epochs,
+    its run in ``../runs/notebook-smoke`` and figures in ``../runs/smoke-images`` (ignored by git, so tests
+    never touch ``images/``) — or :func:`default_config` with ``../runs/notebook`` and ``../images``.
+    ``changes`` are further config keys (e.g. ``track_ssim=True``).
+    """
+    smoke = smoke_requested() if smoke is None else smoke
+    given = {"data": data, "image_size": image_size, "epochs": epochs}
+    config = (smoke_config if smoke else default_config)(**{k: v for k, v in given.items() if v is not None},
+                                                         **changes)
+    return NotebookSetup(
+        config=config, smoke=smoke,
+        run_dir=Path(run_dir or ("../runs/notebook-smoke" if smoke else "../runs/notebook")),
+        images=Path(images or ("../runs/smoke-images" if smoke else "../images")),
+        evaluate_count=64 if smoke else 500)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ run's image size and channels) is split in two seeded halves, reference and cali
 Outputs: ``metrics.json`` (every figure, its definition, the sample counts, the seed and timings,
 written atomically) and figures ``ssim_histograms``, ``diversity``, ``closest_pairs``, ``roc``,
 ``ssim_over_epochs`` (when the run's history has the QualityTracker columns) and ``history``
-(losses and D accuracy), each as PNG and PDF. The ``plot_*`` functions are for notebooks too.
+(losses and D accuracy), each as PNG and PDF, drawn by :mod:`dcganlib.plots`.
 """
 
 from __future__ import annotations
@@ -31,13 +31,12 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from . import metrics
+from . import metrics, runs, seeds
 from .config import Config
 from .errors import ConfigError, DataError, RunFolderError
 from .files import write_json
+from .pixels import as_float_images
 
-EVALUATION_DIR = "evaluation"
-METRICS_FILE = "metrics.json"
 MIN_COUNT = 16  # the two-sample test needs 8 generated images per half
 DIVERSITY_MAX_IMAGES = 500  # pairwise SSIM grows with N²; 500 images = 250k pairs ≈ 1–2 s at 64 px
 
@@ -65,138 +64,6 @@ DEFINITIONS = {
 
 
 # ------------------------------------------------------------------------------------------------
-# figures
-def _pyplot():
-    from . import plots  # noqa: F401  (selects a headless backend when there is no display)
-    from matplotlib import pyplot as plt
-
-    return plt
-
-
-def plot_ssim_histograms(generated_scores: Any, real_scores: Any, *, ax: Any = None):
-    """Histograms of best-match SSIM: generated vs the held-out real calibration, means dashed."""
-    from . import plots
-    fig, ax = plots.figure_and_axes(ax, (6, 3.6))
-    generated_scores, real_scores = np.asarray(generated_scores), np.asarray(real_scores)
-    values = np.concatenate([generated_scores, real_scores])
-    bins = np.linspace(min(0.0, float(values.min())), 1.0, 41)
-    for scores, label, colour in ((real_scores, "held-out real (calibration)", "tab:blue"),
-                                  (generated_scores, "generated", "tab:orange")):
-        ax.hist(scores, bins=bins, density=True, alpha=0.5, color=colour,
-                label=f"{label}: mean {scores.mean():.3f} (n={len(scores)})")
-        ax.axvline(scores.mean(), color=colour, linestyle="--", linewidth=1)
-    ax.set_xlabel("best-match SSIM against the reference set")
-    ax.set_ylabel("density")
-    ax.set_title("Best-match SSIM (Wang et al. 2004, data range 2)")
-    ax.legend(frameon=False, fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-def plot_diversity(values: Mapping[str, float], *, ax: Any = None):
-    """Bars of mean pairwise SSIM per set, e.g. ``{"real": 0.31, "generated": 0.45}`` (lower = more diverse)."""
-    from . import plots
-    fig, ax = plots.figure_and_axes(ax, (4.5, 3.4))
-    names = list(values)
-    heights = [values[name] for name in names]
-    bars = ax.bar(names, heights, color=["tab:blue", "tab:orange", "tab:green", "tab:red"][: len(names)])
-    for bar, height in zip(bars, heights):
-        ax.annotate(f"{height:.3f}", (bar.get_x() + bar.get_width() / 2, height), ha="center", va="bottom")
-    ax.set_ylabel("mean pairwise SSIM")
-    ax.set_ylim(0, max(1.0, max(heights) * 1.1))
-    ax.set_title("Diversity (lower = more diverse)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_roc(two_sample: Mapping[str, Any], *, ax: Any = None):
-    """ROC curve of the two-sample classifier (from :func:`metrics.two_sample_test`), chance dashed."""
-    from . import plots
-    fig, ax = plots.figure_and_axes(ax, (4, 4))
-    roc = two_sample["roc"]
-    low, high = two_sample["auc_ci95"]
-    ax.plot(roc["fpr"], roc["tpr"], color="tab:red",
-            label=f"AUC {two_sample['auc']:.3f} (95% CI {low:.3f}–{high:.3f})")
-    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="indistinguishable")
-    ax.set_xlabel("false-positive rate (generated called real)")
-    ax.set_ylabel("true-positive rate (real called real)")
-    ax.set_title(f"Two-sample test, accuracy {two_sample['accuracy']:.3f}")
-    ax.set_aspect("equal")
-    ax.legend(frameon=False, fontsize="small", loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def plot_closest_pairs(generated: Any, train: Any, memorisation: Mapping[str, Any], count: int = 8):
-    """The ``count`` generated images nearest (L2) to a training image (top row) above that training
-    image (bottom row), each titled with its L2 and SSIM — copies would look identical."""
-    plt = _pyplot()
-    generated = metrics.as_float_images(generated, "generated")
-    train = metrics.as_float_images(train, "train")
-    nearest = memorisation["generated_nearest"]
-    order = np.argsort(nearest["l2"])[:count]
-    fig, axes = plt.subplots(2, len(order), figsize=(1.6 * len(order), 3.7), squeeze=False)
-    for column, index in enumerate(order):
-        partner = int(nearest["l2_index"][index])
-        pair = ((generated[index], f"gen {index}\nL2 {nearest['l2'][index]:.3f}"),
-                (train[partner], f"train {partner}\nSSIM {metrics.ssim(generated[index:index + 1], train[partner:partner + 1])[0]:.3f}"))
-        for row, (image, title) in enumerate(pair):
-            ax = axes[row, column]
-            if image.shape[-1] == 1:
-                ax.imshow(image[..., 0], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
-            else:
-                ax.imshow((image + 1) / 2, interpolation="nearest")
-            ax.set_title(title, fontsize=7)
-            ax.set_axis_off()
-    threshold = memorisation["l2_threshold"]
-    fig.suptitle(f"Generated images closest to a training image (top) and that image (bottom); "
-                 f"held-out real 1st-percentile L2 = {threshold:.3f}", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_ssim_over_epochs(history: Any, *, ax: Any = None):
-    """``ssim_best_match`` and ``ssim_diversity`` per epoch from a history.csv path or rows (NaN gaps skipped)."""
-    from . import plots
-    rows = _history_rows(history)
-    epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(rows)], dtype=float)
-    fig, ax = plots.figure_and_axes(ax, (6, 3.6))
-    for key, label in (("ssim_best_match", "best-match SSIM (generated vs real)"),
-                       ("ssim_diversity", "diversity: mean pairwise SSIM of generated")):
-        values = np.array([row.get(key, np.nan) for row in rows], dtype=float)
-        keep = np.isfinite(values)
-        if keep.any():
-            ax.plot(epochs[keep], values[keep], marker="o" if keep.sum() < 30 else None, markersize=3, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("SSIM")
-    ax.set_title("SSIM during training (fixed noise sample)")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-def _history_rows(history: Any) -> list[dict[str, float]]:
-    if isinstance(history, (str, os.PathLike)):
-        import csv
-
-        with open(history, newline="") as handle:
-            raw = list(csv.DictReader(handle))
-    else:
-        raw = [dict(row) for row in history]
-    rows = []
-    for entry in raw:
-        row = {}
-        for key, value in entry.items():
-            try:
-                row[key] = float(value)
-            except (TypeError, ValueError):
-                continue
-        rows.append(row)
-    return rows
-
-
-# ------------------------------------------------------------------------------------------------
 # core
 def evaluate_images(generated: Any, reference: Any, calibration: Any, train: Any, *, seed: int = 0,
                     inception_weights: Optional[str | os.PathLike] = None,
@@ -206,10 +73,10 @@ def evaluate_images(generated: Any, reference: Any, calibration: Any, train: Any
     Returns ``(results, details)``: ``results`` is JSON-ready (what ``metrics.json`` holds, minus the
     run-level fields); ``details`` keeps the per-image arrays the figures need.
     """
-    generated = metrics.as_float_images(generated, "generated")
-    reference = metrics.as_float_images(reference, "reference")
-    calibration = metrics.as_float_images(calibration, "calibration")
-    train = metrics.as_float_images(train, "train")
+    generated = as_float_images(generated, "generated")
+    reference = as_float_images(reference, "reference")
+    calibration = as_float_images(calibration, "calibration")
+    train = as_float_images(train, "train")
     for name, array in (("reference", reference), ("calibration", calibration), ("train", train)):
         if len(array) == 0:
             raise DataError(f"evaluation needs {name} images; the {name} set is empty")
@@ -281,7 +148,7 @@ def _load_real(config: Config, reference: Optional[str | os.PathLike], seed: int
     from .data import load_dataset
 
     splits = load_dataset(config)
-    rng = np.random.default_rng([seed, 0x63616c69])  # "cali"
+    rng = seeds.rng(seed, "evaluation-split")
     if reference is not None:
         path = Path(reference).expanduser()
         if not path.exists():
@@ -304,31 +171,6 @@ def _load_real(config: Config, reference: Optional[str | os.PathLike], seed: int
     text = "the run's test split, halved (seeded) because the validate split is empty"
     return splits.test[chosen[:half]], splits.test[chosen[half:]], splits.train, {
         "reference": f"{text}: first half", "calibration": f"{text}: second half", "train": "the run's train split"}
-
-
-def _load_generator(run_dir: Path):
-    try:
-        from .training import load_generator
-    except ImportError:  # training module missing: read the saved model directly
-        import keras
-
-        path = run_dir / "generator.keras"
-        if not path.exists():
-            raise RunFolderError(f"no trained generator in {run_dir}: expected generator.keras") from None
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    return load_generator(run_dir)
-
-
-def _generate(generator: Any, count: int, seed: int) -> np.ndarray:
-    try:
-        from .training import sample
-    except ImportError:
-        sample = None
-    if sample is not None:
-        return sample(generator, count, seed=seed)
-    z = np.random.default_rng(seed).standard_normal((count, int(generator.input_shape[-1]))).astype(np.float32)
-    return np.concatenate([np.asarray(generator(z[i:i + 256], training=False), np.float32)
-                           for i in range(0, count, 256)])
 
 
 def _jsonable(value: Any) -> Any:
@@ -408,18 +250,18 @@ def load_run_images(run_dir: str | os.PathLike, reference: Optional[str | os.Pat
                           f"the sample); got {count!r}")
     if not run_dir.is_dir():
         raise RunFolderError(f"run folder not found: {run_dir}")
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise RunFolderError(f"{run_dir} has no config.json; is it a run folder written by "
-                             "'python -m dcganlib train'?")
-    config = Config.from_json(config_path)
+    from .sampling import load_generator
+
+    config = runs.read_config(run_dir)
     started = time.perf_counter()
-    generator = _load_generator(run_dir)
+    generator = load_generator(run_dir)
     reference_u8, calibration_u8, train_u8, sources = _load_real(config, reference, seed)
     load_seconds = time.perf_counter() - started
 
+    from .sampling import sample
+
     t0 = time.perf_counter()
-    generated = _generate(generator, count, seed)
+    generated = sample(generator, count, seed=seed)
     generate_seconds = time.perf_counter() - t0
     if generated.shape[1:] != reference_u8.shape[1:]:
         raise RunFolderError(f"the generator in {run_dir} makes {generated.shape[1:]} images but the data is "
@@ -448,7 +290,7 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
                                        inception_weights=inception_weights)
     results["timings_seconds"].update(images.timings)
 
-    folder = run_dir / EVALUATION_DIR
+    folder = run_dir / runs.EVALUATION_DIR
     figures: list[str] = []
     t0 = time.perf_counter()
 
@@ -457,16 +299,16 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
         figures.append(png.name)
 
     generated_best, real_best = details["best_match"]
-    save(plot_ssim_histograms(generated_best.scores, real_best.scores), "ssim_histograms")
-    save(plot_diversity({"real": results["diversity"]["real_mean_pairwise_ssim"],
+    save(plots.plot_ssim_histograms(generated_best.scores, real_best.scores), "ssim_histograms")
+    save(plots.plot_diversity({"real": results["diversity"]["real_mean_pairwise_ssim"],
                          "generated": results["diversity"]["generated_mean_pairwise_ssim"]}), "diversity")
-    save(plot_closest_pairs(generated, train_u8, details["memorisation"]), "closest_pairs")
-    save(plot_roc(details["two_sample"]), "roc")
-    history = run_dir / "history.csv"
+    save(plots.plot_closest_pairs(generated, train_u8, details["memorisation"]), "closest_pairs")
+    save(plots.plot_roc(details["two_sample"]), "roc")
+    history = run_dir / runs.HISTORY_FILE
     if history.is_file():
-        rows = _history_rows(history)
-        if any(math.isfinite(row.get("ssim_best_match", math.nan)) for row in rows):
-            save(plot_ssim_over_epochs(rows), "ssim_over_epochs")
+        rows = runs.read_history(history)
+        if runs.history_column(rows, "ssim_best_match")[1]:
+            save(plots.plot_ssim_over_epochs(rows), "ssim_over_epochs")
         try:
             save(plots.plot_history(history), "history")
         except DataError:
@@ -484,7 +326,7 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
         "figures": figures,
         "figures_dir": str(folder),
     }
-    out_path = Path(out) if out is not None else folder / METRICS_FILE
+    out_path = Path(out) if out is not None else folder / runs.METRICS_FILE
     try:
         _write_json(out_path, payload)
     except OSError as exc:

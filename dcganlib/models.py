@@ -51,7 +51,7 @@ transposed convolution of a 1×1 map is the same linear map as the dense project
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Iterator
 
 import keras
 from keras import layers
@@ -167,12 +167,7 @@ def _activation(kind: str, name: str) -> layers.Layer:
 
 # ------------------------------------------------------------------------------------------------
 # generator
-def build_generator(
-    config: Config,
-    *,
-    interpolation: Optional[str] = None,
-    resize_kernel: int = 3,
-) -> keras.Model:
+def build_generator(config: Config) -> keras.Model:
     """The DCGAN generator: ``(B, latent_dim)`` → ``(B, S, S, channels)`` float32 in ``[-1, 1]``.
 
     Start (``config.generator_start``): ``"dense"`` projects ``z`` with a dense layer to
@@ -181,19 +176,11 @@ def build_generator(
     Both are followed by batch norm and the activation (``config.generator_activation``).
 
     Upsampling (``config.generator``): ``"radford"`` uses ``Conv2DTranspose(kernel 4, stride 2,
-    'same')``; ``"resize"`` uses ``UpSampling2D(2, interpolation)`` then ``Conv2D(resize_kernel,
-    'same')``. Hidden blocks are conv → batch norm → activation; the last one maps to
-    ``config.channels`` with a bias and ``tanh`` (float32 under any mixed-precision policy).
-
-    ``interpolation`` ("nearest" or "bilinear"; None = ``config.generator_upsample``) and ``resize_kernel``
-    (3 or 4) only matter for the resize generator; Odena et al. recommend nearest-neighbour.
+    'same')``; ``"resize"`` uses ``UpSampling2D(2, config.generator_upsample)`` (nearest, as Odena et al.
+    recommend, or bilinear) then ``Conv2D(3, 'same')``. Hidden blocks are conv → batch norm → activation;
+    the last one maps to ``config.channels`` with a bias and ``tanh`` (float32 under any mixed-precision
+    policy).
     """
-    if interpolation is None:
-        interpolation = config.generator_upsample
-    if interpolation not in ("nearest", "bilinear"):
-        raise ConfigError(f"interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
-    if resize_kernel not in (3, 4):
-        raise ConfigError(f"resize_kernel must be 3 or 4, got {resize_kernel!r}")
     base, doublings = size_plan(config.image_size)
     widths = generator_widths(config)
     seeds = _seeds(config.seed + _G_SEED_OFFSET)
@@ -219,8 +206,8 @@ def build_generator(
             return layers.Conv2DTranspose(filters, kernel_size=4, strides=2, padding="same", use_bias=use_bias,
                                           kernel_initializer=_kernel_init(seeds), name=f"{name}_convT")(x)
         if config.generator == "resize":
-            x = layers.UpSampling2D(2, interpolation=interpolation, name=f"{name}_upsample")(x)
-            return layers.Conv2D(filters, kernel_size=resize_kernel, padding="same", use_bias=use_bias,
+            x = layers.UpSampling2D(2, interpolation=config.generator_upsample, name=f"{name}_upsample")(x)
+            return layers.Conv2D(filters, kernel_size=3, padding="same", use_bias=use_bias,
                                  kernel_initializer=_kernel_init(seeds), name=f"{name}_conv")(x)
         raise ConfigError(f"config key 'generator' must be radford or resize; got {config.generator!r}")
 

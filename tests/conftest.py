@@ -26,7 +26,7 @@ def _isolated_dcganlib_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_data_dir(tmp_path_factory):
     """A tiny embedded demo dataset (120 slices of 64 px, OASIS layout), built once per session."""
-    from dcganlib.demo import build_demo_dataset
+    from dcganlib.data.demo import build_demo_dataset
 
     return build_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", count=120, size=64, seed=0)
 
@@ -52,3 +52,15 @@ def make_png_folder(tmp_path):
         return folder
 
     return make
+
+
+# ---- one finished run shared by every test that only needs "a trained run folder" -------------------
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """A finished 2-epoch run of :func:`helpers.tiny_config` on 40/12/12 ellipse slices (32 px), with the
+    SSIM tracker's columns. **Read-only**: a test that changes it works on a ``shutil.copytree`` copy."""
+    from dcganlib import training
+    from helpers import tiny_config, write_slices
+
+    data = write_slices(tmp_path_factory.mktemp("finished_data"), counts=(40, 12, 12))
+    return training.train(tiny_config(data), tmp_path_factory.mktemp("finished") / "run")

@@ -1,7 +1,8 @@
-"""Small data builders shared by several test modules (imported as ``helpers``; pytest puts tests/ on the path)."""
+"""Small builders and checks shared by several test modules (imported as ``helpers``; pytest puts tests/ on the path)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -26,3 +27,37 @@ def write_slices(root: Path, counts=(40, 8, 8), size: int = SIZE, seed: int = 0)
             Image.fromarray(picture).save(folder / f"case_{case:03d}_slice_0.nii.png")
             case += 1
     return root
+
+
+def tiny_config(data: Path, **changes):
+    """The tiny training config of the tests: 32 px, smoke widths, batch 16, 2 epochs, seed 3, SSIM tracker on."""
+    from dcganlib.config import smoke_config
+
+    base = dict(data=str(data), image_size=SIZE, max_images=None, batch_size=16, epochs=2, seed=3,
+                verbose=0, track_ssim=True, keep_checkpoints=5)
+    base.update(changes)
+    return smoke_config(**base)
+
+
+def main(*args, capsys) -> tuple[int, str]:
+    """``python -m dcganlib ARGS`` in this process: exit code and the lines it printed to stderr."""
+    from dcganlib import cli
+
+    capsys.readouterr()
+    code = cli.main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def error_line(stderr: str) -> str:
+    """The CLI's one ``dcganlib: error:`` line (and there is exactly one, with no traceback)."""
+    lines = [line for line in stderr.splitlines() if line.startswith("dcganlib: error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (the lock file excluded: it is empty and only ever created)."""
+    from dcganlib.runs import LOCK_FILE
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK_FILE}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcganlib import bench, training
+from dcganlib import bench, gan, hardware
 from dcganlib.config import smoke_config
 
 def _numbers(value):
@@ -62,16 +62,14 @@ def test_json_is_one_object_with_every_key_positive_and_finite(result):
     assert parsed["first_load_images"] >= 2 * 4
 
 
-@pytest.mark.slow
-def test_text_report_names_every_path_and_ratio(tmp_path):
-    lines = []
-    bench.run_benchmark(image_size=16, batch_size=4, steps=1, precision="float32", repeats=1, ssim_count=0,
-                        config=smoke_config(), png_root=tmp_path, output=lines.append)
-    text = "\n".join(lines)
+def test_text_report_names_every_path_and_ratio(result):
+    out, _ = result
+    text = "\n".join(bench.format_report(out))
     for label in ("library step", "reference step", "input pipeline", "end-to-end", "library float32 / reference",
-                  "end-to-end / library step", "first load", "peak RSS", "G widths 16/D 16"):
+                  "end-to-end / library step", "first load", "peak RSS", "G widths 16/D 16", "best-match SSIM"):
         assert label in text, label
-    assert "best-match SSIM" not in text  # ssim_count=0 skips it
+    without_ssim = {k: v for k, v in out.items() if not k.startswith("best_match_ssim")}
+    assert "best-match SSIM" not in "\n".join(bench.format_report(without_ssim))  # ssim_count=0 skips it
 
 
 def test_reference_step_trains_both_networks():
@@ -117,24 +115,24 @@ def two_fake_gpus(monkeypatch):
     monkeypatch.setattr(tf.config, "list_logical_devices",
                         lambda kind=None: logical[kind] if kind == "GPU" else real_logical(kind))
     mirrored = []
-    monkeypatch.setattr(training, "_mirrored", lambda devices: mirrored.append(devices) or "mirrored-strategy")
+    monkeypatch.setattr(hardware, "_mirrored", lambda devices: mirrored.append(devices) or "mirrored-strategy")
     return mirrored
 
 
 def test_auto_on_gpus_picks_float16_loss_scaling_xla_and_mirrored_over_all_gpus(two_fake_gpus):
     config = smoke_config(precision="auto", jit_compile=None, strategy="auto")
-    assert training.resolve_precision(config) == "mixed_float16"
-    assert training.resolve_jit_compile(config) is True
-    assert training.resolve_strategy(config) == "mirrored-strategy"
+    assert hardware.resolve_precision(config) == "mixed_float16"
+    assert hardware.resolve_jit_compile(config) is True
+    assert hardware.resolve_strategy(config) == "mirrored-strategy"
     assert two_fake_gpus == [("/device:GPU:0", "/device:GPU:1")]
-    g_optimizer, d_optimizer = training.make_optimizers(config, "mixed_float16")
+    g_optimizer, d_optimizer = gan.make_optimizers(config, "mixed_float16")
     assert all(isinstance(o, __import__("keras").optimizers.LossScaleOptimizer) for o in (g_optimizer, d_optimizer))
 
 
 def test_auto_on_cpu_never_picks_float16(monkeypatch):
     config = smoke_config(precision="auto")
-    monkeypatch.setattr(training, "cpu_supports_bf16", lambda: True)
-    assert training.resolve_precision(config) == "mixed_bfloat16"
-    monkeypatch.setattr(training, "cpu_supports_bf16", lambda: False)
-    assert training.resolve_precision(config) == "float32"
-    assert training.resolve_strategy(config.replace(strategy="auto")).num_replicas_in_sync == 1
+    monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda: True)
+    assert hardware.resolve_precision(config) == "mixed_bfloat16"
+    monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda: False)
+    assert hardware.resolve_precision(config) == "float32"
+    assert hardware.resolve_strategy(config.replace(strategy="auto")).num_replicas_in_sync == 1

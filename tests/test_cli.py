@@ -1,9 +1,16 @@
-"""``python -m dcganlib`` as a user runs it: subprocesses, exit codes, the files they leave."""
+"""``python -m dcganlib`` as a user runs it: exit codes, one-line refusals, the files commands leave.
+
+A few commands run as real subprocesses (``--help``, ``train --smoke`` as CI runs it, a refusal from a
+fresh process); everything else calls ``cli.main`` in this process — the same code without another
+TensorFlow start-up. Every refusal asserts the one ``dcganlib: error:`` line, exit code 2, and that the
+files already there are unchanged (sha256 before and after).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +19,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import write_slices
+from dcganlib import runs
+from dcganlib.config import smoke_config
+from helpers import error_line, main, snapshot, write_slices
+
+KEEP = 2  # checkpoints the refusal tests' config keeps
 
 
 def cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -49,41 +60,37 @@ def test_train_smoke_writes_a_run(smoke_run):
     assert sorted(p.name for p in (run / "grids").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
 
 
-def test_train_again_is_refused_then_resume_adds_one_epoch(smoke_run):
+def test_train_again_is_refused_then_resume_adds_one_epoch(smoke_run, capsys, monkeypatch):
     cwd, _ = smoke_run
-    again = cli("train", "--smoke", "--out", "runs/smoke", cwd=cwd)
-    assert again.returncode == 2
-    assert "--resume" in again.stderr and "--overwrite" in again.stderr and "Traceback" not in again.stderr
-    resumed = cli("train", "--out", "runs/smoke", "--resume", "--epochs", "3", cwd=cwd)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    lines = (cwd / "runs" / "smoke" / "history.csv").read_text().splitlines()
+    monkeypatch.setenv("DCGANLIB_CACHE", str(cwd / "cache"))  # the demo build of the subprocess
+    run = cwd / "runs" / "smoke"
+    code, stderr = main("train", "--smoke", "--out", run, capsys=capsys)
+    assert code == 2
+    assert "--resume" in stderr and "--overwrite" in stderr and "Traceback" not in stderr
+    code, stderr = main("train", "--out", run, "--resume", "--epochs", "3", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    lines = (run / "history.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines] == ["epoch", "1", "2", "3"]
-    done = cli("train", "--out", "runs/smoke", "--resume", "--epochs", "3", cwd=cwd)
-    assert done.returncode == 0 and "nothing to do" in done.stdout
+    capsys.readouterr()
+    from dcganlib import cli as cli_module
+
+    assert cli_module.main(["train", "--out", str(run), "--resume", "--epochs", "3"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
 
 
-def test_generate_and_gif_commands(smoke_run):
-    cwd, _ = smoke_run
-    done = cli("generate", "runs/smoke", "--count", "3", "--out", "gen", "--grid", cwd=cwd)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert sorted(p.name for p in (cwd / "gen").iterdir()) == [
+def test_generate_and_gif_commands(finished_run, tmp_path, capsys):
+    code, stderr = main("generate", finished_run.run_dir, "--count", "3", "--out", tmp_path / "gen", "--grid",
+                        capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == [
         "generated_0000.png", "generated_0001.png", "generated_0002.png", "grid.png"]
-    image = np.asarray(Image.open(cwd / "gen" / "generated_0000.png"))
+    image = np.asarray(Image.open(tmp_path / "gen" / "generated_0000.png"))
     assert image.dtype == np.uint8 and image.shape == (32, 32)
-    gif = cli("gif", "runs/smoke", "--out", "again.gif", "--frame-ms", "100", cwd=cwd)
-    assert gif.returncode == 0, gif.stderr[-3000:]
-    with Image.open(cwd / "again.gif") as frames:
+    code, stderr = main("gif", finished_run.run_dir, "--out", tmp_path / "again.gif", "--frame-ms", "100",
+                        capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    with Image.open(tmp_path / "again.gif") as frames:
         assert frames.n_frames >= 2 and frames.info["duration"] == 100
-
-
-def test_train_on_a_folder_and_fail_fast_messages(tmp_path):
-    data = write_slices(tmp_path / "slices")
-    bad = cli("train", "--smoke", "--data", data, "--out", "runs/a", "--batch-size", "100", cwd=tmp_path)
-    assert bad.returncode == 2 and "batch_size 100" in bad.stderr and "Traceback" not in bad.stderr
-    missing = cli("generate", "runs/none", cwd=tmp_path)
-    assert missing.returncode == 2 and "run folder not found" in missing.stderr
-    size = cli("train", "--smoke", "--data", data, "--out", "runs/b", "--image-size", "30", cwd=tmp_path)
-    assert size.returncode == 2 and "nearest supported: 28, 32" in size.stderr
 
 
 # ---- which settings a train command line resolves to (in-process, nothing trained) ----------------
@@ -93,7 +100,7 @@ def resolved(*argv: str, cwd: Path):
     return cli_module.train_config(cli_module.build_parser().parse_args(["train", "--out", str(cwd / "run"), *argv]))
 
 
-def test_presets_and_flags_resolve_to_the_documented_settings(tmp_path):
+def test_presets_and_flags_resolve_to_the_documented_settings(config_file, tmp_path):
     default = resolved(cwd=tmp_path)
     assert (default.generator, default.g_filters, default.d_filters, default.epochs, default.image_size) == \
         ("resize", 32, 32, 30, 64)
@@ -108,7 +115,7 @@ def test_presets_and_flags_resolve_to_the_documented_settings(tmp_path):
     assert from_file == default.replace(g_filters=48)
 
 
-def test_contradictory_base_choices_are_one_line_errors(tmp_path):
+def test_contradictory_base_choices_are_one_line_errors(config_file, tmp_path):
     from dcganlib import cli as cli_module
 
     config_file = tmp_path / "c.json"
@@ -119,3 +126,250 @@ def test_contradictory_base_choices_are_one_line_errors(tmp_path):
     done = cli("train", "--preset", "radford", "--smoke", "--out", "x", cwd=tmp_path)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("dcganlib: error: --smoke and --preset radford")
+
+
+# ================================================================================================
+# refusals: every bad config, input or folder is refused before anything is written or deleted
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory) -> Path:
+    """A config file for 40/8/8 ellipse slices: 4 epochs, 2 checkpoints kept, seed 3."""
+    root = tmp_path_factory.mktemp("refusals")
+    slices = write_slices(root / "slices")
+    path = root / "config.json"
+    smoke_config(data=str(slices), epochs=4, keep_checkpoints=KEEP, seed=3).to_json(path)
+    return path
+
+
+@pytest.fixture
+def existing_run(finished_run, tmp_path):
+    """A copy of the shared finished run, and the hashes of its files."""
+    run = tmp_path / "existing"
+    shutil.copytree(finished_run.run_dir, run)
+    return run, snapshot(run)
+
+
+def test_generate_on_a_missing_run_folder_is_refused(tmp_path, capsys):
+    code, stderr = main("generate", tmp_path / "runs" / "none", capsys=capsys)
+    assert code == 2 and "run folder not found" in error_line(stderr)
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(config_file, tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("precious")
+    code, stderr = main("train", "--config", config_file, "--out", folder, "--overwrite", capsys=capsys)
+    assert code == 2 and "does not look like a dcganlib run" in error_line(stderr)
+    assert (folder / "thesis.tex").read_text() == "precious"
+
+
+def test_overwrite_with_a_bad_setting_keeps_the_old_run_and_a_good_one_replaces_it(existing_run, config_file,
+                                                                                    capsys):
+    run, before = existing_run
+    code, stderr = main("train", "--config", config_file, "--out", run, "--overwrite", "--batch-size", 64,
+                        capsys=capsys)
+    assert code == 2 and "batch_size 64" in error_line(stderr)
+    assert snapshot(run) == before
+    code, stderr = main("train", "--config", config_file, "--out", run, "--overwrite", "--epochs", 1, capsys=capsys)
+    assert code == 0, stderr
+    assert [r["epoch"] for r in runs.read_history(run / "history.csv")] == [1]
+    assert sorted(p.name for p in (run / "grids").iterdir()) == ["epoch_0001.png"]
+
+
+def write_json(path: Path, values: dict) -> Path:
+    path.write_text(json.dumps(values))
+    return path
+
+
+def test_unknown_config_key_is_refused(config_file, tmp_path, capsys):
+    values = json.loads(config_file.read_text()) | {"learning_rate": 0.1}
+    code, stderr = main("train", "--config", write_json(tmp_path / "c.json", values), "--out", tmp_path / "run",
+                        capsys=capsys)
+    assert code == 2
+    assert error_line(stderr).startswith("dcganlib: error: unknown config key(s): learning_rate; valid keys are: ")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"batch_size": "16"}, "config key 'batch_size' must be int, got '16'"),
+    ({"image_size": 30}, "image_size 30"),
+    ({"image_size": 4}, "config key 'image_size' must be in [8, 1024]; got 4"),
+    ({"g_learning_rate": 0}, "config key 'g_learning_rate' must be in (0.0, 1.0]; got 0"),
+    ({"grid_size": 10}, "config key 'grid_size' must be a square number"),
+])
+def test_invalid_config_values_are_refused(config_file, change, message, tmp_path, capsys):
+    values = json.loads(config_file.read_text()) | change
+    code, stderr = main("train", "--config", write_json(tmp_path / "c.json", values), "--out", tmp_path / "run",
+                        capsys=capsys)
+    assert code == 2 and message in error_line(stderr)
+    assert not (tmp_path / "run").exists()
+
+
+def test_invalid_image_size_names_the_supported_ones(config_file, tmp_path, capsys):
+    code, stderr = main("train", "--config", config_file, "--image-size", 30, "--out", tmp_path / "run",
+                        capsys=capsys)
+    assert code == 2 and "nearest supported: 28, 32" in error_line(stderr)
+    assert not (tmp_path / "run").exists()
+
+
+def test_batch_larger_than_the_data_is_refused_before_training(config_file, tmp_path, capsys):
+    code, stderr = main("train", "--config", config_file, "--batch-size", 41, "--out", tmp_path / "run",
+                        capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == ("dcganlib: error: batch_size 41 is larger than the 40 training images; "
+                                  "use --batch-size 40 or fewer, or add data")
+    assert [p.name for p in (tmp_path / "run").iterdir()] == [runs.LOCK_FILE]  # nothing else written
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into read-only folders, so chmod cannot make one unwritable")
+def test_unwritable_output_folder_is_refused(config_file, tmp_path, capsys):
+    locked = tmp_path / "read_only"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        code, stderr = main("train", "--config", config_file, "--out", locked / "run", capsys=capsys)
+        assert code == 2 and f"cannot create run folder {locked / 'run'}: Permission denied" in error_line(stderr)
+        code, stderr = main("train", "--config", config_file, "--out", locked, capsys=capsys)
+        assert code == 2 and f"run folder {locked} is not writable; choose another --out" in error_line(stderr)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_output_folder_inside_a_file_is_refused(config_file, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "notes.txt" / "run", capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (f"dcganlib: error: cannot create run folder {tmp_path / 'notes.txt' / 'run'}: "
+                                  "Not a directory; choose another --out")
+    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "notes.txt", capsys=capsys)
+    assert code == 2 and "exists and is a file" in error_line(stderr)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def fake_free_disk(monkeypatch, free: int) -> None:
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=free))
+
+
+def test_not_enough_free_disk_is_refused_with_the_numbers(config_file, finished_run, tmp_path, capsys,
+                                                           monkeypatch):
+    reference = finished_run.run_dir
+    fake_free_disk(monkeypatch, 1_000_000)
+    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "run", capsys=capsys)
+    assert code == 2
+    line = error_line(stderr)
+    assert line.startswith(f"dcganlib: error: not enough free disk for {tmp_path / 'run'}: 2 kept checkpoints + 1 "
+                           "being written (")
+    assert line.endswith("but only 1.0 MB are free; free some space, lower keep_checkpoints, or choose another --out")
+    assert not (tmp_path / "run" / "config.json").exists()
+    # The estimate is honest: at least what the reference run's checkpoints and generator take, at most twice.
+    each = float(line.split("written (")[1].split(" MB")[0])
+    needed = float(line.split("need about ")[1].split(" MB")[0])
+    checkpoint = sum(p.stat().st_size for p in (reference / "checkpoints").glob("ckpt-2.*")) / 1e6
+    on_disk = KEEP * checkpoint + (reference / "generator.keras").stat().st_size / 1e6
+    assert checkpoint <= each * 1.05 and on_disk <= needed <= 2 * on_disk + 0.5, (each, needed, checkpoint, on_disk)
+    # With that much space the same run starts (and the check counts what --overwrite will free).
+    fake_free_disk(monkeypatch, int(needed * 1e6) + 100_000)
+    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "run", "--epochs", 1, capsys=capsys)
+    assert code == 0, stderr
+
+
+def test_not_enough_disk_for_an_overwrite_keeps_the_old_run(config_file, existing_run, capsys, monkeypatch):
+    run, before = existing_run
+    fake_free_disk(monkeypatch, 0)
+    code, stderr = main("train", "--config", config_file, "--out", run, "--overwrite", capsys=capsys)
+    assert code == 2 and "not enough free disk" in error_line(stderr)
+    assert snapshot(run) == before
+
+
+def test_existing_run_folder_is_never_overwritten_silently(config_file, existing_run, capsys):
+    run, before = existing_run
+    code, stderr = main("train", "--config", config_file, "--out", run, capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (f"dcganlib: error: run folder {run} already exists and is not empty; pass --resume "
+                                  "to continue it, --overwrite to delete it and start afresh, or choose another --out")
+    code, stderr = main("train", "--config", config_file, "--out", run, "--resume", "--overwrite", capsys=capsys)
+    assert code == 2 and "--resume and --overwrite contradict each other" in error_line(stderr)
+    assert snapshot(run) == before
+
+
+def test_resume_with_a_different_config_names_every_differing_key(existing_run, capsys):
+    run, before = existing_run
+    code, stderr = main("train", "--out", run, "--resume", "--batch-size", 8, "--seed", 4, "--epochs", 6,
+                        capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (f"dcganlib: error: --resume with settings that differ from {run / 'config.json'} "
+                                  "(batch_size: saved 16, now 8; seed: saved 3, now 4); drop those options, or pass "
+                                  "--force to continue with the new values")
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("scale, message", [
+    ("0", "--lr-scale must be a positive number such as 0.5, got 0.0"),
+    ("nan", "--lr-scale must be a positive number such as 0.5, got nan"),
+    ("10000", "config key 'g_learning_rate' must be in (0.0, 1.0]; got 2.0"),
+])
+def test_bad_lr_scale_is_refused(scale, message, existing_run, capsys):
+    run, before = existing_run
+    code, stderr = main("train", "--out", run, "--resume", "--epochs", 5, "--lr-scale", scale, capsys=capsys)
+    assert code == 2 and message in error_line(stderr)
+    assert snapshot(run) == before
+
+
+# ================================================================================================
+# safe loading: no code from a data file, a model file or a config file runs
+class _TouchOnUnpickle:
+    """Unpickling this object creates a file: proof that a loader executed code from the data."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_npy_holding_pickled_objects_is_never_unpickled(config_file, tmp_path, capsys):
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "slices.npy"
+    np.save(evil, np.array([_TouchOnUnpickle(marker)], dtype=object), allow_pickle=True)
+    code, stderr = main("train", "--config", config_file, "--data", evil, "--out", tmp_path / "run", capsys=capsys)
+    assert code == 2
+    line = error_line(stderr)
+    assert "none of the 1 image files" in line and "slices.npy" in line and "allow_pickle=False" in line
+    assert not marker.exists()
+
+
+def test_generator_file_with_python_code_is_refused(existing_run, capsys):
+    import keras
+
+    run, _ = existing_run
+    marker = run.parent / "code_ran"
+    inputs = keras.Input((32,))
+    # The path is a constant inside the lambda's code, so Keras can serialise it (it cannot serialise closures).
+    touch = eval(f"lambda z: z + float(__import__('pathlib').Path({str(marker)!r}).touch() is None)")
+    outputs = keras.layers.Lambda(touch)(inputs)
+    keras.Model(inputs, outputs).save(run / "generator.keras")
+    marker.unlink()  # building the model ran the lambda once; loading must not
+    code, stderr = main("generate", run, "--count", 2, capsys=capsys)
+    assert code == 2
+    line = error_line(stderr)
+    assert line.startswith(f"dcganlib: error: cannot load {run / 'generator.keras'}: ValueError: ")
+    assert line.endswith("; delete it to fall back to the latest checkpoint")
+    assert not marker.exists() and not (run / "generated").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"epochs": "4"}', "config key 'epochs' must be int, got '4'"),
+    ('{"epochs": 4, "exec": "import os"}', "unknown config key(s): exec"),
+    ("\x80\x04\x95 pickled", "is not valid JSON"),
+    ("[1, 2]", "config must be a JSON object of key/value pairs, got list"),
+])
+def test_run_config_with_wrong_content_is_refused(content, message, existing_run, capsys):
+    run, _ = existing_run
+    (run / "config.json").write_text(content)
+    (run / "generator.keras").unlink()  # so that generate must rebuild the generator from config.json
+    before = snapshot(run)
+    for command in (("train", "--out", run, "--resume"), ("generate", run)):
+        code, stderr = main(*command, capsys=capsys)
+        assert code == 2 and message in error_line(stderr), command
+    assert snapshot(run) == before

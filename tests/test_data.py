@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from dcganlib.config import Config
-from dcganlib.data import (SkippedFilesWarning, load_dataset, make_tf_dataset, to_float, to_uint8)
+from dcganlib.data import SkippedFilesWarning, load_dataset, make_tf_dataset
+from dcganlib.pixels import to_uint8
 from dcganlib.errors import ConfigError, DataError
 
 
@@ -33,28 +34,6 @@ def save_png(path, array):
 def gradient(size=16):
     """A deterministic 8-bit pattern whose every pixel differs from its neighbours."""
     return ((np.arange(size * size).reshape(size, size) * 7) % 256).astype(np.uint8)
-
-
-# ------------------------------------------------------------------------------------------------
-# value conversions
-def test_to_float_known_values_and_round_trip():
-    levels = np.arange(256, dtype=np.uint8)
-    floats = to_float(levels)
-    assert floats.dtype == np.float32
-    assert floats[0] == -1.0 and floats[255] == 1.0
-    assert floats.min() >= -1.0 and floats.max() <= 1.0
-    np.testing.assert_array_equal(to_uint8(floats), levels)
-
-
-def test_to_uint8_clips_and_rounds():
-    out = to_uint8(np.array([-3.0, -1.0, 0.0, 0.999, 1.0, 2.5], np.float32))
-    assert out.dtype == np.uint8
-    np.testing.assert_array_equal(out, [0, 0, 128, 255, 255, 255])
-
-
-def test_to_float_rejects_float_input():
-    with pytest.raises(TypeError, match="uint8"):
-        to_float(np.zeros(3, np.float32))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from dcganlib.config import Config, smoke_config
-from dcganlib.data import load_dataset, make_tf_dataset
-from dcganlib.demo import (DEMO_VERSION, SPLIT_DIRS, build_demo_dataset, ensure_demo_dataset, read_demo_info,
+from dcganlib.data import OASIS_SPLITS, load_dataset, make_tf_dataset
+from dcganlib.data.demo import (DEMO_VERSION, build_demo_dataset, ensure_demo_dataset, read_demo_info,
                            template_path)
 from dcganlib.errors import DataError
 
@@ -21,7 +21,7 @@ NAME = re.compile(r"^(case_\d{3})_slice_(\d+)\.nii\.png$")
 
 
 def files_by_split(root):
-    return {split: sorted(p.name for p in (root / folder).iterdir()) for split, folder in SPLIT_DIRS.items()}
+    return {split: sorted(p.name for p in (root / folder).iterdir()) for split, folder in OASIS_SPLITS.items()}
 
 
 def file_bytes(root):

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from dcganlib import evaluate, training
+from dcganlib import evaluate, runs
 from dcganlib.config import smoke_config
 from dcganlib.errors import ConfigError, RunFolderError
-from helpers import write_slices  # the tiny OASIS-layout folder of ellipses
 
 SIZE = 32
 
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory):
-    data = write_slices(tmp_path_factory.mktemp("data"), counts=(40, 12, 12))
-    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    config = smoke_config(data=str(data), image_size=SIZE, max_images=None, batch_size=16, epochs=2, seed=1,
-                          track_ssim=True)
-    training.train(config, run_dir)
+def evaluated(finished_run, tmp_path_factory):
+    """The shared finished run (40 train, 12 validate, 12 test images), copied and evaluated once."""
+    run_dir = tmp_path_factory.mktemp("evaluated") / "tiny"
+    shutil.copytree(finished_run.run_dir, run_dir)
     result = evaluate.evaluate_run(run_dir, count=24, seed=0, quiet=True)
     return run_dir, result
 
@@ -63,7 +61,7 @@ def test_evaluation_writes_the_figures(evaluated):
 
 def test_training_history_has_the_tracker_columns(evaluated):
     run_dir, _ = evaluated
-    rows = training.read_history(run_dir / "history.csv")
+    rows = runs.read_history(run_dir / "history.csv")
     assert len(rows) == 2
     assert all(-1 <= row["ssim_best_match"] <= 1 and 0 < row["ssim_diversity"] <= 1 for row in rows)
 

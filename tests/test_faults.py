@@ -8,16 +8,14 @@ imports this file); SIGINT, NaN and every resume run the command line in this pr
 the same code, without another TensorFlow start-up). Every resumed run must end identical to one
 uninterrupted reference run: same history metrics, grids, checkpoint and generator, bit for bit.
 
-Refusals assert the one-line message, the exit code, and that the files already there are unchanged.
+Refusals of bad settings, inputs and folders (no fault needed) live with the CLI tests (test_cli).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,12 +27,12 @@ import pytest
 from PIL import Image
 
 tf = pytest.importorskip("tensorflow")
-import keras  # noqa: E402
 
-from dcganlib import cli, training  # noqa: E402
+from dcganlib import callbacks, cli, runs, sampling  # noqa: E402
+from dcganlib.gan import METRIC_NAMES  # noqa: E402
 from dcganlib.config import Config, smoke_config  # noqa: E402
 from dcganlib.errors import DivergenceError  # noqa: E402
-from helpers import write_slices  # noqa: E402
+from helpers import error_line, main, snapshot, write_slices  # noqa: E402
 
 EPOCHS = 4  # 40 training images, batch 16: 2 steps per epoch
 KEEP = 2  # checkpoints kept, fewer than EPOCHS so that old ones are deleted during the run
@@ -79,7 +77,7 @@ def arm_fault(spec: str, patch=setattr) -> None:
 
     def at_step(epoch: str, step: str, action, before: bool = False) -> None:
         hook = "on_train_batch_begin" if before else "on_train_batch_end"
-        original = getattr(training.DivergenceGuard, hook)
+        original = getattr(callbacks.DivergenceGuard, hook)
         fired = []
 
         def patched(self, batch, logs=None):
@@ -88,7 +86,7 @@ def arm_fault(spec: str, patch=setattr) -> None:
                 fired.append(True)
                 action(self.model)
 
-        patch(training.DivergenceGuard, hook, patched)
+        patch(callbacks.DivergenceGuard, hook, patched)
 
     if kind == "none":
         pass
@@ -176,38 +174,18 @@ def wait_for(condition, process: subprocess.Popen, cwd: Path, timeout: float = 9
         time.sleep(0.05)
 
 
-def main(*args, capsys) -> tuple[int, str]:
-    """``python -m dcganlib ARGS`` in this process: exit code and the lines it printed to stderr."""
-    capsys.readouterr()
-    code = cli.main([str(a) for a in args])
-    return code, capsys.readouterr().err
-
-
-def error_line(stderr: str) -> str:
-    """The CLI's one ``dcganlib: error:`` line (and there is exactly one, with no traceback)."""
-    lines = [line for line in stderr.splitlines() if line.startswith("dcganlib: error:")]
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
-    return lines[0]
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder`` (the lock file excluded: it is empty and only ever created)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != training.LOCK_FILE}
-
-
 def leftovers(run: Path) -> list[str]:
     """Temporary files or folders a killed writer could leave behind."""
     return sorted(str(p.relative_to(run)) for p in run.rglob("*") if ".tmp" in p.name or p.name.endswith("_temp"))
 
 
 def history_lines(run: Path) -> dict[int, str]:
-    lines = (run / training.HISTORY_FILE).read_text().splitlines()[1:]
+    lines = (run / runs.HISTORY_FILE).read_text().splitlines()[1:]
     return {int(line.split(",")[0]): line for line in lines}
 
 
 def checkpoint_number(run: Path) -> int:
-    last = training.latest_checkpoint(run)
+    last = runs.latest_checkpoint(run)
     return int(last.rsplit("-", 1)[1]) if last else 0
 
 
@@ -222,7 +200,7 @@ def model_variables(checkpoint: str) -> dict[str, np.ndarray]:
 def generated(run: Path) -> np.ndarray:
     """Four images from the run's saved generator (loaded as users load it)."""
     z = np.random.default_rng(0).standard_normal((4, 32)).astype("float32")
-    return training.load_generator(run)(z, training=False).numpy()
+    return sampling.load_generator(run)(z, training=False).numpy()
 
 
 @functools.lru_cache(maxsize=None)
@@ -233,13 +211,13 @@ def generated_once(run: Path) -> np.ndarray:
 
 def assert_same_run(run: Path, reference: Path, epochs: int = EPOCHS, lr_scaled: bool = False) -> None:
     """``run`` is complete, readable, free of temporaries and identical to the uninterrupted ``reference``."""
-    rows, expected = training.read_history(run / "history.csv"), training.read_history(reference / "history.csv")
+    rows, expected = runs.read_history(run / "history.csv"), runs.read_history(reference / "history.csv")
     assert [r["epoch"] for r in rows] == list(range(1, epochs + 1))  # no gap, no duplicate
     lines = (run / "history.csv").read_text().splitlines()
     assert len(lines) == epochs + 1 and len({line.count(",") for line in lines}) == 1
     if not lr_scaled:
         for row, want in zip(rows, expected):
-            assert {k: row[k] for k in training.METRIC_NAMES} == {k: want[k] for k in training.METRIC_NAMES}, row
+            assert {k: row[k] for k in METRIC_NAMES} == {k: want[k] for k in METRIC_NAMES}, row
     names = [f"epoch_{e:04d}.png" for e in range(1, epochs + 1)]
     assert sorted(p.name for p in (run / "grids").iterdir()) == names
     for name in names:
@@ -252,10 +230,10 @@ def assert_same_run(run: Path, reference: Path, epochs: int = EPOCHS, lr_scaled:
     assert checkpoint_number(run) == epochs
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(
         p.name for p in (reference / "checkpoints").iterdir())
-    got = model_variables(training.latest_checkpoint(run))
+    got = model_variables(runs.latest_checkpoint(run))
     assert all(np.isfinite(v).all() for v in got.values() if v.dtype.kind == "f")
     if not lr_scaled:
-        want = model_variables(training.latest_checkpoint(reference))
+        want = model_variables(runs.latest_checkpoint(reference))
         assert got.keys() == want.keys()
         for name in want:
             np.testing.assert_array_equal(got[name], want[name], err_msg=name)
@@ -279,15 +257,6 @@ def setup(tmp_path_factory):
     reference = root / "reference"
     assert cli.main(["train", "--config", str(config_file), "--out", str(reference)]) == 0
     return root, config_file, reference
-
-
-@pytest.fixture
-def existing_run(setup, tmp_path):
-    """A copy of the finished reference run, and the hashes of its files."""
-    _, _, reference = setup
-    run = tmp_path / "existing"
-    shutil.copytree(reference, run)
-    return run, snapshot(run)
 
 
 # ================================================================================================
@@ -348,10 +317,10 @@ def test_sigterm_from_outside_stops_cleanly_and_resume_completes(setup, tmp_path
     target = max(EPOCHS, done + 1)
     code, stderr = main("train", "--out", run, "--resume", "--epochs", target, capsys=capsys)
     assert code == 0, stderr
-    rows = training.read_history(run / "history.csv")
+    rows = runs.read_history(run / "history.csv")
     assert [r["epoch"] for r in rows] == list(range(1, target + 1))
-    for row, want in zip(rows, training.read_history(reference / "history.csv")):
-        assert {k: row[k] for k in training.METRIC_NAMES} == {k: want[k] for k in training.METRIC_NAMES}
+    for row, want in zip(rows, runs.read_history(reference / "history.csv")):
+        assert {k: row[k] for k in METRIC_NAMES} == {k: want[k] for k in METRIC_NAMES}
     assert checkpoint_number(run) == target and (run / "generator.keras").is_file() and leftovers(run) == []
 
 
@@ -390,7 +359,7 @@ def test_nan_names_epoch_and_step_keeps_the_checkpoint_and_lr_scale_recovers(set
     assert sorted(p.name for p in (run / "grids").iterdir()) == ["epoch_0001.png"]
     # The kept checkpoint holds exactly the epoch-1 weights: it redraws the reference run's epoch-1 grid.
     config = Config.from_json(run / "config.json")
-    redrawn = training.save_grid_of(training.load_generator(run), training.fixed_noise(config),
+    redrawn = sampling.save_grid_of(sampling.load_generator(run), sampling.fixed_noise(config),
                                     tmp_path / "redrawn.png", label="epoch 1")
     np.testing.assert_array_equal(np.asarray(Image.open(redrawn)),
                                   np.asarray(Image.open(reference / "grids" / "epoch_0001.png")))
@@ -400,7 +369,7 @@ def test_nan_names_epoch_and_step_keeps_the_checkpoint_and_lr_scale_recovers(set
     assert_same_run(run, reference, lr_scaled=True)
     saved = json.loads((run / "config.json").read_text())
     assert saved["g_learning_rate"] == saved["d_learning_rate"] == pytest.approx(config.g_learning_rate / 2)
-    last = training.latest_checkpoint(run)
+    last = runs.latest_checkpoint(run)
     for name in ("g_optimizer", "d_optimizer"):  # the optimizers really ran at the new rate
         rate = tf.train.load_variable(last, f"{name}/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE")
         assert rate == pytest.approx(config.g_learning_rate / 2)
@@ -427,211 +396,3 @@ def test_a_second_process_cannot_write_a_folder_in_use(setup, tmp_path, capsys):
     code, stderr = finish(process, tmp_path)
     assert code == 0, stderr[-3000:]
     assert_same_run(run, reference)
-
-
-# ================================================================================================
-# fail fast: bad configs and inputs, each refused before anything is written or deleted
-def write_json(path: Path, values: dict) -> Path:
-    path.write_text(json.dumps(values))
-    return path
-
-
-def test_unknown_config_key_is_refused(setup, tmp_path, capsys):
-    _, config_file, _ = setup
-    values = json.loads(config_file.read_text()) | {"learning_rate": 0.1}
-    code, stderr = main("train", "--config", write_json(tmp_path / "c.json", values), "--out", tmp_path / "run",
-                        capsys=capsys)
-    assert code == 2
-    assert error_line(stderr).startswith("dcganlib: error: unknown config key(s): learning_rate; valid keys are: ")
-    assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.parametrize("change, message", [
-    ({"batch_size": "16"}, "config key 'batch_size' must be int, got '16'"),
-    ({"image_size": 30}, "image_size 30"),
-    ({"image_size": 4}, "config key 'image_size' must be in [8, 1024]; got 4"),
-    ({"g_learning_rate": 0}, "config key 'g_learning_rate' must be in (0.0, 1.0]; got 0"),
-    ({"grid_size": 10}, "config key 'grid_size' must be a square number"),
-])
-def test_invalid_config_values_are_refused(change, message, setup, tmp_path, capsys):
-    _, config_file, _ = setup
-    values = json.loads(config_file.read_text()) | change
-    code, stderr = main("train", "--config", write_json(tmp_path / "c.json", values), "--out", tmp_path / "run",
-                        capsys=capsys)
-    assert code == 2 and message in error_line(stderr)
-    assert not (tmp_path / "run").exists()
-
-
-def test_invalid_image_size_names_the_supported_ones(setup, tmp_path, capsys):
-    _, config_file, _ = setup
-    code, stderr = main("train", "--config", config_file, "--image-size", 30, "--out", tmp_path / "run",
-                        capsys=capsys)
-    assert code == 2 and "nearest supported: 28, 32" in error_line(stderr)
-    assert not (tmp_path / "run").exists()
-
-
-def test_batch_larger_than_the_data_is_refused_before_training(setup, tmp_path, capsys):
-    _, config_file, _ = setup
-    code, stderr = main("train", "--config", config_file, "--batch-size", 41, "--out", tmp_path / "run",
-                        capsys=capsys)
-    assert code == 2
-    assert error_line(stderr) == ("dcganlib: error: batch_size 41 is larger than the 40 training images; "
-                                  "use --batch-size 40 or fewer, or add data")
-    assert [p.name for p in (tmp_path / "run").iterdir()] == [training.LOCK_FILE]  # nothing else written
-
-
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root writes into read-only folders, so chmod cannot make one unwritable")
-def test_unwritable_output_folder_is_refused(setup, tmp_path, capsys):
-    _, config_file, _ = setup
-    locked = tmp_path / "read_only"
-    locked.mkdir()
-    locked.chmod(0o555)
-    try:
-        code, stderr = main("train", "--config", config_file, "--out", locked / "run", capsys=capsys)
-        assert code == 2 and f"cannot create run folder {locked / 'run'}: Permission denied" in error_line(stderr)
-        code, stderr = main("train", "--config", config_file, "--out", locked, capsys=capsys)
-        assert code == 2 and f"run folder {locked} is not writable; choose another --out" in error_line(stderr)
-    finally:
-        locked.chmod(0o755)
-
-
-def test_output_folder_inside_a_file_is_refused(setup, tmp_path, capsys):
-    _, config_file, _ = setup
-    (tmp_path / "notes.txt").write_text("mine")
-    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "notes.txt" / "run", capsys=capsys)
-    assert code == 2
-    assert error_line(stderr) == (f"dcganlib: error: cannot create run folder {tmp_path / 'notes.txt' / 'run'}: "
-                                  "Not a directory; choose another --out")
-    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "notes.txt", capsys=capsys)
-    assert code == 2 and "exists and is a file" in error_line(stderr)
-    assert (tmp_path / "notes.txt").read_text() == "mine"
-
-
-def fake_free_disk(monkeypatch, free: int) -> None:
-    real = shutil.disk_usage
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=free))
-
-
-def test_not_enough_free_disk_is_refused_with_the_numbers(setup, tmp_path, capsys, monkeypatch):
-    _, config_file, reference = setup
-    fake_free_disk(monkeypatch, 1_000_000)
-    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "run", capsys=capsys)
-    assert code == 2
-    line = error_line(stderr)
-    assert line.startswith(f"dcganlib: error: not enough free disk for {tmp_path / 'run'}: 2 kept checkpoints + 1 "
-                           "being written (")
-    assert line.endswith("but only 1.0 MB are free; free some space, lower keep_checkpoints, or choose another --out")
-    assert not (tmp_path / "run" / "config.json").exists()
-    # The estimate is honest: at least what the reference run's checkpoints and generator take, at most twice.
-    each = float(line.split("written (")[1].split(" MB")[0])
-    needed = float(line.split("need about ")[1].split(" MB")[0])
-    checkpoint = sum(p.stat().st_size for p in (reference / "checkpoints").glob("ckpt-4.*")) / 1e6
-    on_disk = KEEP * checkpoint + (reference / "generator.keras").stat().st_size / 1e6
-    assert checkpoint <= each * 1.05 and on_disk <= needed <= 2 * on_disk + 0.5, (each, needed, checkpoint, on_disk)
-    # With that much space the same run starts (and the check counts what --overwrite will free).
-    fake_free_disk(monkeypatch, int(needed * 1e6) + 100_000)
-    code, stderr = main("train", "--config", config_file, "--out", tmp_path / "run", "--epochs", 1, capsys=capsys)
-    assert code == 0, stderr
-
-
-def test_not_enough_disk_for_an_overwrite_keeps_the_old_run(existing_run, setup, capsys, monkeypatch):
-    _, config_file, _ = setup
-    run, before = existing_run
-    fake_free_disk(monkeypatch, 0)
-    code, stderr = main("train", "--config", config_file, "--out", run, "--overwrite", capsys=capsys)
-    assert code == 2 and "not enough free disk" in error_line(stderr)
-    assert snapshot(run) == before
-
-
-def test_existing_run_folder_is_never_overwritten_silently(existing_run, setup, capsys):
-    _, config_file, _ = setup
-    run, before = existing_run
-    code, stderr = main("train", "--config", config_file, "--out", run, capsys=capsys)
-    assert code == 2
-    assert error_line(stderr) == (f"dcganlib: error: run folder {run} already exists and is not empty; pass --resume "
-                                  "to continue it, --overwrite to delete it and start afresh, or choose another --out")
-    code, stderr = main("train", "--config", config_file, "--out", run, "--resume", "--overwrite", capsys=capsys)
-    assert code == 2 and "--resume and --overwrite contradict each other" in error_line(stderr)
-    assert snapshot(run) == before
-
-
-def test_resume_with_a_different_config_names_every_differing_key(existing_run, capsys):
-    run, before = existing_run
-    code, stderr = main("train", "--out", run, "--resume", "--batch-size", 8, "--seed", 4, "--epochs", 6,
-                        capsys=capsys)
-    assert code == 2
-    assert error_line(stderr) == (f"dcganlib: error: --resume with settings that differ from {run / 'config.json'} "
-                                  "(batch_size: saved 16, now 8; seed: saved 3, now 4); drop those options, or pass "
-                                  "--force to continue with the new values")
-    assert snapshot(run) == before
-
-
-@pytest.mark.parametrize("scale, message", [
-    ("0", "--lr-scale must be a positive number such as 0.5, got 0.0"),
-    ("nan", "--lr-scale must be a positive number such as 0.5, got nan"),
-    ("10000", "config key 'g_learning_rate' must be in (0.0, 1.0]; got 2.0"),
-])
-def test_bad_lr_scale_is_refused(scale, message, existing_run, capsys):
-    run, before = existing_run
-    code, stderr = main("train", "--out", run, "--resume", "--epochs", 5, "--lr-scale", scale, capsys=capsys)
-    assert code == 2 and message in error_line(stderr)
-    assert snapshot(run) == before
-
-
-# ================================================================================================
-# safe loading: no code from a data file, a model file or a config file runs
-class _TouchOnUnpickle:
-    """Unpickling this object creates a file: proof that a loader executed code from the data."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
-
-
-def test_npy_holding_pickled_objects_is_never_unpickled(tmp_path, setup, capsys):
-    _, config_file, _ = setup
-    marker = tmp_path / "code_ran"
-    evil = tmp_path / "slices.npy"
-    np.save(evil, np.array([_TouchOnUnpickle(marker)], dtype=object), allow_pickle=True)
-    code, stderr = main("train", "--config", config_file, "--data", evil, "--out", tmp_path / "run", capsys=capsys)
-    assert code == 2
-    line = error_line(stderr)
-    assert "none of the 1 image files" in line and "slices.npy" in line and "allow_pickle=False" in line
-    assert not marker.exists()
-
-
-def test_generator_file_with_python_code_is_refused(existing_run, capsys):
-    run, _ = existing_run
-    marker = run.parent / "code_ran"
-    inputs = keras.Input((32,))
-    # The path is a constant inside the lambda's code, so Keras can serialise it (it cannot serialise closures).
-    touch = eval(f"lambda z: z + float(__import__('pathlib').Path({str(marker)!r}).touch() is None)")
-    outputs = keras.layers.Lambda(touch)(inputs)
-    keras.Model(inputs, outputs).save(run / "generator.keras")
-    marker.unlink()  # building the model ran the lambda once; loading must not
-    code, stderr = main("generate", run, "--count", 2, capsys=capsys)
-    assert code == 2
-    line = error_line(stderr)
-    assert line.startswith(f"dcganlib: error: cannot load {run / 'generator.keras'}: ValueError: ")
-    assert line.endswith("; delete it to fall back to the latest checkpoint")
-    assert not marker.exists() and not (run / "generated").exists()
-
-
-@pytest.mark.parametrize("content, message", [
-    ('{"epochs": "4"}', "config key 'epochs' must be int, got '4'"),
-    ('{"epochs": 4, "exec": "import os"}', "unknown config key(s): exec"),
-    ("\x80\x04\x95 pickled", "is not valid JSON"),
-    ("[1, 2]", "config must be a JSON object of key/value pairs, got list"),
-])
-def test_run_config_with_wrong_content_is_refused(content, message, existing_run, capsys):
-    run, _ = existing_run
-    (run / "config.json").write_text(content)
-    (run / "generator.keras").unlink()  # so that generate must rebuild the generator from config.json
-    before = snapshot(run)
-    for command in (("train", "--out", run, "--resume"), ("generate", run)):
-        code, stderr = main(*command, capsys=capsys)
-        assert code == 2 and message in error_line(stderr), command
-    assert snapshot(run) == before

@@ -5,7 +5,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
-from dcganlib import metrics
+from dcganlib import callbacks, metrics, seeds
 from dcganlib.errors import DataError
 
 
@@ -58,9 +58,9 @@ def test_ssim_accepts_uint8_and_rejects_wrong_range():
     u8 = np.rint((x + 1) * 127.5).astype(np.uint8)
     np.testing.assert_allclose(metrics.ssim_matrix(u8, u8), metrics.ssim_matrix(u8 / 127.5 - 1, u8 / 127.5 - 1),
                                atol=1e-6)
-    with pytest.raises(DataError, match=r"\[-1, 1\]"):
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         metrics.ssim_matrix(x * 255, x)
-    with pytest.raises(DataError, match="at least 11"):
+    with pytest.raises(ValueError, match="at least 11"):
         metrics.ssim_matrix(np.zeros((1, 8, 8, 1), np.float32), np.zeros((1, 8, 8, 1), np.float32))
 
 
@@ -105,6 +105,24 @@ def test_paired_ssim_is_seeded_and_pairs_distinct_partners():
 def test_ms_ssim_reports_not_applicable_below_161_px():
     result = metrics.ms_ssim_diversity(smooth_images(3, size=64))
     assert result["available"] is False and "161" in result["reason"]
+
+
+def test_ms_ssim_at_161_px_is_one_for_copies_and_matches_tensorflow():
+    import tensorflow as tf
+
+    same = np.repeat(smooth_images(1, size=161, seed=12), 3, axis=0)
+    result = metrics.ms_ssim_diversity(same, pairs=8, seed=0)
+    assert result["available"] is True and result["pairs"] == 8 and result["undefined_pairs"] == 0
+    assert result["mean"] == pytest.approx(1.0, abs=1e-5)
+    different = smooth_images(4, size=161, seed=13) * 0.5 + 0.25  # positive structure terms: defined
+    spread = metrics.ms_ssim_diversity(different, pairs=6, seed=1)
+    assert spread["mean"] < 0.9
+    # the mean is over the finite pairs of tf.image.ssim_multiscale(max_val=2) on the drawn pairs
+    rng = seeds.rng(1, "ms-ssim-pairs")
+    first = rng.integers(0, 4, size=6)
+    second = (first + rng.integers(1, 4, size=6)) % 4
+    values = tf.image.ssim_multiscale(different[first], different[second], max_val=2.0).numpy()
+    assert spread["mean"] == pytest.approx(float(values[np.isfinite(values)].mean()), abs=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -166,8 +184,8 @@ def test_frechet_distance_of_sample_statistics():
 def test_kid_near_zero_for_same_distribution_and_positive_for_shifted():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(300, 8)), rng.normal(size=(300, 8))
-    same = metrics.kernel_inception_distance(x, y, subsets=20, subset_size=200)
-    shifted = metrics.kernel_inception_distance(x, y + 1.0, subsets=20, subset_size=200)
+    same = metrics.kernel_distance(x, y, subsets=20, subset_size=200)
+    shifted = metrics.kernel_distance(x, y + 1.0, subsets=20, subset_size=200)
     assert abs(same["mean"]) < 0.01
     assert shifted["mean"] > 0.1
     assert shifted["subset_size"] == 200
@@ -227,7 +245,7 @@ def test_quality_tracker_writes_logs_from_the_models_generator():
     images = keras.layers.Reshape((16, 16, 1))(keras.layers.Activation("tanh")(flat))
     generator = keras.Model(inputs, images)
     reference = blobs(20, seed=4)
-    tracker = metrics.QualityTracker(reference, sample_count=8, seed=1, every=2)
+    tracker = callbacks.QualityTracker(reference, sample_count=8, seed=1, every=2)
     tracker.set_model(Holder(generator))
     tracker.set_params({"epochs": 4})
     logs = [{} for _ in range(4)]

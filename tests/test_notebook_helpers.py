@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcganlib import data, plots, training
+from dcganlib import callbacks, data, images, plots, runs, sampling, training
 from dcganlib.config import Config, smoke_config
 from dcganlib.errors import ConfigError, DataError
 
@@ -76,11 +76,11 @@ def test_plot_preprocessing_shows_stored_resized_and_the_input_range():
     assert titles[0] == "stored case_001: 20×40 uint8"
     assert titles[1] == "resized + padded: 16×16 uint8"
     assert titles[2] == "input range [-1.00, 1.00]"
-    with pytest.raises(DataError, match="uint8"):
+    with pytest.raises(ValueError, match="uint8"):
         plots.plot_preprocessing(raw, processed.astype(np.float32))
 
 
-# ---- plots: live grids ---------------------------------------------------------------------------
+# ---- live grids ---------------------------------------------------------------------------
 @pytest.fixture
 def shown(monkeypatch):
     """Collects the file names passed to IPython's display() instead of rendering them."""
@@ -93,21 +93,21 @@ def shown(monkeypatch):
 
 def fake_run_with_grids(root, epochs):
     for epoch in range(1, epochs + 1):
-        plots.save_grid(np.full((4, 8, 8, 1), epoch / epochs, np.float32), training.grid_path(root, epoch))
+        images.save_grid(np.full((4, 8, 8, 1), epoch / epochs, np.float32), runs.grid_path(root, epoch))
     return root
 
 
 def test_show_epoch_grid_displays_the_file_of_that_epoch(tmp_path, shown):
     run = fake_run_with_grids(tmp_path, 2)
-    assert plots.show_epoch_grid(run, 2) == training.grid_path(run, 2)
-    assert shown == [str(training.grid_path(run, 2))]
-    assert plots.show_epoch_grid(run, 3) is None  # not trained yet: nothing shown
+    assert images.show_epoch_grid(run, 2) == runs.grid_path(run, 2)
+    assert shown == [str(runs.grid_path(run, 2))]
+    assert images.show_epoch_grid(run, 3) is None  # not trained yet: nothing shown
     assert len(shown) == 1
 
 
 def test_grid_display_callback_shows_every_kth_and_the_last_epoch(tmp_path, shown):
     run = fake_run_with_grids(tmp_path, 5)
-    callback = plots.grid_display_callback(run, every=2)
+    callback = callbacks.grid_display_callback(run, every=2)
     callback.set_params({"epochs": 5})
     for epoch in range(5):
         callback.on_epoch_begin(epoch, {})
@@ -115,9 +115,9 @@ def test_grid_display_callback_shows_every_kth_and_the_last_epoch(tmp_path, show
         # shown when the next epoch begins (after Keras' progress line), not at the end of this one
         assert len(shown) == [0, 0, 1, 1, 2][epoch]
     callback.on_train_end({})
-    assert shown == [str(training.grid_path(run, e)) for e in (2, 4, 5)]
-    with pytest.raises(DataError, match="every"):
-        plots.grid_display_callback(run, every=0)
+    assert shown == [str(runs.grid_path(run, e)) for e in (2, 4, 5)]
+    with pytest.raises(ValueError, match="every"):
+        callbacks.grid_display_callback(run, every=0)
 
 
 # ---- training: ensure_run, with the grid callback inside a real fit() -----------------------------
@@ -125,9 +125,9 @@ def test_grid_display_callback_shows_every_kth_and_the_last_epoch(tmp_path, show
 def test_ensure_run_trains_once_then_reuses_resumes_and_refuses_other_settings(demo_data_dir, tmp_path, shown):
     config = smoke_config(data=str(demo_data_dir), image_size=16, epochs=2, batch_size=16, max_images=32)
     run = tmp_path / "run"
-    assert training.ensure_run(config, run, callbacks=[plots.grid_display_callback(run)]) == run
-    assert shown == [str(training.grid_path(run, 1)), str(training.grid_path(run, 2))]
-    generator = run / training.GENERATOR_FILE
+    assert training.ensure_run(config, run, callbacks=[callbacks.grid_display_callback(run)]) == run
+    assert shown == [str(runs.grid_path(run, 1)), str(runs.grid_path(run, 2))]
+    generator = run / runs.GENERATOR_FILE
     stamp = generator.stat().st_mtime_ns
 
     assert training.ensure_run(config.replace(verbose=1), run) == run  # a finished run: nothing trained
@@ -138,7 +138,7 @@ def test_ensure_run_trains_once_then_reuses_resumes_and_refuses_other_settings(d
     generator.unlink()  # as if killed after the last checkpoint: resumed, nothing retrained
     training.ensure_run(config, run)
     assert generator.is_file()
-    assert [row["epoch"] for row in training.read_history(run / training.HISTORY_FILE)] == [1, 2]
+    assert [row["epoch"] for row in runs.read_history(run / runs.HISTORY_FILE)] == [1, 2]
 
     # evaluate.load_run_images: what evaluate_run compares, for notebooks to plot without recomputing
     from dcganlib import evaluate
@@ -150,7 +150,52 @@ def test_ensure_run_trains_once_then_reuses_resumes_and_refuses_other_settings(d
     np.testing.assert_array_equal(images.reference, splits.test)
     np.testing.assert_array_equal(images.calibration, splits.validate)
     np.testing.assert_array_equal(images.train, splits.train)
-    np.testing.assert_array_equal(images.generated, training.sample(training.load_generator(run), 16, seed=3))
-    assert images.config == Config.from_json(run / training.CONFIG_FILE)
+    np.testing.assert_array_equal(images.generated, sampling.sample(sampling.load_generator(run), 16, seed=3))
+    assert images.config == Config.from_json(run / runs.CONFIG_FILE)
     with pytest.raises(ConfigError, match="at least 16"):
         evaluate.load_run_images(run, count=8)
+
+
+# ---- logic that used to live in notebook cells ------------------------------------------------------
+def test_notebook_setup_reads_the_smoke_switch_and_keeps_the_presets_unless_given(monkeypatch):
+    from dcganlib.config import default_config, notebook_setup
+
+    monkeypatch.setenv("DCGANLIB_SMOKE", "1")
+    smoke = notebook_setup(track_ssim=True)
+    assert smoke.smoke and smoke.config == smoke_config(track_ssim=True)
+    assert (str(smoke.run_dir), str(smoke.images), smoke.evaluate_count) == \
+        ("../runs/notebook-smoke", "../runs/smoke-images", 64)
+    monkeypatch.delenv("DCGANLIB_SMOKE")
+    full = notebook_setup(image_size=None, epochs=7, run_dir="../runs/oasis")
+    assert not full.smoke and full.config == default_config(epochs=7)  # None keeps the preset's image size
+    assert (str(full.run_dir), str(full.images), full.evaluate_count) == ("../runs/oasis", "../images", 500)
+
+
+def test_middle_slice_is_the_median_slice_number_of_the_split():
+    rows = [{"path": f"s{n}", "split": "train", "slice": n} for n in (7, 1, 30, 12, 3)]
+    rows += [{"path": "t", "split": "test", "slice": 99}]
+    assert data.middle_slice(rows)["slice"] == 7
+    unnumbered = [{"path": f"f{i}", "split": "", "slice": None} for i in range(4)]
+    assert data.middle_slice(unnumbered)["path"] == "f2"
+    with pytest.raises(DataError, match="no train files"):
+        data.middle_slice([{"path": "t", "split": "test", "slice": 1}])
+
+
+def test_shared_subjects_lists_ids_in_two_splits():
+    report = {"subjects": {"train": ["a", "b"], "validate": ["c"], "test": ["d"]}}
+    assert data.shared_subjects(report) == []
+    report["subjects"]["test"] = ["b", "d"]
+    report["subjects"]["validate"] = ["c", "d"]
+    assert data.shared_subjects(report) == ["b", "d"]
+
+
+def test_plot_gallery_shows_seeded_random_picks_of_both_sets():
+    from dcganlib import seeds
+
+    generated = np.stack([np.full((8, 8, 1), v, np.uint8) for v in range(50)])
+    real = np.stack([np.full((8, 8, 1), 200 + v, np.uint8) for v in range(10)])
+    fig = plots.plot_gallery(generated, real, count=9, seed=4)
+    rng = seeds.rng(4, "gallery")  # the same stream: first the generated picks, then the real ones
+    for ax, pool, size in zip(fig.axes, (generated, real), (50, 10)):
+        picked = np.sort(rng.choice(size, 9, replace=False))
+        np.testing.assert_array_equal(ax.images[0].get_array(), images.images_to_grid(pool[picked]))

@@ -7,20 +7,16 @@ import pytest
 from PIL import Image
 
 from dcganlib.errors import DataError, RunFolderError
+from dcganlib.images import LABEL_KEY, images_to_grid, make_gif, make_run_gif, save_grid
 from dcganlib.plots import (
-    LABEL_KEY,
-    epoch_grids,
-    images_to_grid,
-    make_gif,
-    make_run_gif,
     model_summary_table,
     plot_history,
     plot_image_histograms,
     plot_model_diagram,
     plot_sample_grid,
     save_figure,
-    save_grid,
 )
+from dcganlib.runs import epoch_grids
 
 
 def constant_images(values, size=4, channels=1):
@@ -48,11 +44,11 @@ def test_grid_layout_padding_rgb_uint8_and_clipping():
 
 
 def test_grid_rejects_bad_input():
-    with pytest.raises(DataError, match="shape"):
+    with pytest.raises(ValueError, match="shape"):
         images_to_grid(np.zeros((2, 4, 4, 2), np.float32))
-    with pytest.raises(DataError, match="NaN"):
+    with pytest.raises(ValueError, match="NaN"):
         images_to_grid(np.full((1, 4, 4, 1), np.nan, np.float32))
-    with pytest.raises(DataError, match="empty"):
+    with pytest.raises(ValueError, match="empty"):
         images_to_grid(np.zeros((0, 4, 4, 1), np.float32))
 
 
@@ -155,9 +151,9 @@ def test_save_figure_writes_png_and_pdf_at_150_dpi(tmp_path):
     with Image.open(png) as image:
         assert image.info["dpi"][0] == pytest.approx(150, abs=0.5)
     assert pdf.read_bytes()[:5] == b"%PDF-"
-    with pytest.raises(DataError, match="150 dpi"):
+    with pytest.raises(ValueError, match="150 dpi"):
         save_figure(fig, "low", folder=tmp_path, dpi=72)
-    with pytest.raises(DataError, match="plain file name"):
+    with pytest.raises(ValueError, match="plain file name"):
         save_figure(fig, "../escape", folder=tmp_path)
 
 

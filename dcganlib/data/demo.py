@@ -41,19 +41,20 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .config import Config
-from .errors import DataError
-from .files import atomic_path
+from .. import seeds
+from ..config import Config
+from ..errors import DataError
+from ..files import atomic_path, write_text
+from .cache import cache_root
+from .discovery import OASIS_SPLITS
 
 #: Bump when the generated images change, so cached builds are not reused.
-DEMO_VERSION = "1"
+DEMO_VERSION = "2"
 #: The embedded dataset is one fixed dataset: ``config.seed`` does not change it (it only drives the
 #: split of user data, shuffling, noise and initialisation), so runs with different seeds compare.
 DEMO_SEED = 0
 #: Side of the cached demo PNGs (the OASIS course size); larger ``image_size`` builds at that size.
 DEMO_SIZE = 256
-SPLIT_DIRS = {"train": "keras_png_slices_train", "validate": "keras_png_slices_validate",
-              "test": "keras_png_slices_test"}
 TEMPLATE_NAME = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 SLICES_PER_SUBJECT = 32
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, validate, test (of subjects)
@@ -118,7 +119,7 @@ def _render_subject(template: _Template, volume: np.ndarray, seed: int, subject:
     """``n_slices`` axial slices of one randomised subject: uint8 (n_slices, size, size), brain on black."""
     from scipy import ndimage
 
-    rng = np.random.default_rng([seed, subject])
+    rng = seeds.rng(seed, "demo-subject", subject)
     mm_per_px = template.extent_mm / (_BRAIN_FILL * size)
     # float32 scalars throughout: float64 temporaries over ~2 M pixels per subject double the time.
     f32 = np.float32
@@ -190,7 +191,7 @@ def _plan(count: int, seed: int) -> tuple[list[int], dict[str, list[int]]]:
     n_subjects = max(math.ceil(count / SLICES_PER_SUBJECT), min(count, 10))
     base, extra = divmod(count, n_subjects)
     per_subject = [base + (1 if s < extra else 0) for s in range(n_subjects)]
-    order = np.random.default_rng([seed, 2**20]).permutation(n_subjects)
+    order = seeds.rng(seed, "demo-split").permutation(n_subjects)
     n_val = n_test = 0
     if n_subjects >= 3:
         n_val = max(1, round(SPLIT_FRACTIONS[1] * n_subjects))
@@ -228,7 +229,7 @@ def build_demo_dataset(out_dir: str | os.PathLike, count: int = 2000, size: int 
     existing = read_demo_info(out)
     if existing is not None and all(existing.get(k) == v for k, v in params.items()):
         return out
-    clashes = [d for d in [*SPLIT_DIRS.values(), _MARKER] if (out / d).exists()]
+    clashes = [d for d in [*OASIS_SPLITS.values(), _MARKER] if (out / d).exists()]
     if clashes:
         raise DataError(f"{out} already contains a different or incomplete dataset ({', '.join(clashes)}); "
                         "choose an empty folder or delete it first")
@@ -243,19 +244,19 @@ def build_demo_dataset(out_dir: str | os.PathLike, count: int = 2000, size: int 
     # Everything goes into a hidden sibling first; the split folders appear only when complete.
     work = Path(tempfile.mkdtemp(prefix=".demo-build-", dir=out))
     try:
-        for folder in SPLIT_DIRS.values():
+        for folder in OASIS_SPLITS.values():
             (work / folder).mkdir()
 
         def make(subject: int) -> None:
             slices = _render_subject(template, volume, seed, subject, per_subject[subject], size)
-            folder = work / SPLIT_DIRS[split_of[subject]]
+            folder = work / OASIS_SPLITS[split_of[subject]]
             for index, image in enumerate(slices):
                 _write_png(folder / f"case_{subject + 1:0{digits}d}_slice_{index}.nii.png", image)
 
         workers = min(len(per_subject), os.cpu_count() or 1, 8)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(make, range(len(per_subject))))
-        for folder in SPLIT_DIRS.values():
+        for folder in OASIS_SPLITS.values():
             os.replace(work / folder, out / folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -268,9 +269,7 @@ def build_demo_dataset(out_dir: str | os.PathLike, count: int = 2000, size: int 
         "subjects": {split: [f"case_{s + 1:0{digits}d}" for s in subjects] for split, subjects in splits.items()},
         "seconds": round(time.perf_counter() - start, 2),
     }
-    tmp = out / f".{_MARKER}.tmp"
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(tmp, out / _MARKER)
+    write_text(out / _MARKER, json.dumps(info, indent=2) + "\n")
     return out
 
 
@@ -294,46 +293,44 @@ def summary_line(folder: str | os.PathLike, seconds: Optional[float] = None) -> 
             f"seed {info.get('seed')}) in {took:.1f} s")
 
 
-def cache_root(config: Optional[Config] = None) -> Path:
-    """Where dcganlib caches data: ``config.cache_dir``, else ``$DCGANLIB_CACHE``, else ``~/.cache/dcganlib``."""
-    if config is not None and config.cache_dir:
-        return Path(config.cache_dir).expanduser()
-    if os.environ.get("DCGANLIB_CACHE"):
-        return Path(os.environ["DCGANLIB_CACHE"]).expanduser()
-    return Path.home() / ".cache" / "dcganlib"
-
-
 def ensure_demo_dataset(config: Config) -> Path:
     """Build (once) and return the demo dataset folder for ``config``, in the OASIS layout.
 
     Keyed by ``(config.demo_count, size, DEMO_SEED, DEMO_VERSION)`` where size is 256 px (or
-    ``config.image_size`` if larger). The build happens in a temporary folder that is renamed into
-    place, under a file lock, so a killed build never leaves half a dataset and concurrent callers
-    (parallel tests, two runs) build it once.
+    ``config.image_size`` if larger), under :func:`~dcganlib.data.cache.cache_root`.
+    """
+    size = max(DEMO_SIZE, config.image_size)
+    name = f"mni152-demo-v{DEMO_VERSION}-n{config.demo_count}-s{size}-seed{DEMO_SEED}"
+    return build_once(cache_root(config) / name, count=config.demo_count, size=size)
+
+
+def build_once(final: Path, count: int, size: int, seed: int = DEMO_SEED) -> Path:
+    """:func:`build_demo_dataset` into ``final`` unless a complete build is there already.
+
+    The build happens in a temporary sibling folder that is renamed into place, under a file lock, so a
+    killed build never leaves half a dataset and concurrent callers (parallel tests, two runs) build it
+    once. A folder without ``demo.json`` is not a finished build and is replaced.
     """
     from filelock import FileLock
 
-    size = max(DEMO_SIZE, config.image_size)
-    root = cache_root(config)
-    name = f"mni152-demo-v{DEMO_VERSION}-n{config.demo_count}-s{size}-seed{DEMO_SEED}"
-    final = root / name
     if read_demo_info(final) is not None:
         return final
+    root = final.parent
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create the cache folder {root} ({exc.strerror}); set cache_dir in the config "
                         "or DCGANLIB_CACHE to a writable folder") from None
-    with FileLock(str(root / f"{name}.lock")):
+    with FileLock(str(root / f"{final.name}.lock")):
         if read_demo_info(final) is not None:
             return final
-        if final.exists():  # a folder without demo.json is not a finished build: never trust it
+        if final.exists():
             shutil.rmtree(final)
-        for stale in root.glob(f".{name}.tmp-*"):  # left by a killed build (we hold the lock)
+        for stale in root.glob(f".{final.name}.tmp-*"):  # left by a killed build (we hold the lock)
             shutil.rmtree(stale, ignore_errors=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
+        work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
         try:
-            build_demo_dataset(work, count=config.demo_count, size=size, seed=DEMO_SEED)
+            build_demo_dataset(work, count=count, size=size, seed=seed)
             os.replace(work, final)
         finally:
             shutil.rmtree(work, ignore_errors=True)

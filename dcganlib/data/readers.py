@@ -1,0 +1,289 @@
+"""One file → uint8 slices at the training size.
+
+Formats (by suffix, :data:`SUPPORTED`):
+
+* PNG / JPEG / TIFF / BMP (8- or 16-bit, gray, RGB, RGBA, palette; a multi-page TIFF is a stack);
+* ``.npy``: one 2-D slice ``(H, W)``, a stack ``(N, H, W)`` or colour ``(…, H, W, 3|4)``; never unpickled;
+* NIfTI ``.nii`` / ``.nii.gz``: a 3-D volume, reoriented to RAS (``nibabel.as_closest_canonical``) and cut
+  along ``config.nifti_axis`` (2 = axial); slices with under 2 % tissue (voxels above 5 % of the range)
+  are dropped; non-square voxels are resampled to square pixels.
+
+Values: 8-bit images keep their grey levels; anything else (16-bit, float, NIfTI) is scaled per file (per
+volume) from its 0.5th percentile to the 99.5th percentile of the values above it, clipped, to uint8.
+Colour becomes one grey channel (ITU-R 601 luma; alpha composited onto black) unless ``channels == 3``;
+grey becomes RGB by repetition.
+
+Size: every slice is resized so its longest side is ``image_size`` (Lanczos; aspect kept) and padded with
+black to a square. A slice whose longest side is *smaller* than ``image_size`` is reported, never
+upsampled. A header declaring more than :data:`MAX_IMAGE_PIXELS` pixels (or a NIfTI volume over
+:data:`MAX_NIFTI_VOXELS` voxels) is refused as a possible decompression bomb.
+
+Failures: a file the decoder libraries cannot read (truncated, corrupt, empty, not an image) raises
+:class:`UnreadableFile` with the reason, which :mod:`dcganlib.data.loading` turns into a skipped-file
+count; only the decoders' documented error types are caught, so a bug in this module still surfaces.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ..config import Config
+from ..errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+NUMPY_SUFFIXES = (".npy",)
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+SUPPORTED = "PNG/JPEG/TIFF/BMP images, .npy arrays or NIfTI .nii/.nii.gz volumes"
+#: Larger images are refused before decoding (Pillow's own default guard is 89 M pixels).
+MAX_IMAGE_PIXELS = 8192 * 8192
+#: Larger NIfTI volumes are refused from their header (a small .nii.gz can inflate to many GB).
+MAX_NIFTI_VOXELS = 512**3
+TISSUE_LEVEL = 0.05  # normalised intensity above which a NIfTI voxel counts as tissue
+MIN_TISSUE_FRACTION = 0.02  # NIfTI slices with less tissue than this are dropped
+PERCENTILES = (0.5, 99.5)
+# What Pillow's decoders raise for malformed files (struct.error and IndexError from TIFF/BMP headers).
+PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, struct.error, IndexError)
+
+
+class UnreadableFile(Exception):
+    """A file the decoders cannot read; it is skipped (with this reason) rather than stopping the load."""
+
+
+def suffix_of(path: Path) -> str:
+    """The lower-case suffix, with ``.nii.gz`` as one suffix."""
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def is_supported(path: Path) -> bool:
+    return suffix_of(path) in IMAGE_SUFFIXES + NUMPY_SUFFIXES + NIFTI_SUFFIXES
+
+
+# ------------------------------------------------------------------------------------------------
+# values
+def robust_uint8(values: np.ndarray) -> np.ndarray:
+    """Scale to uint8: low = 0.5th percentile; high = 99.5th percentile of the values above low."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise UnreadableFile("no finite values")
+    low = float(np.percentile(finite, PERCENTILES[0]))
+    above = finite[finite > low]
+    high = float(np.percentile(above, PERCENTILES[1])) if above.size else low
+    if high <= low:
+        return np.zeros(values.shape, np.uint8)
+    scaled = (np.nan_to_num(values.astype(np.float32), nan=low, posinf=high, neginf=low) - low) / (high - low)
+    return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
+
+
+def to_channels(array: np.ndarray, channels: int) -> np.ndarray:
+    """(H, W) or (H, W, 3|4) uint8 → (H, W, channels); alpha composites onto black, RGB→gray is luma."""
+    if array.ndim == 2:
+        return array[..., None] if channels == 1 else np.repeat(array[..., None], 3, axis=-1)
+    rgb = array[..., :3].astype(np.float32)
+    if array.shape[-1] == 4:
+        rgb *= array[..., 3:4].astype(np.float32) / 255.0
+    if channels == 3:
+        return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    gray = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.clip(np.rint(gray), 0, 255).astype(np.uint8)[..., None]
+
+
+def fit(array: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, C) uint8 with max(H, W) >= size → (size, size, C): Lanczos resize keeping aspect, black pad."""
+    from PIL import Image
+
+    height, width = array.shape[:2]
+    scale = size / max(height, width)
+    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
+    if (new_h, new_w) != (height, width):
+        source = Image.fromarray(np.ascontiguousarray(array if array.shape[-1] == 3 else array[..., 0]))
+        array = np.asarray(source.resize((new_w, new_h), Image.Resampling.LANCZOS)).reshape(new_h, new_w, -1)
+    out = np.zeros((size, size, array.shape[-1]), np.uint8)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    out[top:top + new_h, left:left + new_w] = array
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# the three readers: file → list of uint8 planes (H, W) or (H, W, 3|4)
+def _pil_frame_to_uint8(frame: Any) -> np.ndarray:
+    """A Pillow frame → uint8 (H, W) or (H, W, 3|4)."""
+    mode = frame.mode
+    if mode in ("L", "RGB", "RGBA"):
+        return np.asarray(frame)
+    if mode == "1":
+        return np.asarray(frame, dtype=np.uint8) * 255
+    if mode == "LA":
+        la = np.asarray(frame).astype(np.float32)
+        return np.rint(la[..., 0] * la[..., 1] / 255.0).astype(np.uint8)
+    if mode == "P":
+        return np.asarray(frame.convert("RGBA" if "transparency" in frame.info else "RGB"))
+    if mode.startswith("I") or mode == "F":  # 16/32-bit integer or float grey
+        return robust_uint8(np.asarray(frame).astype(np.float32))
+    return np.asarray(frame.convert("RGB"))
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    # Checked from the header, before any pixel is decompressed.
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(f"refusing {path}: it declares {width}x{height} = {width * height} pixels, more "
+                        f"than the limit of {MAX_IMAGE_PIXELS} (a possible decompression bomb); "
+                        "remove the file or downscale it")
+
+
+def read_image(path: Path) -> list[np.ndarray]:
+    """Every frame of a Pillow-readable image (one for PNG/JPEG/BMP, the pages of a TIFF)."""
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            _check_pixels(path, *image.size)
+            frames = []
+            for frame in ImageSequence.Iterator(image):
+                _check_pixels(path, *frame.size)  # TIFF pages may each declare their own size
+                frame.load()
+                frames.append(frame.copy())
+    except Image.DecompressionBombError as exc:  # raised by Image.open before our own check
+        raise DataError(f"refusing {path}: {exc} (Pillow's decompression bomb guard); remove the file or "
+                        "downscale it") from None
+    except UnidentifiedImageError:
+        raise UnreadableFile("not a readable image") from None
+    except PIL_ERRORS as exc:
+        raise UnreadableFile(f"corrupt or truncated ({type(exc).__name__}: {exc})") from None
+    return [_pil_frame_to_uint8(frame) for frame in frames]
+
+
+def read_numpy(path: Path) -> list[np.ndarray]:
+    """The 2-D planes of a ``.npy`` array (read with ``allow_pickle=False``)."""
+    try:
+        array = np.load(path, allow_pickle=False)  # never unpickle: .npy files may come from anywhere
+    except (OSError, ValueError, EOFError) as exc:
+        raise UnreadableFile(f"not a readable .npy array ({exc})") from None
+    if not isinstance(array, np.ndarray) or array.size == 0 or array.dtype.kind not in "buif":
+        raise UnreadableFile("empty or non-numeric array")
+    colour = array.ndim >= 3 and array.shape[-1] in (3, 4) and array.shape[-2] > 4
+    if array.ndim == 2 or (array.ndim == 3 and colour):
+        array = array[None]
+    elif not (array.ndim == 3 or (array.ndim == 4 and colour)):
+        raise UnreadableFile(f"array of shape {array.shape}; expected (H, W), (N, H, W) or (N, H, W, 3|4)")
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype != np.uint8:
+        array = robust_uint8(array)
+    return list(array)
+
+
+def _load_nifti(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """The RAS volume (float32) and voxel sizes of a 3-D NIfTI file, checked from the header first."""
+    import nibabel as nib
+    from nibabel.filebasedimages import ImageFileError
+    from nibabel.spatialimages import HeaderDataError
+
+    try:
+        image = nib.load(str(path))
+        shape = image.shape
+        if len(shape) == 4 and shape[3] == 1:
+            image = image.slicer[..., 0]
+            shape = image.shape
+        if len(shape) != 3:
+            raise DataError(f"{path} is a {len(shape)}-D NIfTI image of shape {tuple(shape)}; pass 3-D volumes "
+                            "(split a 4-D series into one volume per time point, e.g. with nibabel)")
+        if math.prod(shape) > MAX_NIFTI_VOXELS:
+            raise DataError(f"refusing {path}: its header declares {shape[0]}x{shape[1]}x{shape[2]} voxels, more "
+                            f"than the limit of {MAX_NIFTI_VOXELS} (a possible decompression bomb); "
+                            "remove the file or crop/downsample the volume")
+        image = nib.as_closest_canonical(image)
+        volume = np.asarray(image.get_fdata(dtype=np.float32))
+        zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
+    except (ImageFileError, HeaderDataError, OSError, EOFError, ValueError, zlib.error) as exc:
+        raise UnreadableFile(f"not a readable NIfTI volume ({type(exc).__name__}: {exc})") from None
+    return volume, zooms
+
+
+def read_nifti(path: Path, axis: int) -> tuple[list[np.ndarray], int]:
+    """Slices (uint8, square pixels) with tissue along ``axis`` of the RAS volume, and the number dropped."""
+    from PIL import Image
+
+    volume, zooms = _load_nifti(path)
+    volume = robust_uint8(volume)
+    tissue = (volume > round(255 * TISSUE_LEVEL)).mean(axis=tuple(a for a in range(3) if a != axis))
+    keep = np.nonzero(tissue >= MIN_TISSUE_FRACTION)[0]
+    in_plane = [zooms[a] for a in range(3) if a != axis]
+    slices = []
+    for index in keep:
+        # rot90: the second in-plane axis (A or S in RAS) points up, as radiologists view slices.
+        plane = np.rot90(np.take(volume, index, axis=axis))
+        row_mm, col_mm = in_plane[1], in_plane[0]
+        if abs(row_mm - col_mm) > 0.01 * max(row_mm, col_mm):
+            height = max(1, round(plane.shape[0] * row_mm / min(row_mm, col_mm)))
+            width = max(1, round(plane.shape[1] * col_mm / min(row_mm, col_mm)))
+            plane = np.asarray(Image.fromarray(np.ascontiguousarray(plane)).resize((width, height),
+                                                                                   Image.Resampling.BILINEAR))
+        slices.append(np.ascontiguousarray(plane))
+    return slices, int(volume.shape[axis] - len(keep))
+
+
+# ------------------------------------------------------------------------------------------------
+# one file at the training size
+@dataclass
+class DecodedFile:
+    slices: list[np.ndarray] = field(default_factory=list)  # (S, S, C) uint8
+    empty_slices: int = 0  # NIfTI slices dropped for lack of tissue
+    too_small: Optional[tuple[int, int]] = None  # (H, W) of the first slice smaller than the target
+
+
+def decode(path: Path, size: int, channels: int, axis: int) -> DecodedFile:
+    """``path`` → its slices at ``size``×``size``×``channels`` (see the module docstring)."""
+    if path.stat().st_size == 0:
+        raise UnreadableFile("empty file (0 bytes)")
+    suffix = suffix_of(path)
+    empty = 0
+    if suffix in NIFTI_SUFFIXES:
+        planes, empty = read_nifti(path, axis)
+    elif suffix in NUMPY_SUFFIXES:
+        planes = read_numpy(path)
+    else:
+        planes = read_image(path)
+    result = DecodedFile(empty_slices=empty)
+    for plane in planes:
+        if max(plane.shape[:2]) < size:
+            result.too_small = plane.shape[:2]
+            return result
+        result.slices.append(fit(to_channels(plane, channels), size))
+    return result
+
+
+def decode_file(path: str | os.PathLike, config: Config) -> np.ndarray:
+    """One file decoded exactly as :func:`dcganlib.data.load_dataset` decodes it: uint8 ``(N, S, S, C)``.
+
+    ``S = config.image_size``, ``C = config.channels``; N is 1 for a plain image, the number of kept
+    slices for a stack or NIfTI volume. Raises :class:`DataError` for a missing, unreadable or too
+    small file (what :func:`load_dataset` would skip or refuse).
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path} is not a file; pass one of {SUPPORTED}")
+    try:
+        decoded = decode(path, config.image_size, config.channels, config.nifti_axis)
+    except UnreadableFile as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if decoded.too_small is not None:
+        height, width = decoded.too_small
+        raise DataError(f"{path} is {width}x{height} px, smaller than image_size {config.image_size}; "
+                        "lower image_size (images are never upsampled)")
+    if not decoded.slices:
+        raise DataError(f"{path} holds no slice with tissue")
+    return np.stack(decoded.slices)
+
+
+__all__ = ["SUPPORTED", "PIL_ERRORS", "IMAGE_SUFFIXES", "NUMPY_SUFFIXES", "NIFTI_SUFFIXES", "MAX_IMAGE_PIXELS",
+           "UnreadableFile", "DecodedFile", "suffix_of", "is_supported", "decode", "decode_file",
+           "read_image", "read_numpy", "read_nifti"]

@@ -1,0 +1,228 @@
+"""The GAN as a ``keras.Model``: :class:`DCGAN` with its own ``train_step``, its optimizers and its checkpoint.
+
+The train step (:meth:`DCGAN.train_step`) is the simultaneous update of the TensorFlow DCGAN tutorial:
+one generator forward ``G(z)`` feeds both losses, the discriminator sees the real and the fake batch
+in two calls (so its batch norms never mix real and fake statistics, Radford et al. §4), and both
+networks are updated once from gradients taken at the same weights. ``fit()`` drives it
+(:func:`dcganlib.training.train` adds the callbacks that fill a run folder).
+
+Images inside are float32 in ``[-1, 1]``, NHWC.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import keras
+import tensorflow as tf
+
+from . import losses, models
+from .augment import diff_augment, parse_policy
+from .config import Config
+from .hardware import dtype_policy
+
+#: Metrics of :class:`DCGAN`, in history.csv column order.
+METRIC_NAMES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
+
+
+class DCGAN(keras.Model):
+    """Generator and discriminator trained together by :meth:`fit` (one D and one G update per batch).
+
+    ``generator``: ``(B, latent_dim)`` → ``(B, S, S, C)`` in ``[-1, 1]``; ``discriminator``:
+    ``(B, S, S, C)`` → logits ``(B, 1)``. ``loss_pair`` is ``(generator_loss(fake_logits),
+    discriminator_loss(real_logits, fake_logits))`` from :func:`dcganlib.losses.get_loss_pair`.
+    ``fit()`` takes batches of real images (float32 ``[-1, 1]``) and reports the means over the epoch of
+    ``d_loss``, ``g_loss``, ``d_acc_real`` (fraction of real logits > 0), ``d_acc_fake`` (fraction of
+    fake logits < 0), ``d_real`` (mean σ(D(x))) and ``d_fake`` (mean σ(D(G(z)))).
+
+    The noise comes from a ``keras.random.SeedGenerator(seed)`` owned by the model, whose state is
+    checkpointed, so a resumed run draws the noise an uninterrupted one would have drawn.
+
+    ``ema > 0`` keeps an exponential moving average of G's trainable weights, ``w̄ ← ema·w̄ + (1−ema)·w``
+    after every G update (Keras' optimizer EMA, so it is checkpointed with ``g_optimizer`` and works
+    under any distribution strategy); :meth:`sampling_generator` returns a copy of G holding ``w̄``
+    (and G's current batch-norm statistics) for grids, tracking and the exported ``generator.keras``.
+    Training itself always uses the raw weights.
+
+    ``augment`` (e.g. ``"translation,cutout"``) passes every image D sees — real and fake, in both
+    updates — through :func:`dcganlib.augment.diff_augment` with a fresh seed per call.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, *,
+                 loss_pair: tuple[Callable, Callable], latent_dim: int, seed: int, ema: float = 0.0,
+                 augment: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_loss, self.discriminator_loss = loss_pair
+        self.latent_dim = int(latent_dim)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        self.g_optimizer: Optional[keras.optimizers.Optimizer] = None
+        self.d_optimizer: Optional[keras.optimizers.Optimizer] = None
+        self.ema = float(ema)
+        self.augment = parse_policy(augment)
+        # A second G whose weights are overwritten with the averages on demand (never trained).
+        self.averaged_generator = keras.models.clone_model(generator) if self.ema > 0 else None
+        self.built = True  # both sub-models are functional models, built at construction
+
+    def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
+                *, jit_compile: bool = False, **kwargs: Any) -> None:
+        """Attach one optimizer per network and build their slot variables now.
+
+        Building before any checkpoint restore matters: ``tf.train.Checkpoint`` only restores Adam's
+        moments into slots that exist (otherwise the restore is deferred and silently partial).
+        """
+        super().compile(jit_compile=jit_compile, **kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+
+    def sampling_generator(self) -> keras.Model:
+        """The generator to sample from: G itself, or (``ema > 0``) the copy refreshed with G's averages."""
+        if self.averaged_generator is None:
+            return self.generator
+        copy_averaged_weights(self.g_optimizer, self.generator, self.averaged_generator)
+        return self.averaged_generator
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        # Listing the trackers here makes fit() reset them at the start of every epoch.
+        return list(self.trackers.values())
+
+    def call(self, z, training: bool = False):
+        """``G(z)``: ``(B, latent_dim)`` → images ``(B, S, S, C)`` in ``[-1, 1]``."""
+        return self.generator(z, training=training)
+
+    def _replica_seed(self) -> tf.Tensor:
+        """The next ``(2,)`` seed of the model's generator, distinct per replica (see sample_noise)."""
+        seed = self.seed_generator.next()
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            replicas = tf.cast(context.num_replicas_in_sync, seed.dtype)
+            replica = tf.cast(context.replica_id_in_sync_group, seed.dtype)
+            seed = tf.stack([seed[0], seed[1] * replicas + replica])
+        return seed
+
+    def sample_noise(self, batch_size) -> tf.Tensor:
+        """``z ~ N(0, I)``, float32 ``(batch_size, latent_dim)``, from the model's seed generator.
+
+        Under a multi-replica strategy every replica folds its replica id into the seed: the seed
+        generator's state is mirrored, so without it all replicas would draw the same ``z``.
+        """
+        return tf.random.stateless_normal((batch_size, self.latent_dim), seed=self._replica_seed(),
+                                          dtype=tf.float32)
+
+    def discriminate(self, images: tf.Tensor) -> tf.Tensor:
+        """``D(T(images))`` in training mode, ``T`` the DiffAugment policy (identity when off)."""
+        if self.augment:
+            images = diff_augment(images, self.augment, self._replica_seed())
+        return self.discriminator(images, training=True)
+
+    def train_step(self, data):
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        batch_size = tf.shape(real)[0]
+        # Optimizers sum gradients over replicas, so each replica contributes (its mean loss) / replicas;
+        # the sum is then the gradient of the global-batch mean.
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        z = self.sample_noise(batch_size)
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.generator(z, training=True)
+            real_logits = self.discriminate(real)
+            fake_logits = self.discriminate(fake)
+            d_loss = self.discriminator_loss(real_logits, fake_logits)
+            g_loss = self.generator_loss(fake_logits)
+            # scale_loss multiplies by the dynamic loss scale under LossScaleOptimizer (float16);
+            # apply() divides it out again and skips steps whose gradients overflowed.
+            d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
+            g_scaled = self.g_optimizer.scale_loss(g_loss / replicas)
+        d_variables = self.discriminator.trainable_variables
+        g_variables = self.generator.trainable_variables
+        d_gradients = d_tape.gradient(d_scaled, d_variables)
+        g_gradients = g_tape.gradient(g_scaled, g_variables)
+        self.d_optimizer.apply(d_gradients, d_variables)
+        self.g_optimizer.apply(g_gradients, g_variables)
+
+        real_logits = tf.cast(real_logits, tf.float32)
+        fake_logits = tf.cast(fake_logits, tf.float32)
+        values = {
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_acc_real": tf.reduce_mean(tf.cast(real_logits > 0.0, tf.float32)),
+            "d_acc_fake": tf.reduce_mean(tf.cast(fake_logits < 0.0, tf.float32)),
+            "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
+            "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),
+        }
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def copy_averaged_weights(g_optimizer: keras.optimizers.Optimizer, generator: keras.Model,
+                          target: keras.Model) -> None:
+    """Set ``target`` (same architecture as ``generator``) to the optimizer's moving averages of
+    ``generator``'s trainable weights, and to ``generator``'s non-trainable ones (batch-norm moving
+    mean/variance, which the optimizer does not average)."""
+    inner = getattr(g_optimizer, "inner_optimizer", g_optimizer)
+    # Keras keeps the averages in build() order, i.e. generator.trainable_variables order; there is no
+    # public accessor in Keras 3.15.
+    averages = inner._model_variables_moving_average
+    for variable, average in zip(target.trainable_variables, averages, strict=True):
+        variable.assign(average)
+    for variable, source in zip(target.non_trainable_variables, generator.non_trainable_variables, strict=True):
+        variable.assign(source)
+
+
+def make_optimizers(config: Config, precision: str) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
+    """``(g_optimizer, d_optimizer)``: Adam with the config's rates and betas.
+
+    ``config.ema > 0`` makes G's Adam keep the moving average of G's weights (see :class:`DCGAN`).
+    Under ``mixed_float16`` both are wrapped in ``LossScaleOptimizer`` (float16 gradients underflow
+    without it); ``mixed_bfloat16`` has float32's exponent range and needs no loss scaling.
+    """
+    optimizers = []
+    for name, rate in (("g_adam", config.g_learning_rate), ("d_adam", config.d_learning_rate)):
+        ema = {"use_ema": True, "ema_momentum": config.ema} if name == "g_adam" and config.ema > 0 else {}
+        optimizer = keras.optimizers.Adam(learning_rate=rate, beta_1=config.beta_1, beta_2=config.beta_2,
+                                          name=name, **ema)
+        if precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name=f"{name}_loss_scale")
+        optimizers.append(optimizer)
+    return optimizers[0], optimizers[1]
+
+
+def build_gan(config: Config, precision: str = "float32", jit_compile: bool = False) -> DCGAN:
+    """Build G, D, the :class:`DCGAN` and its compiled optimizers for ``config``.
+
+    Call inside ``strategy.scope()`` for distributed training. The networks are built under the Keras
+    dtype policy ``precision`` (layers read it when they are created); the global policy is restored after.
+    """
+    with dtype_policy(precision):
+        generator = models.build_generator(config)
+        discriminator = models.build_discriminator(config)
+    gan = DCGAN(generator, discriminator, loss_pair=losses.get_loss_pair(config), latent_dim=config.latent_dim,
+                seed=config.seed, ema=config.ema, augment=config.augment, name="dcgan")
+    g_optimizer, d_optimizer = make_optimizers(config, precision)
+    gan.compile(g_optimizer, d_optimizer, jit_compile=jit_compile)
+    return gan
+
+
+def make_checkpoint(gan: DCGAN, epoch: tf.Variable) -> tf.train.Checkpoint:
+    """A ``tf.train.Checkpoint`` of everything a resume needs: both networks (including batch-norm
+    moving statistics), both optimizers (step counters and Adam moments), the epoch counter and the
+    noise generator's state."""
+    return tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
+                               g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
+                               epoch=epoch, noise_seed=gan.seed_generator.state.value)
+
+
+def set_learning_rate(optimizer: keras.optimizers.Optimizer, value: float) -> None:
+    """Assign ``value`` to an optimizer's learning rate (through a LossScaleOptimizer wrapper)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    inner.learning_rate.assign(value)
+
+
+__all__ = ["METRIC_NAMES", "DCGAN", "copy_averaged_weights", "make_optimizers", "build_gan", "make_checkpoint",
+           "set_learning_rate"]

@@ -1,0 +1,118 @@
+"""What the hardware decides: numeric precision, distribution strategy, XLA, and the dtype-policy scope.
+
+``precision: auto`` picks ``mixed_float16`` (with loss scaling) on a GPU, ``mixed_bfloat16`` on a CPU
+with native bf16 units (AVX512_BF16 or AMX-BF16) and ``float32`` elsewhere; ``strategy: auto`` mirrors
+over several GPUs; ``jit_compile: null`` turns XLA on for GPUs only. Why each choice, with the
+measurements behind it: README, "What the library chooses, and why".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import keras
+import tensorflow as tf
+
+from .config import Config
+from .errors import ConfigError
+
+# XLA on the CPU: measured slower for this step on both CPUs this project ran on (README, Performance:
+# an AVX2-only VM and an AVX512_BF16 one), so it stays off there unless the config asks for it.
+_JIT_COMPILE_ON_CPU = False
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags from ``/proc/cpuinfo`` (empty when not on Linux: nothing can be assumed)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_supports_bf16() -> bool:
+    """True if the CPU has native bfloat16 arithmetic (AVX512_BF16 or AMX-BF16)."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(config: Config) -> str:
+    """The Keras dtype policy name for ``config.precision``.
+
+    ``"auto"``: ``mixed_float16`` when a GPU is visible (loss scaling is applied by the train step);
+    ``mixed_bfloat16`` on a CPU with native bf16 (AVX512_BF16 / AMX); otherwise ``float32``.
+    Explicit names are returned unchanged.
+    """
+    if config.precision != "auto":
+        return config.precision
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    if cpu_supports_bf16():
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def resolve_strategy(config: Config) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy for ``config.strategy``.
+
+    * ``"auto"``: ``MirroredStrategy`` over all GPUs when more than one is visible, else the default
+      one-device strategy;
+    * ``"default"``: the default strategy;
+    * ``"mirrored"``: ``MirroredStrategy`` over every GPU, or, without GPUs, over every logical CPU device
+      (which is how the tests exercise the multi-replica path);
+    * ``"multi_worker"``: ``MultiWorkerMirroredStrategy``, configured by the ``TF_CONFIG`` environment
+      variable (one process per machine, the same command on each).
+    """
+    gpus = tuple(d.name for d in tf.config.list_logical_devices("GPU"))
+    if config.strategy == "auto":
+        return _mirrored(gpus) if len(gpus) > 1 else tf.distribute.get_strategy()
+    if config.strategy == "default":
+        return tf.distribute.get_strategy()
+    if config.strategy == "mirrored":
+        return _mirrored(gpus or tuple(d.name for d in tf.config.list_logical_devices("CPU")))
+    if config.strategy == "multi_worker":
+        return _multi_worker()
+    raise ConfigError(f"config key 'strategy' must be auto, default, mirrored or multi_worker; "
+                      f"got {config.strategy!r}")
+
+
+# One strategy object per device set and process: a second MirroredStrategy over the same devices
+# reuses collective-op instance keys and aborts with "Shape mismatch in the collective instance"
+# (e.g. a notebook calling train() twice).
+@lru_cache(maxsize=None)
+def _mirrored(devices: tuple[str, ...]) -> tf.distribute.Strategy:
+    return tf.distribute.MirroredStrategy(list(devices))
+
+
+@lru_cache(maxsize=None)
+def _multi_worker() -> tf.distribute.Strategy:
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def resolve_jit_compile(config: Config) -> bool:
+    """``config.jit_compile``, or when None: XLA on a GPU, off on a CPU (measured slower there)."""
+    if config.jit_compile is not None:
+        return config.jit_compile
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    return _JIT_COMPILE_ON_CPU
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Set the global Keras dtype policy to ``name`` (layers read it when created); restore it on exit."""
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+
+
+__all__ = ["cpu_flags", "cpu_supports_bf16", "resolve_precision", "resolve_strategy", "resolve_jit_compile",
+           "dtype_policy"]

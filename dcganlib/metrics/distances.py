@@ -1,0 +1,86 @@
+"""Distances between two sets of feature vectors: Fréchet distance and the kernel (MMD²) distance.
+
+They take plain ``(N, D)`` feature arrays, whatever made them: InceptionV3 (:mod:`.inception`, FID and
+KID) or the offline random-network features (:mod:`.features`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .. import seeds
+
+
+def feature_statistics(features: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(D,)`` and covariance ``(D, D)`` (float64, ``N - 1`` normalisation) of ``(N, D)`` features."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"features must be (N >= 2, D); got shape {features.shape}")
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> float:
+    """Fréchet (2-Wasserstein) distance² between N(mu1, cov1) and N(mu2, cov2):
+
+    ``‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½)`` (Dowson & Landau 1982; FID of Heusel et al. 2017 when
+    the features are InceptionV3 pool features). The matrix square root is scipy's ``sqrtm``; round-off
+    imaginary parts are dropped, and a near-singular product is regularised with 1e-6·I (as is usual
+    for FID) only when the plain root is not finite. Returns a float ≥ 0.
+    """
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    cov1, cov2 = np.atleast_2d(np.asarray(cov1, dtype=np.float64)), np.atleast_2d(np.asarray(cov2, dtype=np.float64))
+    if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (len(mu1), len(mu1)):
+        raise ValueError(f"Fréchet distance needs means (D,) and covariances (D, D) of equal D; got {mu1.shape}, "
+                        f"{cov1.shape}, {mu2.shape}, {cov2.shape}")
+    with warnings.catch_warnings():  # singular products are expected (rank-deficient features); handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(cov1 @ cov2)
+        if not np.isfinite(root).all():
+            offset = np.eye(len(mu1)) * 1e-6
+            root = linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
+    if np.iscomplexobj(root):
+        scale = max(1.0, float(np.abs(root).max()))
+        if np.abs(root.imag).max() > 1e-3 * scale:
+            raise ValueError("Fréchet distance: the covariance product has a large imaginary square root "
+                            "(too few samples for the feature dimension?)")
+        root = root.real
+    diff = mu1 - mu2
+    value = float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * np.trace(root))
+    return max(0.0, value)
+
+
+def kernel_distance(features1: Any, features2: Any, subsets: int = 100, subset_size: int = 1000,
+                              seed: int = 0) -> dict[str, float]:
+    """Unbiased MMD² with the cubic polynomial kernel k(x, y) = (xᵀy / D + 1)³ (Bińkowski et al. 2018),
+    averaged over ``subsets`` random subsets of ``min(subset_size, N1, N2)`` samples from each set.
+
+    KID (kernel Inception distance) when the features are InceptionV3 pool features. Returns ``{"mean", "std", "subsets",
+    "subset_size"}``; ≈ 0 for samples of one distribution (it can be slightly negative: unbiased).
+    """
+    f1 = np.asarray(features1, dtype=np.float64)
+    f2 = np.asarray(features2, dtype=np.float64)
+    if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
+        raise ValueError(f"KID needs two (N, D) feature arrays of equal D; got {f1.shape} and {f2.shape}")
+    m = min(subset_size, len(f1), len(f2))
+    if m < 2:
+        raise ValueError("KID needs at least 2 samples in each set")
+    dim = f1.shape[1]
+    rng = seeds.rng(seed, "kernel-subsets")
+    values = []
+    for _ in range(subsets):
+        x = f1[rng.choice(len(f1), m, replace=False)]
+        y = f2[rng.choice(len(f2), m, replace=False)]
+        kxx = (x @ x.T / dim + 1) ** 3
+        kyy = (y @ y.T / dim + 1) ** 3
+        kxy = (x @ y.T / dim + 1) ** 3
+        values.append((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                      - 2 * kxy.mean())
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "subsets": subsets, "subset_size": m}
+
+
+__all__ = ["feature_statistics", "frechet_distance", "kernel_distance"]

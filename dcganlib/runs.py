@@ -1,0 +1,281 @@
+"""The run folder: its file names, its history, the rules for creating, resuming and overwriting it.
+
+A run folder holds everything needed to watch, resume and use a run (no TensorFlow is imported here,
+so ``gif``, ``--help`` and every check before training answer at once)::
+
+    config.json        the Config of the run (atomic JSON)
+    split.json         the data audit of dcganlib.data (sources, per-split subjects and counts)
+    history.csv        one row per finished epoch: epoch, seconds, every metric (rewritten atomically)
+    grids/epoch_0001.png  generator output for the SAME fixed noise every epoch, labelled "epoch N"
+    training.gif       the grids as an animation (rebuilt at the end of train())
+    checkpoints/       tf.train.CheckpointManager: G, D, both optimizers, epoch, noise RNG state
+    generator.keras    the final generator (Keras format, loaded with safe_mode=True)
+    evaluation/        metrics.json and figures of ``python -m dcganlib evaluate``
+    generated/         images of ``python -m dcganlib generate`` (the default --out)
+    train.lock         held while a process trains into the folder
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from .config import Config
+from .errors import ConfigError, RunFolderError
+from .files import write_text
+
+CONFIG_FILE = "config.json"
+SPLIT_FILE = "split.json"
+HISTORY_FILE = "history.csv"
+GRIDS_DIR = "grids"
+GIF_FILE = "training.gif"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_NAME = "ckpt"  # checkpoints are checkpoints/ckpt-<epoch>.{index,data-*}
+CHECKPOINT_STATE_FILE = "checkpoint"  # TensorFlow's text file naming the latest checkpoint
+GENERATOR_FILE = "generator.keras"
+EVALUATION_DIR = "evaluation"
+METRICS_FILE = "metrics.json"
+GENERATED_DIR = "generated"
+LOCK_FILE = "train.lock"
+#: Everything train() and the commands after it write; --overwrite deletes exactly these and nothing else.
+RUN_ARTEFACTS = (CONFIG_FILE, SPLIT_FILE, HISTORY_FILE, GRIDS_DIR, GIF_FILE, CHECKPOINT_DIR, GENERATOR_FILE,
+                 METRICS_FILE, EVALUATION_DIR, GENERATED_DIR)
+_EPOCH_GRID = re.compile(r"^epoch_(\d+)\.png$")
+_STATE_LINE = re.compile(r'^model_checkpoint_path:\s*"(.*)"\s*$', re.MULTILINE)
+
+
+# ------------------------------------------------------------------------------------------------
+# names inside a run folder
+def grid_path(run_dir: str | os.PathLike, epoch: int) -> Path:
+    """``run_dir/grids/epoch_0001.png`` for epoch 1."""
+    return Path(run_dir) / GRIDS_DIR / f"epoch_{epoch:04d}.png"
+
+
+def epoch_grids(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``[(epoch, path), …]`` for ``run_dir/grids/epoch_*.png``, sorted by epoch number (not text)."""
+    found = []
+    grids = Path(run_dir) / GRIDS_DIR
+    if grids.is_dir():
+        for path in grids.iterdir():
+            match = _EPOCH_GRID.match(path.name)
+            if match:
+                found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> Optional[str]:
+    """Path prefix of the newest complete checkpoint in ``run_dir/checkpoints``, or None.
+
+    The same answer as ``tf.train.latest_checkpoint``: the prefix named by the state file
+    ``checkpoints/checkpoint``, provided its ``.index`` file exists. TensorFlow writes that state file
+    only after a checkpoint's data and index are complete, so "latest" is never half written.
+    """
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    try:
+        state = (folder / CHECKPOINT_STATE_FILE).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = _STATE_LINE.search(state)
+    if match is None or not match.group(1):
+        return None
+    prefix = Path(match.group(1))
+    prefix = prefix if prefix.is_absolute() else folder / prefix
+    return str(prefix) if prefix.with_name(prefix.name + ".index").is_file() else None
+
+
+def read_config(run_dir: str | os.PathLike) -> Config:
+    """The run's saved ``config.json`` (validated); :class:`RunFolderError` when the folder has none."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise RunFolderError(f"{run_dir} has no {CONFIG_FILE}; is it a run folder written by "
+                             "'python -m dcganlib train'?")
+    return Config.from_json(path)
+
+
+# ------------------------------------------------------------------------------------------------
+# history.csv
+def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Rows of a ``history.csv`` as dicts of floats (``epoch`` as int); ``[]`` if the file is absent.
+
+    Empty cells are left out of their row. A value that is not a number raises :class:`RunFolderError`
+    naming the file, row and column (history.csv is written only by dcganlib; anything else is damage).
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    with open(path, newline="") as handle:
+        for line, raw in enumerate(csv.DictReader(handle), start=2):
+            row: dict[str, float] = {}
+            for key, value in raw.items():
+                if key is None or value in (None, ""):
+                    continue
+                try:
+                    row[key] = int(value) if key == "epoch" else float(value)
+                except ValueError:
+                    raise RunFolderError(f"{path} line {line}: column {key!r} holds {value!r}, not a number; "
+                                         "the file is damaged (a resume rewrites it from the checkpoint)") from None
+            rows.append(row)
+    return rows
+
+
+def write_history(path: str | os.PathLike, rows: Sequence[dict[str, float]]) -> None:
+    """Write rows atomically: ``epoch`` first, then ``seconds``, then the metrics in first-seen order."""
+    columns: list[str] = ["epoch"]
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (repr(float(v)) if k != "epoch" else int(v)) for k, v in row.items()})
+    write_text(path, buffer.getvalue())
+
+
+def history_column(rows: Sequence[dict[str, float]], key: str) -> tuple[list[float], list[float]]:
+    """``(epochs, values)`` of the rows that have a finite ``key`` (the tracker leaves NaN on skipped epochs)."""
+    epochs, values = [], []
+    for index, row in enumerate(rows):
+        value = row.get(key)
+        if value is not None and math.isfinite(value):
+            epochs.append(row.get("epoch", index + 1))
+            values.append(value)
+    return epochs, values
+
+
+# ------------------------------------------------------------------------------------------------
+# rules for the folder
+def _contents(run_dir: Path) -> list[str]:
+    if not run_dir.exists():
+        return []
+    return sorted(p.name for p in run_dir.iterdir() if p.name != LOCK_FILE)
+
+
+def check_run_folder(config: Config, run_dir: Path, resume: bool, overwrite: bool, force: bool) -> None:
+    """Every rule about the run folder, checked before any data is read or graph built."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: resume continues the run in "
+                          f"{run_dir}, overwrite deletes it; pass one of them")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"run folder {run_dir} exists and is a file; choose another --out")
+    contents = _contents(run_dir)
+    if resume:
+        saved = run_dir / CONFIG_FILE
+        if not saved.exists():
+            raise RunFolderError(f"nothing to resume in {run_dir}: no {CONFIG_FILE}; "
+                                 "drop --resume to start a new run there")
+        differences = Config.from_json(saved).describe_diff(config, ("saved", "now"))
+        if differences and not force:
+            raise ConfigError(f"--resume with settings that differ from {saved} ({differences}); "
+                              "drop those options, or pass --force to continue with the new values")
+        if latest_checkpoint(run_dir) is None:
+            raise RunFolderError(f"cannot resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_DIR} "
+                                 "(the run stopped before its first epoch finished); "
+                                 "start it again with --overwrite")
+    elif contents and not overwrite:
+        raise RunFolderError(f"run folder {run_dir} already exists and is not empty; pass --resume to "
+                             "continue it, --overwrite to delete it and start afresh, or choose another --out")
+    elif contents and overwrite and CONFIG_FILE not in contents:
+        raise RunFolderError(f"refusing --overwrite of {run_dir}: it holds files but no {CONFIG_FILE}, so it "
+                             "does not look like a dcganlib run folder; choose another --out")
+
+
+def create_run_folder(run_dir: Path) -> None:
+    """Create ``run_dir`` (and its parents) and check that it is writable."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"cannot create run folder {run_dir}: {exc.strerror}; choose another --out") from None
+    if not os.access(run_dir, os.W_OK):
+        raise RunFolderError(f"run folder {run_dir} is not writable; choose another --out")
+
+
+def clear_run_folder(run_dir: Path) -> None:
+    """Delete the run artefacts (:data:`RUN_ARTEFACTS`) and nothing else."""
+    for name in RUN_ARTEFACTS:
+        target = run_dir / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete what a killed writer leaves: ``.NAME.tmp-PID-TAG.EXT`` siblings of atomically written files
+    (:mod:`dcganlib.files`) and TensorFlow's ``ckpt-N_temp`` folders. Call it under the run lock only."""
+    for folder in (run_dir, run_dir / GRIDS_DIR, run_dir / CHECKPOINT_DIR):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            name = path.name
+            stale = (name.startswith(".") and ".tmp-" in name) or (folder.name == CHECKPOINT_DIR
+                                                                   and name.endswith("_temp"))
+            if stale and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif stale:
+                path.unlink(missing_ok=True)
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (0 if absent)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def check_free_disk(config: Config, run_dir: Path, checkpoint_bytes: int, generator_bytes: int, *,
+                    resume: bool, overwrite: bool) -> None:
+    """Refuse to start a run whose checkpoints cannot fit on the run folder's disk.
+
+    needed = (keep_checkpoints + 1) × checkpoint + generator file + epochs × raw grid; the ``+ 1`` is the
+    new checkpoint written before the oldest is deleted. Space the run will free counts as available:
+    its old checkpoints on a resume, all of its artefacts on an overwrite.
+    """
+    grids = config.epochs * config.grid_size * config.image_size ** 2 * config.channels
+    needed = (config.keep_checkpoints + 1) * checkpoint_bytes + generator_bytes + grids
+    reclaimable = 0
+    if overwrite and not resume:
+        reclaimable = sum(folder_bytes(run_dir / name) for name in RUN_ARTEFACTS)
+    elif resume:
+        reclaimable = folder_bytes(run_dir / CHECKPOINT_DIR)
+    free = shutil.disk_usage(run_dir).free + reclaimable
+    if needed > free:
+        raise RunFolderError(
+            f"not enough free disk for {run_dir}: {config.keep_checkpoints} kept checkpoints + 1 being written "
+            f"({checkpoint_bytes / 1e6:.1f} MB each), the generator and the grids need about {needed / 1e6:.1f} MB, "
+            f"but only {free / 1e6:.1f} MB are free; free some space, lower keep_checkpoints, or choose another --out")
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir/train.lock`` (an OS file lock: released when the process dies, even by SIGKILL)."""
+    import filelock
+
+    lock = filelock.FileLock(str(run_dir / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise RunFolderError(f"another process is training into {run_dir} (it holds {run_dir / LOCK_FILE}); "
+                             "wait for it to finish or choose another --out") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+__all__ = [
+    "CONFIG_FILE", "SPLIT_FILE", "HISTORY_FILE", "GRIDS_DIR", "GIF_FILE", "CHECKPOINT_DIR", "CHECKPOINT_NAME",
+    "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "LOCK_FILE", "RUN_ARTEFACTS",
+    "grid_path", "epoch_grids", "latest_checkpoint", "read_config", "read_history", "write_history",
+    "history_column", "check_run_folder", "create_run_folder", "clear_run_folder", "remove_stale_temporaries",
+    "folder_bytes", "check_free_disk", "run_lock",
+]
