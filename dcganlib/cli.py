@@ -22,6 +22,7 @@ EPILOG = """examples:
   python -m dcganlib train --out runs/oasis --resume --lr-scale 0.5  # after a NaN: half the learning rates
   python -m dcganlib generate runs/default --count 100 --out generated/ --grid
   python -m dcganlib evaluate runs/default
+  python -m dcganlib evaluate --images other_gan/samples --reference keras_png_slices_data
   python -m dcganlib bench --image-size 64 --batch-size 64
 """
 
@@ -110,17 +111,25 @@ def _add_gif(sub: Any, fmt: type) -> None:
 def _add_evaluate(sub: Any, fmt: type) -> None:
     p = sub.add_parser(
         "evaluate", formatter_class=fmt,
-        help="SSIM family, diversity, two-sample test, FID/KID when available, memorisation -> metrics.json",
-        description="Evaluate a run against held-out real images. SSIM is Wang et al. 2004 (11x11 Gaussian, "
-                    "sigma 1.5, K1 0.01, K2 0.03) on images in [-1, 1] with data range 2.")
-    p.add_argument("run_dir", type=Path, help="a trained run folder")
+        help="every quality figure beside the value real images reach: two-sample test, feature metrics, "
+             "spectrum, intensity, SSIM family, memorisation -> metrics.json",
+        description="Evaluate a run (RUN_DIR) or any folder / .npy of generated images (--images) against held-out "
+                    "real images. Every figure is also computed, the same way and at the same sample sizes, for "
+                    "real images of unseen subjects in the generated images' place (the 'real reference'). "
+                    "SSIM is Wang et al. 2004 (11x11 Gaussian, sigma 1.5, K1 0.01, K2 0.03) on [-1, 1], data range 2.")
+    p.add_argument("run_dir", type=Path, nargs="?", default=None, help="a trained run folder (or use --images)")
+    p.add_argument("--images", type=Path, default=None,
+                   help="instead of a run: a folder of generated PNG/JPEG/TIFF images or a .npy stack (N, H, W) "
+                        "from any tool, scored against --reference")
     p.add_argument("--reference", default=None,
-                   help="real images to compare with (default: the run's own held-out test split)")
-    p.add_argument("--count", type=int, default=500, help="generated images to evaluate")
-    p.add_argument("--out", type=Path, default=None, help="metrics.json path (default RUN_DIR/evaluation/metrics.json; figures always go there)")
+                   help="real images: with RUN_DIR, replaces the run's held-out images; with --images, the real data "
+                        "(read and split like training data; default: the embedded demo dataset)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="metrics.json path (default RUN_DIR/evaluation/metrics.json, figures always there; with "
+                        "--images: IMAGES-evaluation/metrics.json, figures beside it)")
     p.add_argument("--inception-weights", type=Path, default=None,
                    help="InceptionV3 weights (.h5/.weights.h5) for FID/KID; default: Keras cache if present")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling and the two-sample test")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and every random choice of the evaluation")
 
 
 def _add_bench(sub: Any, fmt: type) -> None:
@@ -219,10 +228,18 @@ def _gif(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_run
+    from .errors import ConfigError
 
-    evaluate_run(args.run_dir, reference=args.reference, count=args.count, out=args.out,
-                 inception_weights=args.inception_weights, seed=args.seed)
+    if (args.run_dir is None) == (args.images is None):
+        raise ConfigError("evaluate needs either a run folder (RUN_DIR) or --images PATH, not both")
+    from .evaluate import evaluate_images, evaluate_run
+
+    if args.images is not None:
+        evaluate_images(args.images, reference=args.reference, out=args.out,
+                        inception_weights=args.inception_weights, seed=args.seed)
+    else:
+        evaluate_run(args.run_dir, reference=args.reference, out=args.out,
+                     inception_weights=args.inception_weights, seed=args.seed)
     return 0
 
 

@@ -190,7 +190,6 @@ class NotebookSetup:
     smoke: bool
     run_dir: Path  # the run chapters 3 and 4 share
     images: Path  # report figures (PNG + PDF)
-    evaluate_count: int  # generated images chapter 4 evaluates
 
 
 def notebook_setup(*, smoke: Optional[bool] = None, data: Optional[str] = None, image_size: Optional[int] = None,
@@ -210,8 +209,7 @@ def notebook_setup(*, smoke: Optional[bool] = None, data: Optional[str] = None, 
     return NotebookSetup(
         config=config, smoke=smoke,
         run_dir=Path(run_dir or ("../runs/notebook-smoke" if smoke else "../runs/notebook")),
-        images=Path(images or ("../runs/smoke-images" if smoke else "../images")),
-        evaluate_count=64 if smoke else 500)
+        images=Path(images or ("../runs/smoke-images" if smoke else "../images")))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,176 +1,341 @@
-"""Evaluate a trained run: ``python -m dcganlib evaluate RUN_DIR`` → ``RUN_DIR/evaluation/``.
+"""Evaluate generated images against real ones — every figure beside the value real images reach.
 
-Which real images play which role (default, the run's own split from ``config.json``):
+* ``python -m dcganlib evaluate RUN`` samples the run's generator → ``RUN/evaluation/metrics.json`` + figures;
+* ``python -m dcganlib evaluate --images PATH [--reference DATA]`` scores a folder of PNGs or a ``.npy``
+  stack made by any tool against real data, read by the same readers and preprocessing as training.
 
-* **reference** — the held-out *test* split: generated images are compared with it (best-match SSIM,
-  paired SSIM) and its own pairwise SSIM is the real diversity;
-* **calibration** — the held-out *validate* split: its best-match SSIM against the same reference is
-  what a perfect generator would reach (real images of other subjects). If the run has no validate
-  images, the test split is halved (seeded): one half is the reference, the other the calibration;
-* **held-out real** = reference ∪ calibration: the real side of the two-sample test and of FID/KID,
-  and the baseline of the memorisation check;
-* **train** — the memorisation check looks for each generated image's nearest training image.
+Which real images play which role, and how the real reference of each figure is made, is the job of
+:mod:`dcganlib.references`. Every figure is computed for the generated images and, the same way at the
+same sample sizes, for real images of unseen subjects in their place ("real_reference"):
 
-``--reference PATH`` replaces the test split: every image under PATH (read by the data readers at the
-run's image size and channels) is split in two seeded halves, reference and calibration.
+1. **two-sample test** (:mod:`.metrics.two_sample`): a CNN trained on the generator's training images
+   against as many generated ones, scored on every held-out real image against as many fresh generated
+   ones: accuracy (95 % CI, p-value against chance) and ROC AUC (95 % CI);
+2. **feature-space metrics** in an offline random-CNN feature space (:mod:`.metrics.features`; never
+   called FID): Fréchet distance, KID, precision/recall, density/coverage;
+3. **artefacts** (:mod:`.metrics.artefacts`): high-frequency power-spectrum deviation and the
+   Wasserstein-1 distance of tissue intensities;
+4. **SSIM family**: best-match SSIM, paired SSIM, diversity (mean pairwise SSIM; MS-SSIM from 161 px);
+5. **memorisation**: the share of images closer to a training image than the 1st percentile of real
+   images of unseen subjects;
+6. **FID / KID** on InceptionV3 — only with weights already on disk, otherwise reported as not computed.
 
-Outputs: ``metrics.json`` (every figure, its definition, the sample counts, the seed and timings,
-written atomically) and figures ``ssim_histograms``, ``diversity``, ``closest_pairs``, ``roc``,
-``ssim_over_epochs`` (when the run's history has the QualityTracker columns) and ``history``
-(losses and D accuracy), each as PNG and PDF, drawn by :mod:`dcganlib.plots`.
+Generated images are quantised to uint8 first (as every saved PNG is), so no figure can tell them from
+real images by their float precision. Outputs: ``metrics.json`` (every figure with its definition and
+its real reference, the sample counts, how each reference was made, timings) and figures, each as PNG
+and PDF, drawn by :mod:`dcganlib.plots`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 
-from . import metrics, runs, seeds
-from .config import Config
-from .errors import ConfigError, DataError, RunFolderError
+from . import metrics, runs
+from .config import Config, default_config
+from .errors import DataError, RunFolderError
 from .files import write_json
-from .pixels import as_float_images
+from .metrics import artefacts, features as feature_space, prdc, two_sample
+from .pixels import to_uint8
+from .references import EvaluationSets, real_roles
 
-MIN_COUNT = 16  # the two-sample test needs 8 generated images per half
-DIVERSITY_MAX_IMAGES = 500  # pairwise SSIM grows with N²; 500 images = 250k pairs ≈ 1–2 s at 64 px
+TWO_SAMPLE_EPOCHS = 6
+DIVERSITY_MAX_IMAGES = 256  # pairwise SSIM grows with N²: 256 images = 65k pairs
+FEATURE_SEED = 0  # one random feature network for every evaluation, so figures compare across runs
 
 DEFINITIONS = {
+    "real_reference": "every figure is also computed for real images of subjects the generator never saw, put "
+                      "where the generated images go, at the same sample sizes (see 'references')",
+    "two_sample_test": two_sample.DEFINITION,
+    "feature_metrics": feature_space.DEFINITION + "; Frechet distance of Gaussian fits (not FID), KID = unbiased "
+                       "MMD^2 with kernel (x.y/D + 1)^3, precision/recall (Kynkaanniemi et al. 2019) and "
+                       "density/coverage (Naeem et al. 2020) with k = 5 nearest neighbours",
+    "spectrum": artefacts.SPECTRUM_DEFINITION,
+    "tissue_intensity": artefacts.INTENSITY_DEFINITION,
     "ssim": metrics.SSIM_DEFINITION,
-    "best_match_ssim": "for each image, the maximum SSIM over all reference images (held-out real test "
-                       "images); summarised by mean, median, max",
-    "calibration": "best-match SSIM of held-out real images (validate split) against the same reference: "
-                   "the level of a perfect generator; ratio_mean = generated mean / calibration mean",
-    "paired_ssim": "SSIM of generated image i with a random reference image (seeded permutation); only for "
-                   "comparison with projects that report a plain mean SSIM",
-    "diversity": "mean SSIM over all distinct pairs within one set (lower = more diverse); mode collapse "
-                 "shows as generated >> real; ratio = generated / real",
-    "ms_ssim": "mean 5-scale MS-SSIM (tf.image.ssim_multiscale, max_val=2) over random distinct pairs; only "
-               "for images of at least 161 px",
-    "two_sample_test": "a fresh small CNN trained on half of the held-out real and half of the generated "
-                       "images, scored on the other halves: accuracy (Wilson 95% CI) and ROC AUC (DeLong 95% "
-                       "CI); 0.5 = indistinguishable, 1.0 = perfectly separable",
+    "best_match_ssim": "for each image, the maximum SSIM over all reference images; summarised by mean, median, max",
+    "paired_ssim": "SSIM of image i with a random reference image (seeded); only for comparison with projects that "
+                   "report a plain mean SSIM",
+    "diversity": "mean SSIM over all distinct pairs within one set (at most 256 images; lower = more diverse); mode "
+                 "collapse shows as generated >> real",
+    "ms_ssim": "mean 5-scale MS-SSIM (tf.image.ssim_multiscale, max_val=2) over random distinct pairs; only for "
+               "images of at least 161 px",
+    "memorisation": "nearest training image by L2 (RMS pixel difference in [-1, 1] units) and by SSIM among the 16 "
+                    "nearest by L2; fraction_closer_than_real_l2 = share of images closer to a training image than "
+                    "the 1st percentile of the reference (real, unseen subjects) images' nearest distances",
     "fid_kid": "FID / KID on ImageNet InceptionV3 pool features, only with local weights (never downloaded)",
-    "memorisation": "nearest training image of every generated and every held-out real image by L2 (RMS "
-                    "pixel difference in [-1, 1] units) and SSIM; fraction_closer_than_real_l2 = share of "
-                    "generated images closer to a training image than the 1st percentile of held-out real "
-                    "images' nearest distances",
 }
 
 
 # ------------------------------------------------------------------------------------------------
-# core
-def evaluate_images(generated: Any, reference: Any, calibration: Any, train: Any, *, seed: int = 0,
-                    inception_weights: Optional[str | os.PathLike] = None,
-                    two_sample_epochs: int = 10) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every metric for arrays already in memory (uint8 or ``[-1, 1]`` floats, NHWC, same size).
+# every figure, for the generated images and for the real stand-in
+@contextlib.contextmanager
+def _stage(name: str, timings: dict[str, float]) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - start, 3) + timings.get(name, 0.0)
 
-    Returns ``(results, details)``: ``results`` is JSON-ready (what ``metrics.json`` holds, minus the
-    run-level fields); ``details`` keeps the per-image arrays the figures need.
-    """
-    generated = as_float_images(generated, "generated")
-    reference = as_float_images(reference, "reference")
-    calibration = as_float_images(calibration, "calibration")
-    train = as_float_images(train, "train")
-    for name, array in (("reference", reference), ("calibration", calibration), ("train", train)):
-        if len(array) == 0:
-            raise DataError(f"evaluation needs {name} images; the {name} set is empty")
-        if array.shape[1:] != generated.shape[1:]:
-            raise DataError(f"{name} images are {array.shape[1:]} but generated images are {generated.shape[1:]}; "
-                            "evaluate against data of the run's image size and channels")
-    heldout = np.concatenate([reference, calibration])
-    timings: dict[str, float] = {}
+
+class ReferenceSide:
+    """What every candidate is compared with, computed once: the reference images' features, spectrum,
+    tissue histogram and nearest training images, and the fixed random feature network."""
+
+    def __init__(self, reference: np.ndarray, train: np.ndarray) -> None:
+        self.reference, self.train = reference, train
+        self.network = feature_space.RandomFeatures(reference.shape[-1], seed=FEATURE_SEED)
+        self.raw_features = self.network(reference)
+        self.features = feature_space.standardise(self.raw_features, self.raw_features)
+        self.statistics = metrics.feature_statistics(self.features)
+        self.spectrum = artefacts.radial_power_spectrum(reference)
+        self.histogram = artefacts.tissue_histogram(reference)
+        self.nearest = metrics.nearest_neighbours(reference, train)
+
+
+def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.ndarray, test_candidate: np.ndarray,
+            side: ReferenceSide, count: int, *, seed: int = 0, epochs: int = TWO_SAMPLE_EPOCHS,
+            timings: Optional[dict[str, float]] = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every figure for one candidate set (uint8 images): the two-sample test on the four sets, and the
+    held-out figures of ``test_candidate[:count]`` against ``side``. ``(results, details)``."""
+    timings = {} if timings is None else timings
+    candidate = test_candidate[:count]
     results: dict[str, Any] = {}
     details: dict[str, Any] = {}
-
-    def timed(name: str):
-        class _Timer:
-            def __enter__(self):
-                self.start = time.perf_counter()
-
-            def __exit__(self, *exc):
-                timings[name] = round(time.perf_counter() - self.start, 3)
-        return _Timer()
-
-    with timed("best_match_ssim"):
-        generated_best = metrics.best_match_ssim(generated, reference)
-        real_best = metrics.best_match_ssim(calibration, reference)
-    results["best_match_ssim"] = {
-        "generated": generated_best.summary(),
-        "real_calibration": real_best.summary(),
-        "ratio_mean": generated_best.summary()["mean"] / real_best.summary()["mean"],
-    }
-    details["best_match"] = (generated_best, real_best)
-
-    with timed("paired_ssim"):
-        paired = metrics.paired_ssim(generated, reference, seed=seed)
-    results["paired_ssim"] = {key: value for key, value in paired.items() if key != "scores"}
-
-    with timed("diversity"):
-        generated_div = metrics.mean_pairwise_ssim(generated, max_images=DIVERSITY_MAX_IMAGES, seed=seed)
-        real_div = metrics.mean_pairwise_ssim(reference, max_images=DIVERSITY_MAX_IMAGES, seed=seed)
-        ms = {"generated": metrics.ms_ssim_diversity(generated, seed=seed)}
-        if ms["generated"]["available"]:
-            ms["real"] = metrics.ms_ssim_diversity(reference, seed=seed)
-    results["diversity"] = {
-        "generated_mean_pairwise_ssim": generated_div,
-        "real_mean_pairwise_ssim": real_div,
-        "ratio": generated_div / real_div if real_div else float("nan"),
-        "images_used": {"generated": min(len(generated), DIVERSITY_MAX_IMAGES),
-                        "real": min(len(reference), DIVERSITY_MAX_IMAGES)},
-        "ms_ssim": ms,
-    }
-
-    with timed("two_sample_test"):
-        two_sample = metrics.two_sample_test(heldout, generated, seed=seed, epochs=two_sample_epochs)
-    results["two_sample_test"] = {key: value for key, value in two_sample.items() if key != "roc"}
-    details["two_sample"] = two_sample
-
-    with timed("fid_kid"):
-        results["fid_kid"] = metrics.fid_kid(heldout, generated, weights=inception_weights, seed=seed)
-
-    with timed("memorisation"):
-        memorisation = metrics.memorisation_check(generated, train, heldout)
-    results["memorisation"] = {key: value for key, value in memorisation.items()
-                               if key not in ("generated_nearest", "heldout_nearest")}
-    details["memorisation"] = memorisation
-    results["timings_seconds"] = timings
+    with _stage("two_sample_test", timings):
+        test = two_sample.two_sample_test(train_real, train_candidate, test_real, test_candidate, seed=seed,
+                                          epochs=epochs)
+    results["two_sample_test"] = {k: v for k, v in test.items() if k != "roc"}
+    details["two_sample"] = test
+    with _stage("feature_metrics", timings):
+        features = feature_space.standardise(side.network(candidate), side.raw_features)
+        results["feature_metrics"] = {
+            "frechet_distance": metrics.frechet_distance(*metrics.feature_statistics(features), *side.statistics),
+            "kid": metrics.kernel_distance(features, side.features, subsets=50, seed=seed)["mean"],
+            **{k: v for k, v in prdc.precision_recall_density_coverage(side.features, features).items()
+               if k in ("precision", "recall", "density", "coverage")}}
+    with _stage("artefacts", timings):
+        details["spectrum"] = artefacts.radial_power_spectrum(candidate)
+        details["histogram"] = artefacts.tissue_histogram(candidate)
+        results["spectrum"] = artefacts.spectrum_deviation(details["spectrum"], side.spectrum)
+        results["tissue_intensity"] = artefacts.tissue_wasserstein(details["histogram"], side.histogram)
+    with _stage("ssim_family", timings):
+        details["best_match"] = metrics.best_match_ssim(candidate, side.reference)
+        results["best_match_ssim"] = details["best_match"].summary()
+        results["paired_ssim"] = metrics.paired_ssim(candidate, side.reference, seed=seed)["mean"]
+        results["diversity"] = metrics.mean_pairwise_ssim(candidate, max_images=DIVERSITY_MAX_IMAGES, seed=seed)
+        results["ms_ssim"] = metrics.ms_ssim_diversity(candidate, seed=seed)
+    with _stage("memorisation", timings):
+        check = metrics.memorisation_check(candidate, side.train, side.reference, baseline_nearest=side.nearest)
+    results["memorisation"] = {k: v for k, v in check.items() if not k.endswith("_nearest")}
+    details["memorisation"] = check
     return results, details
 
 
-def _load_real(config: Config, reference: Optional[str | os.PathLike], seed: int):
-    """(reference, calibration, train, description) as uint8 arrays; see the module docstring."""
-    from .data import load_dataset
+def evaluate_sets(sets: EvaluationSets, *, seed: int = 0, inception_weights: Optional[str | os.PathLike] = None,
+                  two_sample_epochs: int = TWO_SAMPLE_EPOCHS) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every figure of the module docstring for ``sets`` (:mod:`dcganlib.references`): :func:`measure` for the
+    generated images and for the real stand-in, side by side.
 
-    splits = load_dataset(config)
-    rng = seeds.rng(seed, "evaluation-split")
-    if reference is not None:
-        path = Path(reference).expanduser()
-        if not path.exists():
-            raise DataError(f"--reference {path} does not exist; pass a folder or file of real images")
-        # all images under PATH are reference material: no cap, no split by subject needed
-        other = load_dataset(config.replace(data=str(path), max_images=None))
-        pool = np.concatenate([other.train, other.validate, other.test])
-        source = f"all {len(pool)} images under {path}, split in two seeded halves (reference / calibration)"
-        chosen = rng.permutation(len(pool))
-        half = len(pool) // 2
-        return pool[chosen[:half]], pool[chosen[half:]], splits.train, {
-            "reference": f"{source}: first half", "calibration": f"{source}: second half",
-            "train": "the run's train split"}
-    if len(splits.validate):
-        return splits.test, splits.validate, splits.train, {
-            "reference": "the run's held-out test split", "calibration": "the run's held-out validate split",
-            "train": "the run's train split"}
-    chosen = rng.permutation(len(splits.test))
-    half = len(splits.test) // 2
-    text = "the run's test split, halved (seeded) because the validate split is empty"
-    return splits.test[chosen[:half]], splits.test[chosen[half:]], splits.train, {
-        "reference": f"{text}: first half", "calibration": f"{text}: second half", "train": "the run's train split"}
+    Returns ``(results, details)``: ``results`` is JSON-ready (what ``metrics.json`` holds, minus the
+    run-level fields), each figure as ``{"generated": …, "real_reference": …}``; ``details`` keeps the
+    per-image arrays and curves the figures draw, under the same two names.
+    """
+    timings: dict[str, float] = {}
+    with _stage("reference", timings):
+        side = ReferenceSide(sets.reference, sets.train)
+    count = len(sets.stand_in)
+    generated, generated_details = measure(sets.classifier_train, sets.generated_train, sets.heldout,
+                                           sets.generated_heldout, side, count, seed=seed, epochs=two_sample_epochs,
+                                           timings=timings)
+    real, real_details = measure(*sets.reference_test, side, count, seed=seed, epochs=two_sample_epochs,
+                                 timings=timings)
+    results: dict[str, Any] = {name: {"generated": generated[name], "real_reference": real[name]} for name in generated}
+    best = results["best_match_ssim"]
+    best["ratio_mean"] = best["generated"]["mean"] / best["real_reference"]["mean"]
+    results["diversity"]["ratio"] = results["diversity"]["generated"] / results["diversity"]["real_reference"]
+    results["feature_metrics"]["space"] = feature_space.FEATURE_SPACE
+    with _stage("fid_kid", timings):
+        results["fid_kid"] = _inception(sets.reference, sets.generated, sets.stand_in, inception_weights, seed)
+    results["timings_seconds"] = timings
+    details = {"generated": generated_details, "real_reference": real_details,
+               "spectra": {"reference": side.spectrum, "generated": generated_details["spectrum"],
+                           "stand_in": real_details["spectrum"]},
+               "histograms": {"reference": side.histogram, "generated": generated_details["histogram"],
+                              "stand_in": real_details["histogram"]}}
+    return results, details
+
+
+def _inception(reference: np.ndarray, generated: np.ndarray, stand_in: np.ndarray,
+               weights: Optional[str | os.PathLike], seed: int) -> dict[str, Any]:
+    path, reason = metrics.find_inception_weights(weights)
+    if path is None:
+        return {"available": False, "reason": reason}
+    return {"available": True, "generated": metrics.fid_kid(reference, generated, weights=path, seed=seed),
+            "real_reference": metrics.fid_kid(reference, stand_in, weights=path, seed=seed)}
+
+
+# ------------------------------------------------------------------------------------------------
+# the images: a run's generator, or a folder / .npy of generated images
+def run_sets(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
+             seed: int = 0) -> tuple[EvaluationSets, Config]:
+    """The evaluation sets of a run: its real roles (:func:`dcganlib.references.real_roles`) and as many
+    images from its generator (noise of stream "sample" of ``seed``, quantised to uint8) as they need."""
+    from .sampling import load_generator, sample
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunFolderError(f"run folder not found: {run_dir}")
+    config = runs.read_config(run_dir)
+    generator = load_generator(run_dir)
+    roles = real_roles(config, reference, seed)
+    images = sample(generator, roles.generated_needed, seed=seed)
+    if not np.isfinite(images).all():
+        raise RunFolderError(f"the generator of {run_dir} produces NaN/Inf images (did training diverge?); "
+                             "evaluate an earlier checkpoint or resume with --lr-scale 0.5")
+    if images.shape[1:] != roles.heldout.shape[1:]:
+        raise RunFolderError(f"the generator in {run_dir} makes {images.shape[1:]} images but the data is "
+                             f"{roles.heldout.shape[1:]}; config.json and generator do not match")
+    return roles.with_generated(to_uint8(images)), config
+
+
+def read_generated(path: str | os.PathLike) -> np.ndarray:
+    """Every image under ``path`` (a folder of PNG/JPEG/TIFF/BMP files, or a ``.npy`` stack), as uint8
+    ``(N, S, S, 1)``, read by the training readers at the size ``S`` of the first image (others are fitted)."""
+    from .data import load_dataset, survey_files
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"--images {path} does not exist; pass a folder of generated PNGs or a .npy stack")
+    rows = survey_files(path)
+    if not rows:
+        raise DataError(f"no image files in {path}; pass a folder of generated PNGs or a .npy stack")
+    first = path if path.is_file() else path / rows[0]["path"]
+    size = rows[0]["width"] and max(rows[0]["width"], rows[0]["height"])
+    if not size:
+        try:
+            shape = np.load(first, mmap_mode="r", allow_pickle=False).shape
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read {first}: {exc}") from None
+        size = max(shape[-3:-1] if len(shape) >= 3 and shape[-1] in (3, 4) else shape[-2:])
+    if size < 16:
+        raise DataError(f"the images in {path} are {size} px; the evaluation needs at least 16 px")
+    loaded = load_dataset(default_config(data=str(path), image_size=int(size), channels=1, max_images=None,
+                                         val_fraction=0.0, test_fraction=0.0))
+    return np.concatenate([loaded.train, loaded.validate, loaded.test])
+
+
+def image_sets(images: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
+               seed: int = 0) -> tuple[EvaluationSets, Config]:
+    """The evaluation sets for generated images on disk against the real data ``reference`` (a folder or file
+    read like training data, split like training data; None = the embedded demo dataset)."""
+    generated = read_generated(images)
+    config = default_config(data=None if reference is None else str(reference), image_size=generated.shape[1],
+                            channels=1, max_images=None)
+    roles = real_roles(config, None, seed).limited_to(len(generated))
+    return roles.with_generated(generated), config
+
+
+# ------------------------------------------------------------------------------------------------
+# entry points
+def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
+                 out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
+                 seed: int = 0, *, quiet: bool = False) -> dict:
+    """Evaluate the run in ``run_dir``; write ``metrics.json`` (``out``, default ``RUN/evaluation/metrics.json``)
+    and the figures (always ``RUN/evaluation/``); return the metrics dict."""
+    run_dir = Path(run_dir)
+    started = time.perf_counter()
+    sets, _ = run_sets(run_dir, reference=reference, seed=seed)
+    load_seconds = time.perf_counter() - started
+    folder = run_dir / runs.EVALUATION_DIR
+    payload = _evaluate(sets, {"run_dir": str(run_dir)}, folder, run_dir / runs.HISTORY_FILE, seed,
+                        inception_weights, load_seconds)
+    return _finish(payload, Path(out) if out is not None else folder / runs.METRICS_FILE, quiet, str(run_dir))
+
+
+def evaluate_images(images: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
+                    out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
+                    seed: int = 0, *, quiet: bool = False) -> dict:
+    """Evaluate generated images on disk (any tool's) against real data; figures and ``metrics.json`` go to
+    ``out``'s folder (default: a sibling folder ``<images>-evaluation/``)."""
+    images = Path(images)
+    started = time.perf_counter()
+    sets, config = image_sets(images, reference=reference, seed=seed)
+    out_path = Path(out) if out is not None else images.parent / f"{images.name}-evaluation" / runs.METRICS_FILE
+    source = {"images": str(images), "reference": "the embedded demo dataset" if config.data is None else config.data}
+    payload = _evaluate(sets, source, out_path.parent, None, seed, inception_weights, time.perf_counter() - started)
+    return _finish(payload, out_path, quiet, str(images))
+
+
+def _evaluate(sets: EvaluationSets, source: dict[str, str], folder: Path, history: Optional[Path], seed: int,
+              inception_weights: Optional[str | os.PathLike], load_seconds: float) -> dict[str, Any]:
+    results, details = evaluate_sets(sets, seed=seed, inception_weights=inception_weights)
+    results["timings_seconds"]["load_and_generate"] = round(load_seconds, 3)
+    started = time.perf_counter()
+    figures = write_figures(folder, sets, results, details, history, seed)
+    results["timings_seconds"]["figures"] = round(time.perf_counter() - started, 3)
+    return {
+        "source": source,
+        "seed": seed,
+        "image_shape": list(sets.generated.shape[1:]),
+        "samples": sets.counts(),
+        "references": {"method": sets.method, "sources": sets.sources},
+        "definitions": DEFINITIONS,
+        **results,
+        "figures": figures,
+        "figures_dir": str(folder),
+    }
+
+
+def _finish(payload: dict[str, Any], out_path: Path, quiet: bool, name: str) -> dict[str, Any]:
+    try:
+        write_json(out_path, _jsonable(payload))
+    except OSError as exc:
+        raise RunFolderError(f"cannot write {out_path}: {exc.strerror}") from None
+    payload = _jsonable(payload)
+    if not quiet:
+        counts = payload["samples"]
+        print(f"evaluation of {name}: {counts['generated_heldout'] + counts['generated_train']} generated images, "
+              f"{counts['heldout']} held-out real, {counts['train']} train; real reference: {payload['references']['method']}")
+        print(summary_text(payload))
+        print(f"wrote {out_path} and {len(payload['figures'])} figures in {payload['figures_dir']}")
+    return payload
+
+
+def write_figures(folder: Path, sets: EvaluationSets, results: Mapping[str, Any], details: Mapping[str, Any],
+                  history: Optional[Path], seed: int) -> list[str]:
+    """Every evaluation figure as PNG + PDF in ``folder``; the PNG names."""
+    from . import plots
+
+    names: list[str] = []
+
+    def save(fig: Any, name: str) -> None:
+        png, _ = plots.save_figure(fig, name, folder, close=True)
+        names.append(png.name)
+
+    save(plots.plot_roc({name: details[name]["two_sample"] for name in ("generated", "real_reference")}),
+         "two_sample_roc")
+    save(plots.plot_power_spectra(details["spectra"]), "power_spectrum")
+    save(plots.plot_tissue_intensity(details["histograms"]), "tissue_intensity")
+    save(plots.plot_feature_metrics(results["feature_metrics"]), "feature_metrics")
+    save(plots.plot_ssim_histograms(details["generated"]["best_match"].scores,
+                                    details["real_reference"]["best_match"].scores), "ssim_histograms")
+    diversity = results["diversity"]
+    save(plots.plot_diversity({"real reference": diversity["real_reference"], "generated": diversity["generated"]}),
+         "diversity")
+    save(plots.plot_closest_pairs(sets.generated, sets.train, details["generated"]["memorisation"]), "closest_pairs")
+    save(plots.plot_gallery(sets.generated, sets.reference, seed=seed), "gallery")
+    if history is not None and history.is_file():
+        rows = runs.read_history(history)
+        if runs.history_column(rows, "ssim_best_match")[1]:
+            save(plots.plot_ssim_over_epochs(rows), "ssim_over_epochs")
+        if {"d_loss", "g_loss"} <= {key for row in rows for key in row}:
+            save(plots.plot_history(rows), "history")
+    return names
 
 
 def _jsonable(value: Any) -> Any:
@@ -180,7 +345,7 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return _jsonable(value.tolist())
-    if isinstance(value, (np.integer,)):
+    if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, (float, np.floating)):
         value = float(value)
@@ -190,151 +355,46 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    write_json(path, _jsonable(payload))
-
-
+# ------------------------------------------------------------------------------------------------
 def summary_text(result: Mapping[str, Any]) -> str:
-    """A few human lines from a metrics.json dict."""
-    best = result["best_match_ssim"]
-    div = result["diversity"]
+    """The figures of a metrics.json dict as a table: generated beside the real reference."""
+    def fmt(value: Any, digits: int = 3) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
     two = result["two_sample_test"]
-    mem = result["memorisation"]
-    fid = result["fid_kid"]
-    lines = [
-        f"best-match SSIM  generated {best['generated']['mean']:.4f} | held-out real {best['real_calibration']['mean']:.4f}"
-        f" | ratio {best['ratio_mean']:.3f}",
-        f"diversity (mean pairwise SSIM, lower = more diverse)  generated {div['generated_mean_pairwise_ssim']:.4f}"
-        f" | real {div['real_mean_pairwise_ssim']:.4f} | ratio {div['ratio']:.3f}",
-        f"two-sample test  accuracy {two['accuracy']:.3f} | AUC {two['auc']:.3f} "
-        f"(95% CI {two['auc_ci95'][0]:.3f}-{two['auc_ci95'][1]:.3f}); 0.5 = indistinguishable",
-        f"memorisation  {mem['fraction_closer_than_real_l2']:.1%} of generated closer to a training image than "
-        f"the 1st percentile of held-out real",
-        f"paired SSIM (generated vs random real)  {result['paired_ssim']['mean']:.4f}",
-        ("FID " + f"{fid['fid']:.2f} | KID {fid['kid']['mean']:.4f}") if fid.get("available")
-        else f"FID/KID not computed: {fid['reason']}",
+    feats = result["feature_metrics"]
+    rows = [
+        ("two-sample AUC (95% CI)", *(f"{fmt(t['auc'])} ({fmt(t['auc_ci95'][0], 2)}-{fmt(t['auc_ci95'][1], 2)})"
+                                      for t in (two["generated"], two["real_reference"]))),
+        ("two-sample accuracy (p vs 0.5)", *(f"{fmt(t['accuracy'])} (p={t['p_value']:.1g})"
+                                             for t in (two["generated"], two["real_reference"]))),
+        ("Frechet distance, random-CNN features", fmt(feats["generated"]["frechet_distance"], 1),
+         fmt(feats["real_reference"]["frechet_distance"], 1)),
+        ("KID, random-CNN features", fmt(feats["generated"]["kid"], 4), fmt(feats["real_reference"]["kid"], 4)),
+        *[(f"{key} (k=5)", fmt(feats["generated"][key]), fmt(feats["real_reference"][key]))
+          for key in ("precision", "recall", "density", "coverage")],
+        ("high-frequency spectrum deviation", fmt(result["spectrum"]["generated"]),
+         fmt(result["spectrum"]["real_reference"])),
+        ("tissue intensity Wasserstein-1", fmt(result["tissue_intensity"]["generated"], 4),
+         fmt(result["tissue_intensity"]["real_reference"], 4)),
+        ("best-match SSIM (mean)", fmt(result["best_match_ssim"]["generated"]["mean"]),
+         fmt(result["best_match_ssim"]["real_reference"]["mean"])),
+        ("diversity: mean pairwise SSIM", fmt(result["diversity"]["generated"]),
+         fmt(result["diversity"]["real_reference"])),
+        ("memorisation: closer than real 1st pct", *(f"{result['memorisation'][k]['fraction_closer_than_real_l2']:.1%}"
+                                                    for k in ("generated", "real_reference"))),
+        ("paired SSIM", fmt(result["paired_ssim"]["generated"]), fmt(result["paired_ssim"]["real_reference"])),
     ]
+    fid = result["fid_kid"]
+    if fid.get("available"):
+        rows.append(("FID (InceptionV3)", fmt(fid["generated"]["fid"], 2), fmt(fid["real_reference"]["fid"], 2)))
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [f"{'figure':<{width}}{'generated':>22}{'real reference':>22}"]
+    lines += [f"{name:<{width}}{gen:>22}{ref:>22}" for name, gen, ref in rows]
+    if not fid.get("available"):
+        lines.append(f"FID/KID (InceptionV3) not computed: {fid['reason']}")
     return "\n".join(lines)
 
 
-@dataclass
-class RunImages:
-    """The images a run is evaluated on (see the module docstring for the roles).
-
-    ``generated``: float32 ``[-1, 1]`` ``(count, S, S, C)`` from the run's generator; ``reference``,
-    ``calibration``, ``train``: uint8 ``[0, 255]`` ``(N, S, S, C)``; ``sources`` says where each real set
-    came from; ``timings`` holds the seconds spent loading and generating.
-    """
-
-    config: Config
-    generated: np.ndarray
-    reference: np.ndarray
-    calibration: np.ndarray
-    train: np.ndarray
-    sources: dict[str, str]
-    timings: dict[str, float]
-
-
-def load_run_images(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None, count: int = 500,
-                    seed: int = 0) -> RunImages:
-    """Generate ``count`` images (noise seeded by ``seed``) from the run in ``run_dir`` and load the real
-    sets :func:`evaluate_run` compares them with; pass the result to :func:`evaluate_images` and the
-    ``plot_*`` functions (a notebook shows every figure this way, with nothing computed twice).
-
-    Raises :class:`ConfigError` for ``count`` < 16 and :class:`RunFolderError` for a folder without
-    ``config.json`` or a trained generator, or one whose generator does not match its config.
-    """
-    run_dir = Path(run_dir)
-    if isinstance(count, bool) or not isinstance(count, int) or count < MIN_COUNT:
-        raise ConfigError(f"--count must be an integer of at least {MIN_COUNT} (the two-sample test halves "
-                          f"the sample); got {count!r}")
-    if not run_dir.is_dir():
-        raise RunFolderError(f"run folder not found: {run_dir}")
-    from .sampling import load_generator
-
-    config = runs.read_config(run_dir)
-    started = time.perf_counter()
-    generator = load_generator(run_dir)
-    reference_u8, calibration_u8, train_u8, sources = _load_real(config, reference, seed)
-    load_seconds = time.perf_counter() - started
-
-    from .sampling import sample
-
-    t0 = time.perf_counter()
-    generated = sample(generator, count, seed=seed)
-    generate_seconds = time.perf_counter() - t0
-    if generated.shape[1:] != reference_u8.shape[1:]:
-        raise RunFolderError(f"the generator in {run_dir} makes {generated.shape[1:]} images but the data is "
-                             f"{reference_u8.shape[1:]}; config.json and generator do not match")
-    return RunImages(config, generated, reference_u8, calibration_u8, train_u8, sources,
-                     {"load": round(load_seconds, 3), "generate": round(generate_seconds, 3)})
-
-
-def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None, count: int = 500,
-                 out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
-                 seed: int = 0, *, quiet: bool = False) -> dict:
-    """Evaluate the run in ``run_dir`` and write ``metrics.json`` and figures; return the metrics dict.
-
-    ``count`` generated images (noise seeded by ``seed``) are compared with real images as described in
-    the module docstring. ``out`` is the metrics.json path (default ``RUN_DIR/evaluation/metrics.json``);
-    figures always go to ``RUN_DIR/evaluation/``. A folder without ``config.json`` or a trained
-    generator raises :class:`RunFolderError`.
-    """
-    from . import plots
-
-    run_dir = Path(run_dir)
-    images = load_run_images(run_dir, reference=reference, count=count, seed=seed)
-    generated, train_u8 = images.generated, images.train
-    reference_u8, calibration_u8, sources = images.reference, images.calibration, images.sources
-    results, details = evaluate_images(generated, reference_u8, calibration_u8, train_u8, seed=seed,
-                                       inception_weights=inception_weights)
-    results["timings_seconds"].update(images.timings)
-
-    folder = run_dir / runs.EVALUATION_DIR
-    figures: list[str] = []
-    t0 = time.perf_counter()
-
-    def save(fig, name):
-        png, _ = plots.save_figure(fig, name, folder, close=True)
-        figures.append(png.name)
-
-    generated_best, real_best = details["best_match"]
-    save(plots.plot_ssim_histograms(generated_best.scores, real_best.scores), "ssim_histograms")
-    save(plots.plot_diversity({"real": results["diversity"]["real_mean_pairwise_ssim"],
-                         "generated": results["diversity"]["generated_mean_pairwise_ssim"]}), "diversity")
-    save(plots.plot_closest_pairs(generated, train_u8, details["memorisation"]), "closest_pairs")
-    save(plots.plot_roc(details["two_sample"]), "roc")
-    history = run_dir / runs.HISTORY_FILE
-    if history.is_file():
-        rows = runs.read_history(history)
-        if runs.history_column(rows, "ssim_best_match")[1]:
-            save(plots.plot_ssim_over_epochs(rows), "ssim_over_epochs")
-        try:
-            save(plots.plot_history(history), "history")
-        except DataError:
-            pass  # a history without loss columns (not written by train) has nothing to plot
-    results["timings_seconds"]["figures"] = round(time.perf_counter() - t0, 3)
-
-    payload = {
-        "run_dir": str(run_dir),
-        "seed": seed,
-        "image_shape": list(generated.shape[1:]),
-        "samples": {"generated": int(len(generated)), "reference": int(len(reference_u8)),
-                    "calibration": int(len(calibration_u8)), "train": int(len(train_u8)), "sources": sources},
-        "definitions": DEFINITIONS,
-        **results,
-        "figures": figures,
-        "figures_dir": str(folder),
-    }
-    out_path = Path(out) if out is not None else folder / runs.METRICS_FILE
-    try:
-        _write_json(out_path, payload)
-    except OSError as exc:
-        raise RunFolderError(f"cannot write {out_path}: {exc.strerror}") from None
-    payload = _jsonable(payload)
-    if not quiet:
-        print(f"evaluation of {run_dir} ({len(generated)} generated, {len(reference_u8)} reference, "
-              f"{len(calibration_u8)} calibration, {len(train_u8)} train images)")
-        print(summary_text(payload))
-        print(f"wrote {out_path} and {len(figures)} figures in {folder}")
-    return payload
+__all__ = ["DEFINITIONS", "evaluate_sets", "run_sets", "image_sets", "read_generated", "evaluate_run",
+           "evaluate_images", "write_figures", "summary_text"]

@@ -1,4 +1,5 @@
-"""evaluate: a tiny trained run → metrics.json with definitions and counts, and the figures."""
+"""evaluate: a tiny trained run → metrics.json with every figure beside its real reference, the figures,
+and ``evaluate --images`` for any folder or .npy of generated images."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from dcganlib import evaluate, runs
 from dcganlib.config import smoke_config
-from dcganlib.errors import ConfigError, RunFolderError
+from dcganlib.errors import ConfigError, DataError, RunFolderError
+from helpers import error_line, main
 
 SIZE = 32
+FIGURES = ("two_sample_test", "feature_metrics", "spectrum", "tissue_intensity", "best_match_ssim", "paired_ssim",
+           "diversity", "ms_ssim", "memorisation")
 
 
 @pytest.fixture(scope="module")
@@ -20,43 +26,64 @@ def evaluated(finished_run, tmp_path_factory):
     """The shared finished run (40 train, 12 validate, 12 test images), copied and evaluated once."""
     run_dir = tmp_path_factory.mktemp("evaluated") / "tiny"
     shutil.copytree(finished_run.run_dir, run_dir)
-    result = evaluate.evaluate_run(run_dir, count=24, seed=0, quiet=True)
+    result = evaluate.evaluate_run(run_dir, seed=0, quiet=True)
     return run_dir, result
 
 
-def test_metrics_json_holds_every_figure_with_definitions_and_counts(evaluated):
+def test_metrics_json_holds_every_figure_beside_its_real_reference(evaluated):
     run_dir, result = evaluated
-    path = run_dir / "evaluation" / "metrics.json"
-    on_disk = json.loads(path.read_text())
+    on_disk = json.loads((run_dir / "evaluation" / "metrics.json").read_text())
     assert on_disk == result
-    assert on_disk["samples"]["generated"] == 24
-    assert on_disk["samples"]["reference"] == 12 and on_disk["samples"]["calibration"] == 12
-    assert on_disk["samples"]["train"] == 40
-    assert "data range 2" in on_disk["definitions"]["ssim"]
+    for figure in FIGURES:
+        assert set(on_disk[figure]) >= {"generated", "real_reference"}, figure
+        assert figure in on_disk["definitions"], figure
+    # The tiny data is not the demo: the reference is made of subject halves, and says so.
+    assert on_disk["references"]["method"] == "subject-halves"
+    assert "half" in on_disk["references"]["sources"]["stand_in"]
+    samples = on_disk["samples"]
+    assert samples["train"] == 40 and samples["heldout"] == 24
+    assert samples["generated_train"] == 40 and samples["generated_heldout"] == 24  # as many as real, each side
+    assert samples["reference"] == samples["stand_in"] == samples["generated_figures"] == 12
+    assert samples["reference_test"] == {"train_real": 20, "train_stand_in": 20, "test_real": 12, "test_stand_in": 12}
+    for name in ("generated", "real_reference"):
+        two = on_disk["two_sample_test"][name]
+        assert 0 <= two["auc_ci95"][0] <= two["auc"] <= two["auc_ci95"][1] <= 1
+        assert two["accuracy_ci95"][0] <= two["accuracy"] <= two["accuracy_ci95"][1] and 0 < two["p_value"] <= 1
+        features = on_disk["feature_metrics"][name]
+        assert features["frechet_distance"] >= 0 and all(0 <= features[k] <= 1 for k in ("precision", "recall", "coverage"))
+        assert on_disk["spectrum"][name] >= 0 and 0 <= on_disk["tissue_intensity"][name] <= 1
+        best = on_disk["best_match_ssim"][name]
+        assert -1 <= best["mean"] <= best["max"] <= 1 and best["count"] == 12
+        assert 0 <= on_disk["memorisation"][name]["fraction_closer_than_real_l2"] <= 1
+    assert on_disk["two_sample_test"]["generated"]["test_counts"] == {"real": 24, "candidate": 24}
     best = on_disk["best_match_ssim"]
-    assert -1 <= best["generated"]["mean"] <= best["generated"]["max"] <= 1
-    assert best["ratio_mean"] == pytest.approx(best["generated"]["mean"] / best["real_calibration"]["mean"])
-    assert best["generated"]["count"] == 24 and best["real_calibration"]["count"] == 12
-    div = on_disk["diversity"]
-    assert 0 < div["real_mean_pairwise_ssim"] < 1
-    assert div["ms_ssim"]["generated"]["available"] is False
-    two = on_disk["two_sample_test"]
-    assert 0 <= two["auc_ci95"][0] <= two["auc"] <= two["auc_ci95"][1] <= 1
-    assert two["test_per_class"] == 12  # min(24 held-out real, 24 generated) / 2
+    assert best["ratio_mean"] == pytest.approx(best["generated"]["mean"] / best["real_reference"]["mean"])
+    assert on_disk["ms_ssim"]["generated"]["available"] is False
     assert on_disk["fid_kid"]["available"] in (True, False)
-    assert 0 <= on_disk["memorisation"]["fraction_closer_than_real_l2"] <= 1
     assert on_disk["seed"] == 0 and on_disk["image_shape"] == [SIZE, SIZE, 1]
-    assert set(on_disk["timings_seconds"]) >= {"best_match_ssim", "two_sample_test", "memorisation"}
+    assert set(on_disk["timings_seconds"]) >= {"two_sample_test", "feature_metrics", "memorisation", "figures"}
 
 
 def test_evaluation_writes_the_figures(evaluated):
     run_dir, result = evaluated
     folder = run_dir / "evaluation"
-    expected = {"ssim_histograms", "diversity", "closest_pairs", "roc", "ssim_over_epochs", "history"}
+    expected = {"two_sample_roc", "power_spectrum", "tissue_intensity", "feature_metrics", "ssim_histograms",
+                "diversity", "closest_pairs", "gallery", "ssim_over_epochs", "history"}
     assert {Path(name).stem for name in result["figures"]} == expected
     for stem in expected:
         for suffix in (".png", ".pdf"):
             assert (folder / f"{stem}{suffix}").stat().st_size > 1000
+
+
+def test_summary_puts_each_figure_beside_its_real_reference(evaluated):
+    _, result = evaluated
+    text = evaluate.summary_text(result)
+    header, *rows = text.splitlines()
+    assert "generated" in header and "real reference" in header
+    for label in ("two-sample AUC", "Frechet distance, random-CNN features", "precision", "recall",
+                  "high-frequency spectrum deviation", "tissue intensity", "best-match SSIM", "memorisation"):
+        assert any(row.startswith(label) for row in rows), label
+    assert all("FID" not in row for row in rows if "random-CNN" in row)  # offline features are never called FID
 
 
 def test_training_history_has_the_tracker_columns(evaluated):
@@ -66,11 +93,11 @@ def test_training_history_has_the_tracker_columns(evaluated):
     assert all(-1 <= row["ssim_best_match"] <= 1 and 0 < row["ssim_diversity"] <= 1 for row in rows)
 
 
-def test_generated_images_are_seeded(evaluated, tmp_path):
+def test_evaluation_is_seeded(evaluated, tmp_path):
     run_dir, first = evaluated
-    again = evaluate.evaluate_run(run_dir, count=24, seed=0, out=tmp_path / "again.json", quiet=True)
-    assert again["best_match_ssim"] == first["best_match_ssim"]
-    assert again["two_sample_test"]["auc"] == first["two_sample_test"]["auc"]
+    again = evaluate.evaluate_run(run_dir, seed=0, out=tmp_path / "again.json", quiet=True)
+    for figure in ("best_match_ssim", "feature_metrics", "spectrum", "two_sample_test"):
+        assert again[figure] == first[figure], figure
 
 
 def test_bad_run_folders_give_one_line_errors(tmp_path):
@@ -81,5 +108,64 @@ def test_bad_run_folders_give_one_line_errors(tmp_path):
     smoke_config(image_size=SIZE).to_json(tmp_path / "config.json")
     with pytest.raises(RunFolderError, match="generator"):
         evaluate.evaluate_run(tmp_path)
-    with pytest.raises(ConfigError, match="--count"):
-        evaluate.evaluate_run(tmp_path, count=3)
+
+
+# ---- evaluate --images: any tool's images ----------------------------------------------------------
+def _sample_pngs(finished_run, folder: Path, count: int = 64) -> Path:
+    from dcganlib.pixels import to_uint8
+    from dcganlib.sampling import sample
+
+    folder.mkdir(parents=True)
+    for i, image in enumerate(to_uint8(sample(finished_run.generator, count, seed=5))):
+        Image.fromarray(image[..., 0]).save(folder / f"img_{i:03d}.png")
+    return folder
+
+
+def test_images_folder_and_npy_give_the_same_figures(finished_run, tmp_path, capsys):
+    data = json.loads((finished_run.run_dir / runs.CONFIG_FILE).read_text())["data"]
+    pngs = _sample_pngs(finished_run, tmp_path / "pngs")
+    stack = np.stack([np.asarray(Image.open(p)) for p in sorted(pngs.iterdir())])
+    np.save(tmp_path / "stack.npy", stack)
+    code, stderr = main("evaluate", "--images", pngs, "--reference", data, capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    from_pngs = json.loads((tmp_path / "pngs-evaluation" / "metrics.json").read_text())
+    from_npy = evaluate.evaluate_images(tmp_path / "stack.npy", reference=data, quiet=True)
+    assert from_pngs["source"]["images"] == str(pngs) and from_npy["samples"] == from_pngs["samples"]
+    assert from_pngs["samples"]["generated_train"] + from_pngs["samples"]["generated_heldout"] == 64
+    for figure in ("spectrum", "tissue_intensity", "best_match_ssim", "feature_metrics"):
+        assert from_npy[figure] == from_pngs[figure], figure
+    assert (tmp_path / "pngs-evaluation" / "two_sample_roc.png").is_file()
+
+
+def test_images_are_refused_with_one_line(finished_run, tmp_path, capsys):
+    data = json.loads((finished_run.run_dir / runs.CONFIG_FILE).read_text())["data"]
+    (tmp_path / "empty").mkdir()
+    np.save(tmp_path / "few.npy", np.zeros((5, 32, 32), np.uint8))
+    np.save(tmp_path / "tiny.npy", np.zeros((40, 8, 8), np.uint8))
+    for argv, message in (
+        (("--images", tmp_path / "nowhere"), "does not exist"),
+        (("--images", tmp_path / "empty"), "empty"),
+        (("--images", tmp_path / "tiny.npy", "--reference", data), "at least 16 px"),
+        (("--images", tmp_path / "few.npy", "--reference", data), "too few"),
+        ((finished_run.run_dir, "--images", tmp_path / "few.npy"), "not both"),
+    ):
+        code, stderr = main("evaluate", *argv, capsys=capsys)
+        assert code == 2 and message in error_line(stderr), (argv, stderr[-2000:])
+    assert not (tmp_path / "few.npy-evaluation").exists()
+    with pytest.raises(DataError):
+        evaluate.read_generated(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="not both"):
+        from dcganlib import cli
+
+        cli._evaluate(cli.build_parser().parse_args(["evaluate"]))
+
+
+def test_reference_folder_replaces_the_held_out_images(finished_run, tmp_path):
+    data = Path(json.loads((finished_run.run_dir / runs.CONFIG_FILE).read_text())["data"])
+    run = tmp_path / "run"
+    shutil.copytree(finished_run.run_dir, run)
+    result = evaluate.evaluate_run(run, reference=data / "keras_png_slices_test", quiet=True)
+    assert result["samples"]["heldout"] == 12 and result["samples"]["stand_in"] == 6
+    assert result["references"]["sources"]["heldout"] == f"every image under {data / 'keras_png_slices_test'}"
+    with pytest.raises(DataError, match="does not exist"):
+        evaluate.evaluate_run(run, reference=tmp_path / "nowhere", quiet=True)

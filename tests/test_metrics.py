@@ -6,6 +6,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
 from dcganlib import callbacks, metrics, seeds
+from dcganlib.metrics import artefacts, features, prdc
 from dcganlib.errors import DataError
 
 
@@ -126,22 +127,34 @@ def test_ms_ssim_at_161_px_is_one_for_copies_and_matches_tensorflow():
 
 
 # ------------------------------------------------------------------------------------------------
-def test_two_sample_test_is_near_chance_on_two_halves_of_one_set():
-    real = blobs(160, seed=1)
-    result = metrics.two_sample_test(real[:80], real[80:], seed=0, epochs=5)
-    low, high = result["auc_ci95"]
-    assert low <= 0.5 <= high or result["accuracy"] < 0.7
-    assert result["test_per_class"] == 40
+def test_two_sample_test_is_near_chance_on_four_quarters_of_one_set():
+    real = blobs(320, seed=1)
+    result = metrics.two_sample_test(real[:80], real[80:160], real[160:240], real[240:], seed=0, epochs=5)
+    for low, high in (result["auc_ci95"], result["accuracy_ci95"]):
+        assert low <= 0.5 <= high
+    assert result["p_value"] > 0.01
+    assert result["test_counts"] == {"real": 80, "candidate": 80} and result["train_counts"]["candidate"] == 80
 
 
 def test_two_sample_test_separates_real_from_noise_and_is_deterministic():
-    real = blobs(80, seed=2)
+    real = blobs(160, seed=2)
     noise = np.random.default_rng(0).uniform(-1, 1, real.shape).astype(np.float32)
-    first = metrics.two_sample_test(real, noise, seed=3, epochs=5)
-    assert first["auc"] > 0.95 and first["accuracy"] > 0.9
+    first = metrics.two_sample_test(real[:80], noise[:80], real[80:], noise[80:], seed=3, epochs=3)
+    assert first["auc"] > 0.95 and first["accuracy"] > 0.9 and first["p_value"] < 1e-6
     assert first["auc_ci95"][0] <= first["auc"] <= first["auc_ci95"][1]
-    second = metrics.two_sample_test(real, noise, seed=3, epochs=5)
+    second = metrics.two_sample_test(real[:80], noise[:80], real[80:], noise[80:], seed=3, epochs=3)
     assert second["auc"] == first["auc"] and second["accuracy"] == first["accuracy"]
+
+
+def test_the_two_sample_classifier_is_deep_normalised_and_leaky():
+    import keras
+
+    model = metrics.two_sample.build_classifier((64, 64, 1), seed=0)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") >= 4 and kinds.count("BatchNormalization") == kinds.count("Conv2D")
+    assert kinds.count("LeakyReLU") == kinds.count("Conv2D")
+    assert model.output_shape == (None, 1) and model.layers[1].strides == (1, 1)  # full-resolution first block
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
 
 
 def test_roc_auc_known_values_and_delong_variance():
@@ -218,8 +231,8 @@ def test_memorisation_flags_an_exact_copy_of_a_training_image():
     assert result["flagged_indices"][0] == 5  # the copy is flagged, and listed first (closest)
     assert result["l2_threshold"] > 0
     assert result["fraction_closer_than_real_l2"] >= 1 / 6
-    assert result["generated_nearest"]["l2"][5] < result["heldout_nearest"]["l2"].min()
-    gen = result["generated_nearest"]
+    assert result["candidate_nearest"]["l2"][5] < result["baseline_nearest"]["l2"].min()
+    gen = result["candidate_nearest"]
     assert gen["l2"][5] == 0.0 and gen["l2_index"][5] == 7 and gen["ssim_index"][5] == 7
     assert gen["ssim"][5] == pytest.approx(1.0, abs=1e-6)
 
@@ -259,3 +272,71 @@ def test_quality_tracker_writes_logs_from_the_models_generator():
     expected = metrics.best_match_ssim(sample, reference).scores.mean()
     assert logs[0]["ssim_best_match"] == pytest.approx(float(expected), abs=1e-6)
     assert tracker.noise().shape == (8, 4) and 0 < tracker.reference_diversity < 1
+
+
+# ------------------------------------------------------------------------------------------------
+# feature space, precision/recall/density/coverage, spectrum and intensity
+def test_random_features_are_fixed_for_a_seed_and_see_texture():
+    images = smooth_images(6, size=40)
+    network = features.RandomFeatures(1, seed=0)
+    out = network(images)
+    assert out.shape == (6, network.dimension) and network.dimension == 416 and out.dtype == np.float64
+    np.testing.assert_array_equal(out, features.RandomFeatures(1, seed=0)(images))
+    assert not np.allclose(out, features.RandomFeatures(1, seed=1)(images))
+    standardised = features.standardise(out, out)
+    np.testing.assert_allclose(standardised.mean(axis=0), 0, atol=1e-9)
+    # a 1-px blur of one half moves it far further from the other half than the halves differ
+    many = smooth_images(80, size=32, seed=3)
+    blurred = gaussian_filter(many[40:], sigma=(0, 1, 1, 0))
+    first, second, third = (network(x) for x in (many[:40], many[40:], blurred))
+    reference = features.standardise(first, first)
+
+    def distance(other):  # KID: unbiased, so ≈ 0 for two samples of one distribution even at n = 40
+        return metrics.kernel_distance(features.standardise(other, first), reference, subsets=20, seed=0)["mean"]
+    assert distance(third) > 0.2 and abs(distance(second)) < 0.05
+
+
+def test_prdc_known_values():
+    grid = np.array([[x, y] for x in range(6) for y in range(6)], dtype=float)
+    same = prdc.precision_recall_density_coverage(grid, grid + 1e-9, k=3)
+    assert same["precision"] == 1.0 and same["recall"] == 1.0 and same["coverage"] == 1.0
+    assert same["density"] == pytest.approx(1.0, abs=0.35)
+    far = prdc.precision_recall_density_coverage(grid, grid + 100.0, k=3)
+    assert far == {**far, "precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+    # fakes on one corner point only: faithful (precision 1) but covering almost nothing
+    corner = prdc.precision_recall_density_coverage(grid, np.zeros((10, 2)) + 1e-3, k=3)
+    assert corner["precision"] == 1.0 and corner["coverage"] < 0.2 and corner["recall"] < 0.2
+    with pytest.raises(ValueError, match="k = 5"):
+        prdc.precision_recall_density_coverage(grid[:4], grid[:4])
+
+
+def test_radial_spectrum_puts_a_pure_wave_at_its_frequency_and_deviation_is_a_log_ratio():
+    size = 32
+    x = np.arange(size)
+    wave = np.tile(0.5 * np.cos(2 * np.pi * 5 * x / size), (size, 1))[None, ..., None].astype(np.float32)
+    spectrum = artefacts.radial_power_spectrum(wave)
+    assert len(spectrum) == round(size / np.sqrt(2))
+    assert np.argmax(spectrum) == 4  # radius 5 is index 4 (radii start at 1)
+    base = artefacts.radial_power_spectrum(smooth_images(4, size=size))
+    assert artefacts.spectrum_deviation(base, base) == 0.0
+    assert artefacts.spectrum_deviation(base * 10.0, base) == pytest.approx(1.0)
+
+
+def test_checkerboard_power_is_at_the_corner_of_the_frequency_plane():
+    size = 16
+    yy, xx = np.mgrid[:size, :size]
+    board = np.where((yy + xx) % 2 == 0, 0.5, -0.5)[None, ..., None].astype(np.float32)
+    spectrum = artefacts.radial_power_spectrum(board)
+    assert np.argmax(spectrum) == len(spectrum) - 1
+
+
+def test_tissue_wasserstein_is_the_shift_of_the_grey_levels():
+    base = np.full((2, 8, 8, 1), 100, np.uint8)
+    base[:, :4] = 0  # background, not tissue
+    shifted = base.copy()
+    shifted[:, 4:] = 110
+    hist_a, hist_b = artefacts.tissue_histogram(base), artefacts.tissue_histogram(shifted)
+    assert hist_a.sum() == pytest.approx(1.0) and hist_a[100] == 1.0
+    assert artefacts.tissue_wasserstein(hist_b, hist_a) == pytest.approx(10 / 255)
+    with pytest.raises(ValueError, match="no tissue"):
+        artefacts.tissue_histogram(np.zeros((1, 8, 8), np.uint8))

@@ -140,20 +140,18 @@ def test_ensure_run_trains_once_then_reuses_resumes_and_refuses_other_settings(d
     assert generator.is_file()
     assert [row["epoch"] for row in runs.read_history(run / runs.HISTORY_FILE)] == [1, 2]
 
-    # evaluate.load_run_images: what evaluate_run compares, for notebooks to plot without recomputing
+    # evaluate.run_sets: what evaluate_run compares, for notebooks to plot without recomputing
     from dcganlib import evaluate
+    from dcganlib.pixels import to_uint8
 
-    images = evaluate.load_run_images(run, count=16, seed=3)
+    sets, saved = evaluate.run_sets(run, seed=3)
     splits = data.load_dataset(config)
-    assert images.generated.shape == (16, 16, 16, 1) and images.generated.dtype == np.float32
-    assert -1 <= images.generated.min() and images.generated.max() <= 1
-    np.testing.assert_array_equal(images.reference, splits.test)
-    np.testing.assert_array_equal(images.calibration, splits.validate)
-    np.testing.assert_array_equal(images.train, splits.train)
-    np.testing.assert_array_equal(images.generated, sampling.sample(sampling.load_generator(run), 16, seed=3))
-    assert images.config == Config.from_json(run / runs.CONFIG_FILE)
-    with pytest.raises(ConfigError, match="at least 16"):
-        evaluate.load_run_images(run, count=8)
+    assert sets.generated.dtype == np.uint8 and sets.generated.shape[1:] == (16, 16, 1)
+    np.testing.assert_array_equal(sets.train, splits.train)
+    np.testing.assert_array_equal(sets.heldout, np.concatenate([splits.validate, splits.test]))
+    drawn = to_uint8(sampling.sample(sampling.load_generator(run), len(sets.generated_train) + len(sets.heldout), seed=3))
+    np.testing.assert_array_equal(np.concatenate([sets.generated_train, sets.generated_heldout]), drawn)
+    assert saved == Config.from_json(run / runs.CONFIG_FILE)
 
 
 # ---- logic that used to live in notebook cells ------------------------------------------------------
@@ -163,12 +161,11 @@ def test_notebook_setup_reads_the_smoke_switch_and_keeps_the_presets_unless_give
     monkeypatch.setenv("DCGANLIB_SMOKE", "1")
     smoke = notebook_setup(track_ssim=True)
     assert smoke.smoke and smoke.config == smoke_config(track_ssim=True)
-    assert (str(smoke.run_dir), str(smoke.images), smoke.evaluate_count) == \
-        ("../runs/notebook-smoke", "../runs/smoke-images", 64)
+    assert (str(smoke.run_dir), str(smoke.images)) == ("../runs/notebook-smoke", "../runs/smoke-images")
     monkeypatch.delenv("DCGANLIB_SMOKE")
     full = notebook_setup(image_size=None, epochs=7, run_dir="../runs/oasis")
     assert not full.smoke and full.config == default_config(epochs=7)  # None keeps the preset's image size
-    assert (str(full.run_dir), str(full.images), full.evaluate_count) == ("../runs/oasis", "../images", 500)
+    assert (str(full.run_dir), str(full.images)) == ("../runs/oasis", "../images")
 
 
 def test_middle_slice_is_the_median_slice_number_of_the_split():

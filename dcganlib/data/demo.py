@@ -53,6 +53,8 @@ DEMO_VERSION = "2"
 #: The embedded dataset is one fixed dataset: ``config.seed`` does not change it (it only drives the
 #: split of user data, shuffling, noise and initialisation), so runs with different seeds compare.
 DEMO_SEED = 0
+#: The seed of the second demo build whose new subjects stand in for generated images in evaluations.
+RESAMPLE_SEED = 1
 #: Side of the cached demo PNGs (the OASIS course size); larger ``image_size`` builds at that size.
 DEMO_SIZE = 256
 TEMPLATE_NAME = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
@@ -293,15 +295,17 @@ def summary_line(folder: str | os.PathLike, seconds: Optional[float] = None) -> 
             f"seed {info.get('seed')}) in {took:.1f} s")
 
 
-def ensure_demo_dataset(config: Config) -> Path:
+def ensure_demo_dataset(config: Config, seed: int = DEMO_SEED) -> Path:
     """Build (once) and return the demo dataset folder for ``config``, in the OASIS layout.
 
-    Keyed by ``(config.demo_count, size, DEMO_SEED, DEMO_VERSION)`` where size is 256 px (or
-    ``config.image_size`` if larger), under :func:`~dcganlib.data.cache.cache_root`.
+    Keyed by ``(config.demo_count, size, seed, DEMO_VERSION)`` where size is 256 px (or
+    ``config.image_size`` if larger), under :func:`~dcganlib.data.cache.cache_root`. Training always uses
+    ``DEMO_SEED``; the evaluation builds the same population with :data:`RESAMPLE_SEED` — new synthetic
+    subjects, the real stand-ins of :mod:`dcganlib.references`.
     """
     size = max(DEMO_SIZE, config.image_size)
-    name = f"mni152-demo-v{DEMO_VERSION}-n{config.demo_count}-s{size}-seed{DEMO_SEED}"
-    return build_once(cache_root(config) / name, count=config.demo_count, size=size)
+    name = f"mni152-demo-v{DEMO_VERSION}-n{config.demo_count}-s{size}-seed{seed}"
+    return build_once(cache_root(config) / name, count=config.demo_count, size=size, seed=seed)
 
 
 def build_once(final: Path, count: int, size: int, seed: int = DEMO_SEED) -> Path:

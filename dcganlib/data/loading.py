@@ -21,7 +21,7 @@ from ..files import write_json
 from .cache import DecodedFiles, decode_all
 from .discovery import OASIS_SPLITS, collect, collect_oasis, find_oasis_root
 from .readers import SUPPORTED, is_supported
-from .splits import cap_train, split_groups, split_views, subject_ids
+from .splits import split_groups, split_views, subject_ids, train_cap
 
 _EXAMPLES = 10  # skipped files named in the report
 
@@ -35,6 +35,7 @@ class DatasetSplits:
     """Decoded, resized slices per split, as uint8 ``(N, S, S, C)`` arrays in ``[0, 255]``.
 
     ``validate``/``test`` may be empty ``(0, S, S, C)`` only when the data has too few subjects.
+    ``groups[split]`` holds each image's subject id (or file, or file#slice; see ``report["grouping"]``).
     ``report`` is a JSON-able audit of where the data came from and how it was split.
     """
 
@@ -42,6 +43,7 @@ class DatasetSplits:
     validate: np.ndarray
     test: np.ndarray
     report: dict = field(default_factory=dict)
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
 
     def save_report(self, path: str | os.PathLike) -> None:
         """Write :attr:`report` as indented JSON, atomically (the run folder's ``split.json``)."""
@@ -72,11 +74,14 @@ def load_dataset(config: Config) -> DatasetSplits:
     relatives = [source.files[i].relative_to(source.root).as_posix() for i in decoded.file_index]
     report = _base_report(config, source, decoded, skipped)
     if source.oasis:
-        split_names, subjects = _oasis_splits(relatives, config, report)
+        split_names, groups, subjects = _oasis_splits(relatives, config, report)
     else:
-        split_names, subjects = _seeded_splits(relatives, decoded, source, config, report)
-    arrays = split_views(decoded.images, split_names)
-    train = cap_train(arrays["train"], config)
+        split_names, groups, subjects = _seeded_splits(relatives, decoded, source, config, report)
+    arrays, labels = split_views(decoded.images, split_names, groups)
+    keep = train_cap(len(arrays["train"]), config)
+    train = arrays["train"] if keep is None else arrays["train"][keep]
+    if keep is not None:
+        labels["train"] = labels["train"][keep]
     report.update(
         counts={"train": int(len(train)), "validate": int(len(arrays["validate"])), "test": int(len(arrays["test"]))},
         train_before_cap=int(len(arrays["train"])),
@@ -87,7 +92,7 @@ def load_dataset(config: Config) -> DatasetSplits:
     if len(train) == 0:
         raise DataError(f"no training images in {source.path} after the split; add data to "
                         f"{OASIS_SPLITS['train'] if source.oasis else 'the folder'}")
-    return DatasetSplits(train=train, validate=arrays["validate"], test=arrays["test"], report=report)
+    return DatasetSplits(train=train, validate=arrays["validate"], test=arrays["test"], report=report, groups=labels)
 
 
 def _find_source(config: Config) -> _Source:
@@ -154,7 +159,7 @@ def _base_report(config: Config, source: _Source, decoded: DecodedFiles,
 
 
 def _oasis_splits(relatives: list[str], config: Config,
-                  report: dict[str, Any]) -> tuple[np.ndarray, dict[str, list[str]]]:
+                  report: dict[str, Any]) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
     """Splits as given by the OASIS folders; subjects recorded for the audit."""
     split_of_folder = {folder: split for split, folder in OASIS_SPLITS.items()}
     split_names = np.array([split_of_folder[r.split("/", 1)[0]] for r in relatives])
@@ -163,11 +168,11 @@ def _oasis_splits(relatives: list[str], config: Config,
     report.update(layout="oasis", subject_regex=pattern, grouping="subject" if ids else "file",
                   split_rule="as given by the keras_png_slices_{train,validate,test} folders")
     subjects = {s: sorted({g for g, n in zip(groups, split_names) if n == s}) for s in OASIS_SPLITS}
-    return split_names, subjects
+    return split_names, groups, subjects
 
 
 def _seeded_splits(relatives: list[str], decoded: DecodedFiles, source: _Source, config: Config,
-                   report: dict[str, Any]) -> tuple[np.ndarray, dict[str, list[str]]]:
+                   report: dict[str, Any]) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
     """Groups (subjects, else files, else slices of a single file) assigned to splits by a seeded hash."""
     ids, pattern = subject_ids(relatives, config)
     if ids is not None:
@@ -183,7 +188,7 @@ def _seeded_splits(relatives: list[str], decoded: DecodedFiles, source: _Source,
                   val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                   split_rule="groups ordered by sha256(f'{seed}:{group}'); first test_fraction to test, "
                              "next val_fraction to validate, rest to train")
-    return np.array([split_of_group[g] for g in groups]), subjects
+    return np.array([split_of_group[g] for g in groups]), groups, subjects
 
 
 __all__ = ["DatasetSplits", "SkippedFilesWarning", "load_dataset"]

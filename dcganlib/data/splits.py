@@ -82,20 +82,23 @@ def split_groups(groups: Sequence[str], config: Config) -> dict[str, list[str]]:
             "train": sorted(order[n_test + n_val:])}
 
 
-def split_views(images: np.ndarray, split_names: np.ndarray) -> dict[str, np.ndarray]:
-    """``{split: images of that split}`` as views of ``images``, in their original order within a split.
+def split_views(images: np.ndarray, split_names: np.ndarray,
+                groups: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``({split: images}, {split: group id of each image})``, the images as views of ``images``, in their
+    original order within a split.
 
     The rows of ``images`` are reordered in place so each split is contiguous (they already are in the
     OASIS layout), so the splits need no second copy of the images (boolean indexing made one).
     """
-    if not len(split_names):
-        return {s: images[:0] for s in SPLIT_NAMES}
     rank = {name: i for i, name in enumerate(SPLIT_NAMES)}
-    keys = np.array([rank[name] for name in split_names])
+    keys = np.array([rank[name] for name in split_names], dtype=np.int64)
     order = np.argsort(keys, kind="stable")
     _permute_rows(images, order)
+    ordered_groups = np.asarray(groups, dtype=object)[order]
     bounds = np.searchsorted(keys[order], np.arange(len(SPLIT_NAMES) + 1))
-    return {name: images[bounds[i]:bounds[i + 1]] for i, name in enumerate(SPLIT_NAMES)}
+    views = {name: images[bounds[i]:bounds[i + 1]] for i, name in enumerate(SPLIT_NAMES)}
+    labels = {name: ordered_groups[bounds[i]:bounds[i + 1]] for i, name in enumerate(SPLIT_NAMES)}
+    return views, labels
 
 
 def _permute_rows(array: np.ndarray, order: np.ndarray) -> None:
@@ -119,12 +122,11 @@ def _permute_rows(array: np.ndarray, order: np.ndarray) -> None:
             i = j
 
 
-def cap_train(train: np.ndarray, config: Config) -> np.ndarray:
-    """At most ``config.max_images`` training images: a seeded subset in their original order."""
-    if config.max_images is None or len(train) <= config.max_images:
-        return train
-    keep = np.sort(seeds.rng(config.seed, "train-cap").choice(len(train), config.max_images, replace=False))
-    return train[keep]
+def train_cap(count: int, config: Config) -> Optional[np.ndarray]:
+    """Indices (sorted) of the training images ``config.max_images`` keeps, or None to keep all ``count``."""
+    if config.max_images is None or count <= config.max_images:
+        return None
+    return np.sort(seeds.rng(config.seed, "train-cap").choice(count, config.max_images, replace=False))
 
 
 def shared_subjects(report: Mapping[str, Any]) -> list[str]:
@@ -137,5 +139,5 @@ def shared_subjects(report: Mapping[str, Any]) -> list[str]:
     return sorted(shared)
 
 
-__all__ = ["SUBJECT_PATTERNS", "SPLIT_NAMES", "subject_ids", "split_groups", "split_views", "cap_train",
+__all__ = ["SUBJECT_PATTERNS", "SPLIT_NAMES", "subject_ids", "split_groups", "split_views", "train_cap",
            "shared_subjects"]
