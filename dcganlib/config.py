@@ -29,7 +29,8 @@ GENERATORS = ("radford", "resize")
 GENERATOR_STARTS = ("dense", "conv_transpose")
 UPSAMPLINGS = ("nearest", "bilinear")  # resize generator only
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
-LOSSES = ("bce", "lsgan", "hinge")
+LOSSES = ("bce", "lsgan", "hinge", "rpgan")
+D_NORMS = ("batch", "spectral", "spectral_batch", "none")  # normalisation of D's hidden blocks
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies, see dcganlib/augment.py
@@ -60,6 +61,7 @@ class Config:
     g_filters: int = 32  # width of G's last hidden block; doubles towards the input (paper: 64)
     d_filters: int = 32  # width of D's first block; doubles with depth (paper: 64)
     d_dropout: float = 0.0  # dropout after each D block (0 = Radford et al.)
+    d_norm: str = "batch"  # D's blocks: batch norm (Radford) | spectral (Miyato et al. 2018) | spectral_batch | none
     # --- loss and optimisation ----------------------------------------------------------------
     loss: str = "bce"  # bce (non-saturating) | lsgan | hinge
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing (bce only)
@@ -68,6 +70,10 @@ class Config:
     beta_1: float = 0.5
     beta_2: float = 0.999
     ema: float = 0.0  # decay of an exponential moving average of G's weights used for sampling; 0 = off
+    ema_rampup: float = 0.0  # EMA half-life = min(half-life of ema, ema_rampup × G steps so far); 0 = no ramp
+    r1_gamma: float = 0.0  # R1 penalty γ/2·E‖∇D(x_real)‖² (Mescheder et al. 2018); 0 = off
+    r2_gamma: float = 0.0  # R2 penalty γ/2·E‖∇D(G(z))‖²; 0 = off
+    penalty_every: int = 1  # lazy regularisation: R1/R2 every k-th step, scaled by k (Karras et al. 2020)
     augment: str = ""  # DiffAugment of every image D sees, e.g. "translation,cutout"; "" = off
     batch_size: int = 64
     epochs: int = 30  # total epochs of the run (a resumed run trains up to this number)
@@ -245,9 +251,10 @@ def _validate(c: Config) -> None:
     num = (int, float)
     for name in ("image_size", "channels", "demo_count", "latent_dim", "g_filters", "d_filters",
                  "batch_size", "epochs", "seed", "nifti_axis", "grid_size", "checkpoint_every",
-                 "keep_checkpoints", "gif_frame_ms"):
+                 "keep_checkpoints", "gif_frame_ms", "penalty_every"):
         _check_type(name, getattr(c, name), (int,))
-    for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "ema", "g_learning_rate",
+    for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "ema", "ema_rampup", "r1_gamma",
+                 "r2_gamma", "g_learning_rate",
                  "d_learning_rate", "beta_1", "beta_2"):
         _check_type(name, getattr(c, name), num)
     for name in ("data", "subject_regex", "cache_dir"):
@@ -258,7 +265,7 @@ def _validate(c: Config) -> None:
     _check_type("verbose", c.verbose, (int,), optional=True)
     for name, choices in (("generator", GENERATORS), ("generator_start", GENERATOR_STARTS),
                           ("generator_upsample", UPSAMPLINGS),
-                          ("generator_activation", ACTIVATIONS), ("loss", LOSSES),
+                          ("generator_activation", ACTIVATIONS), ("loss", LOSSES), ("d_norm", D_NORMS),
                           ("precision", PRECISIONS), ("strategy", STRATEGIES)):
         _check_type(name, getattr(c, name), (str,))
         _check_choice(name, getattr(c, name), choices)
@@ -281,6 +288,10 @@ def _validate(c: Config) -> None:
     _check_range("d_dropout", c.d_dropout, 0.0, 1.0, high_open=True)
     _check_range("label_smoothing", c.label_smoothing, 0.0, 0.5)
     _check_range("ema", c.ema, 0.0, 1.0, high_open=True)
+    _check_range("ema_rampup", c.ema_rampup, 0.0, 1.0)
+    _check_range("r1_gamma", c.r1_gamma, 0.0, 1e4)
+    _check_range("r2_gamma", c.r2_gamma, 0.0, 1e4)
+    _check_range("penalty_every", c.penalty_every, 1, 1000)
     _check_type("augment", c.augment, (str,))
     unknown = sorted({p.strip() for p in c.augment.split(",") if p.strip()} - set(AUGMENTATIONS))
     if unknown:

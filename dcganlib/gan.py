@@ -11,10 +11,12 @@ Images inside are float32 in ``[-1, 1]``, NHWC.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Optional
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 from . import losses, models
 from .augment import diff_augment, parse_policy
@@ -29,7 +31,7 @@ class DCGAN(keras.Model):
     """Generator and discriminator trained together by :meth:`fit` (one D and one G update per batch).
 
     ``generator``: ``(B, latent_dim)`` → ``(B, S, S, C)`` in ``[-1, 1]``; ``discriminator``:
-    ``(B, S, S, C)`` → logits ``(B, 1)``. ``loss_pair`` is ``(generator_loss(fake_logits),
+    ``(B, S, S, C)`` → logits ``(B, 1)``. ``loss_pair`` is ``(generator_loss(fake_logits, real_logits),
     discriminator_loss(real_logits, fake_logits))`` from :func:`dcganlib.losses.get_loss_pair`.
     ``fit()`` takes batches of real images (float32 ``[-1, 1]``) and reports the means over the epoch of
     ``d_loss``, ``g_loss``, ``d_acc_real`` (fraction of real logits > 0), ``d_acc_fake`` (fraction of
@@ -38,11 +40,17 @@ class DCGAN(keras.Model):
     The noise comes from a ``keras.random.SeedGenerator(seed)`` owned by the model, whose state is
     checkpointed, so a resumed run draws the noise an uninterrupted one would have drawn.
 
-    ``ema > 0`` keeps an exponential moving average of G's trainable weights, ``w̄ ← ema·w̄ + (1−ema)·w``
-    after every G update (Keras' optimizer EMA, so it is checkpointed with ``g_optimizer`` and works
-    under any distribution strategy); :meth:`sampling_generator` returns a copy of G holding ``w̄``
-    (and G's current batch-norm statistics) for grids, tracking and the exported ``generator.keras``.
-    Training itself always uses the raw weights.
+    ``ema > 0`` keeps an exponential moving average of G's trainable weights, ``w̄ ← β_t·w̄ + (1−β_t)·w``
+    after every G update, with ``β_t`` from :func:`ema_decay` (constant ``ema``, or ramped up with
+    ``ema_rampup``). It lives in G's optimizer (Keras' optimizer EMA), so it is checkpointed with
+    ``g_optimizer`` and works under any distribution strategy; :meth:`sampling_generator` returns a copy
+    of G holding ``w̄`` (and G's current batch-norm statistics) for grids, tracking and the exported
+    ``generator.keras``. Training itself always uses the raw weights.
+
+    ``r1_gamma`` / ``r2_gamma`` add the zero-centred gradient penalties ``γ/2 · E‖∇ₓD(x)‖²`` on the real
+    (R1; Mescheder et al. 2018) and the generated (R2) images D sees to D's loss — every
+    ``penalty_every``-th step only, multiplied by that number ("lazy regularisation", Karras et al. 2020),
+    which keeps the double back-propagation cheap.
 
     ``augment`` (e.g. ``"translation,cutout"``) passes every image D sees — real and fake, in both
     updates — through :func:`dcganlib.augment.diff_augment` with a fresh seed per call.
@@ -50,7 +58,8 @@ class DCGAN(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *,
                  loss_pair: tuple[Callable, Callable], latent_dim: int, seed: int, ema: float = 0.0,
-                 augment: str = "", **kwargs: Any) -> None:
+                 augment: str = "", r1_gamma: float = 0.0, r2_gamma: float = 0.0, penalty_every: int = 1,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -62,6 +71,8 @@ class DCGAN(keras.Model):
         self.d_optimizer: Optional[keras.optimizers.Optimizer] = None
         self.ema = float(ema)
         self.augment = parse_policy(augment)
+        self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)
+        self.penalty_every = int(penalty_every)
         # A second G whose weights are overwritten with the averages on demand (never trained).
         self.averaged_generator = keras.models.clone_model(generator) if self.ema > 0 else None
         self.built = True  # both sub-models are functional models, built at construction
@@ -114,11 +125,35 @@ class DCGAN(keras.Model):
         return tf.random.stateless_normal((batch_size, self.latent_dim), seed=self._replica_seed(),
                                           dtype=tf.float32)
 
-    def discriminate(self, images: tf.Tensor) -> tf.Tensor:
-        """``D(T(images))`` in training mode, ``T`` the DiffAugment policy (identity when off)."""
+    def augmented(self, images: tf.Tensor) -> tf.Tensor:
+        """``T(images)``, ``T`` the DiffAugment policy with a fresh seed (identity when off)."""
         if self.augment:
-            images = diff_augment(images, self.augment, self._replica_seed())
-        return self.discriminator(images, training=True)
+            return diff_augment(images, self.augment, self._replica_seed())
+        return images
+
+    def gradient_penalty(self, real_seen: tf.Tensor, fake_seen: tf.Tensor) -> tf.Tensor:
+        """``k · (r1_gamma/2 · E‖∇D(real)‖² + r2_gamma/2 · E‖∇D(fake)‖²)`` on every k-th D step (k =
+        ``penalty_every``), else 0: a float32 scalar, differentiable with respect to D's weights."""
+        if not (self.r1_gamma or self.r2_gamma):
+            return tf.constant(0.0)
+
+        def penalty() -> tf.Tensor:
+            total = tf.constant(0.0)
+            for gamma, images in ((self.r1_gamma, real_seen), (self.r2_gamma, fake_seen)):
+                if gamma:
+                    images = tf.stop_gradient(tf.cast(images, tf.float32))
+                    with tf.GradientTape() as tape:
+                        tape.watch(images)
+                        # the sum of the logits: its gradient is each image's own ∇D (images are independent)
+                        summed = tf.reduce_sum(tf.cast(self.discriminator(images, training=True), tf.float32))
+                    gradients = tape.gradient(summed, images)
+                    total += gamma / 2.0 * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
+            return total * float(self.penalty_every)
+
+        if self.penalty_every == 1:
+            return penalty()
+        due = tf.equal(self.d_optimizer.iterations % self.penalty_every, 0)
+        return tf.cond(due, penalty, lambda: tf.constant(0.0))
 
     def train_step(self, data):
         real = data[0] if isinstance(data, (tuple, list)) else data
@@ -130,13 +165,15 @@ class DCGAN(keras.Model):
         z = self.sample_noise(batch_size)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(z, training=True)
-            real_logits = self.discriminate(real)
-            fake_logits = self.discriminate(fake)
+            real_seen, fake_seen = self.augmented(real), self.augmented(fake)
+            real_logits = self.discriminator(real_seen, training=True)
+            fake_logits = self.discriminator(fake_seen, training=True)
             d_loss = self.discriminator_loss(real_logits, fake_logits)
-            g_loss = self.generator_loss(fake_logits)
+            g_loss = self.generator_loss(fake_logits, real_logits)
+            penalty = self.gradient_penalty(real_seen, fake_seen)
             # scale_loss multiplies by the dynamic loss scale under LossScaleOptimizer (float16);
             # apply() divides it out again and skips steps whose gradients overflowed.
-            d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
+            d_scaled = self.d_optimizer.scale_loss((d_loss + penalty) / replicas)
             g_scaled = self.g_optimizer.scale_loss(g_loss / replicas)
         d_variables = self.discriminator.trainable_variables
         g_variables = self.generator.trainable_variables
@@ -175,18 +212,66 @@ def copy_averaged_weights(g_optimizer: keras.optimizers.Optimizer, generator: ke
         variable.assign(source)
 
 
+def ema_decay(step: Any, ema: float, rampup: float) -> Any:
+    """The EMA decay ``β_t`` of G's update number ``step`` (0-based), as numbers or tensors.
+
+    ``rampup = 0``: ``β = ema`` from the second update on (the first copies the weights, ``β_0 = 0``).
+    ``rampup > 0`` (Karras et al. 2020's ramp): the average's half-life, in steps, is
+    ``h_t = min(h, rampup · t)`` with ``h = ln ½ / ln ema`` the half-life of ``ema``, and
+    ``β_t = ½^(1 / h_t)`` (``β_0 = 0``): early in training the average spans the last ``rampup`` share of
+    the steps taken, so it follows the fast-changing weights instead of dragging their first values along.
+    """
+    full = math.log(0.5) / math.log(ema)  # 0.5 ** (1 / full) == ema
+    if isinstance(step, (int, float)):
+        half_life = min(full, rampup * step) if rampup > 0 else (full if step > 0 else 0.0)
+        return 0.5 ** (1.0 / half_life) if half_life > 0 else 0.0
+    t = ops.cast(step, "float32")
+    half_life = ops.minimum(full, rampup * t) if rampup > 0 else ops.where(t > 0, full, 0.0)
+    return ops.where(half_life > 0, ops.power(0.5, 1.0 / ops.maximum(half_life, 1e-12)), 0.0)
+
+
+class RampedEMAAdam(keras.optimizers.Adam):
+    """Adam keeping Keras' moving average of its variables, with the decay of :func:`ema_decay`.
+
+    Keras reads ``ema_momentum`` at every update; here it is the schedule evaluated at the optimizer's
+    own step counter (the number of updates made so far), so the average is checkpointed and distributed
+    exactly like Keras' constant-decay one.
+    """
+
+    def __init__(self, *, ema: float, ema_rampup: float, **kwargs: Any) -> None:
+        super().__init__(use_ema=True, ema_momentum=ema, **kwargs)
+        self.ema_rampup = float(ema_rampup)
+
+    @property
+    def ema_momentum(self):
+        if not hasattr(self, "_iterations") or not hasattr(self, "ema_rampup"):  # during __init__
+            return self.ema_cap
+        return ops.cast(ema_decay(self.iterations, self.ema_cap, self.ema_rampup), "float32")
+
+    @ema_momentum.setter
+    def ema_momentum(self, value: float) -> None:
+        self.ema_cap = value
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.pop("use_ema", None)
+        return {**config, "ema": self.ema_cap, "ema_momentum": self.ema_cap, "ema_rampup": self.ema_rampup}
+
+
 def make_optimizers(config: Config, precision: str) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
     """``(g_optimizer, d_optimizer)``: Adam with the config's rates and betas.
 
-    ``config.ema > 0`` makes G's Adam keep the moving average of G's weights (see :class:`DCGAN`).
-    Under ``mixed_float16`` both are wrapped in ``LossScaleOptimizer`` (float16 gradients underflow
-    without it); ``mixed_bfloat16`` has float32's exponent range and needs no loss scaling.
+    ``config.ema > 0`` makes G's Adam keep the moving average of G's weights (:class:`RampedEMAAdam`,
+    see :class:`DCGAN`). Under ``mixed_float16`` both are wrapped in ``LossScaleOptimizer`` (float16
+    gradients underflow without it); ``mixed_bfloat16`` has float32's exponent range and needs no loss scaling.
     """
     optimizers = []
     for name, rate in (("g_adam", config.g_learning_rate), ("d_adam", config.d_learning_rate)):
-        ema = {"use_ema": True, "ema_momentum": config.ema} if name == "g_adam" and config.ema > 0 else {}
-        optimizer = keras.optimizers.Adam(learning_rate=rate, beta_1=config.beta_1, beta_2=config.beta_2,
-                                          name=name, **ema)
+        common = dict(learning_rate=rate, beta_1=config.beta_1, beta_2=config.beta_2, name=name)
+        if name == "g_adam" and config.ema > 0:
+            optimizer = RampedEMAAdam(ema=config.ema, ema_rampup=config.ema_rampup, **common)
+        else:
+            optimizer = keras.optimizers.Adam(**common)
         if precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name=f"{name}_loss_scale")
         optimizers.append(optimizer)
@@ -203,7 +288,8 @@ def build_gan(config: Config, precision: str = "float32", jit_compile: bool = Fa
         generator = models.build_generator(config)
         discriminator = models.build_discriminator(config)
     gan = DCGAN(generator, discriminator, loss_pair=losses.get_loss_pair(config), latent_dim=config.latent_dim,
-                seed=config.seed, ema=config.ema, augment=config.augment, name="dcgan")
+                seed=config.seed, ema=config.ema, augment=config.augment, r1_gamma=config.r1_gamma,
+                r2_gamma=config.r2_gamma, penalty_every=config.penalty_every, name="dcgan")
     g_optimizer, d_optimizer = make_optimizers(config, precision)
     gan.compile(g_optimizer, d_optimizer, jit_compile=jit_compile)
     return gan
@@ -224,5 +310,6 @@ def set_learning_rate(optimizer: keras.optimizers.Optimizer, value: float) -> No
     inner.learning_rate.assign(value)
 
 
-__all__ = ["METRIC_NAMES", "DCGAN", "copy_averaged_weights", "make_optimizers", "build_gan", "make_checkpoint",
+__all__ = ["METRIC_NAMES", "DCGAN", "ema_decay", "RampedEMAAdam", "copy_averaged_weights", "make_optimizers", "build_gan",
+           "make_checkpoint",
            "set_learning_rate"]

@@ -16,7 +16,13 @@ Pairs (select one with ``config.loss`` through :func:`get_loss_pair`):
 * ``"bce"`` — non-saturating GAN, Goodfellow et al. 2014 (arXiv:1406.2661), with optional one-sided
   label smoothing (Salimans et al. 2016, arXiv:1606.03498);
 * ``"lsgan"`` — least squares GAN, Mao et al. 2017 (arXiv:1611.04076), a-b-c = 0-1-1 coding;
-* ``"hinge"`` — hinge GAN, Lim & Ye 2017 (arXiv:1705.02894), Miyato et al. 2018 (arXiv:1802.05957).
+* ``"hinge"`` — hinge GAN, Lim & Ye 2017 (arXiv:1705.02894), Miyato et al. 2018 (arXiv:1802.05957);
+* ``"rpgan"`` — relativistic pairing GAN, Jolicoeur-Martineau 2019 (arXiv:1807.00734), the loss of
+  R3GAN (Huang et al. 2024, arXiv:2501.05441): each real logit is compared with the fake logit drawn
+  beside it.
+
+Every generator loss is ``generator_loss(fake_logits, real_logits=None)`` (only the relativistic one
+reads the real logits), every discriminator loss ``discriminator_loss(real_logits, fake_logits)``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from keras import ops
 from .config import Config
 from .errors import ConfigError
 
-GeneratorLoss = Callable[[object], object]
+GeneratorLoss = Callable[..., object]
 DiscriminatorLoss = Callable[[object, object], object]
 
 
@@ -39,7 +45,7 @@ def _float32(logits):
 
 # ------------------------------------------------------------------------------------------------
 # non-saturating binary cross-entropy
-def bce_generator_loss(fake_logits):
+def bce_generator_loss(fake_logits, real_logits=None):
     """Non-saturating generator loss (Goodfellow et al. 2014, §3):
 
     ``L_G = E_z[ -log σ(D(G(z))) ] = E_z[ softplus(-D(G(z))) ]``
@@ -72,7 +78,7 @@ def bce_discriminator_loss(real_logits, fake_logits, label_smoothing: float = 0.
 
 # ------------------------------------------------------------------------------------------------
 # least squares
-def lsgan_generator_loss(fake_logits):
+def lsgan_generator_loss(fake_logits, real_logits=None):
     """Least-squares generator loss (Mao et al. 2017, eq. 2 with c = 1):
 
     ``L_G = ½ E_z[ (D(G(z)) - 1)² ]``
@@ -95,7 +101,7 @@ def lsgan_discriminator_loss(real_logits, fake_logits):
 
 # ------------------------------------------------------------------------------------------------
 # hinge
-def hinge_generator_loss(fake_logits):
+def hinge_generator_loss(fake_logits, real_logits=None):
     """Hinge-GAN generator loss (Lim & Ye 2017; Miyato et al. 2018, eq. 17):
 
     ``L_G = -E_z[ D(G(z)) ]``
@@ -116,15 +122,41 @@ def hinge_discriminator_loss(real_logits, fake_logits):
 
 
 # ------------------------------------------------------------------------------------------------
+# relativistic pairing
+def rpgan_generator_loss(fake_logits, real_logits):
+    """Relativistic pairing generator loss (Jolicoeur-Martineau 2019; R3GAN, Huang et al. 2024):
+
+    ``L_G = E[ softplus(D(x) − D(G(z))) ]`` over pairs of a real and a generated image (the i-th of each
+    batch): G gains where its sample scores above the real one beside it.
+    """
+    return ops.mean(ops.softplus(_flat(real_logits) - _flat(fake_logits)))
+
+
+def rpgan_discriminator_loss(real_logits, fake_logits):
+    """Relativistic pairing discriminator loss: ``L_D = E[ softplus(D(G(z)) − D(x)) ]``.
+
+    Both logits 0 give ``log 2``. Only the *difference* of the two logits matters, so D cannot win by
+    shifting every score; combined with the R1 and R2 penalties it has a unique equilibrium (Huang et al.).
+    """
+    return ops.mean(ops.softplus(_flat(fake_logits) - _flat(real_logits)))
+
+
+def _flat(logits):
+    return ops.reshape(_float32(logits), (-1,))
+
+
+# ------------------------------------------------------------------------------------------------
 LOSS_PAIRS: dict[str, tuple[GeneratorLoss, DiscriminatorLoss]] = {
     "bce": (bce_generator_loss, bce_discriminator_loss),
     "lsgan": (lsgan_generator_loss, lsgan_discriminator_loss),
     "hinge": (hinge_generator_loss, hinge_discriminator_loss),
+    "rpgan": (rpgan_generator_loss, rpgan_discriminator_loss),
 }
 
 
 def get_loss_pair(config: Config) -> tuple[GeneratorLoss, DiscriminatorLoss]:
-    """``(generator_loss(fake_logits), discriminator_loss(real_logits, fake_logits))`` for ``config.loss``.
+    """``(generator_loss(fake_logits, real_logits), discriminator_loss(real_logits, fake_logits))`` for
+    ``config.loss`` (see the module docstring).
 
     For ``"bce"`` the discriminator loss carries ``config.label_smoothing``; the config already
     refuses smoothing for the other losses.
@@ -157,6 +189,8 @@ __all__ = [
     "lsgan_discriminator_loss",
     "hinge_generator_loss",
     "hinge_discriminator_loss",
+    "rpgan_generator_loss",
+    "rpgan_discriminator_loss",
     "LOSS_PAIRS",
     "get_loss_pair",
     "discriminator_accuracy",

@@ -51,7 +51,7 @@ transposed convolution of a 1×1 map is the same linear map as the dense project
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Optional
 
 import keras
 from keras import layers
@@ -229,29 +229,44 @@ def build_generator(config: Config) -> keras.Model:
 def build_discriminator(config: Config) -> keras.Model:
     """The DCGAN discriminator: ``(B, S, S, channels)`` in ``[-1, 1]`` → logits ``(B, 1)`` float32.
 
-    ``doublings`` blocks of ``Conv2D(kernel 4, stride 2, 'same')`` → batch norm (not on the first
-    block) → LeakyReLU(0.2) → optional ``Dropout(config.d_dropout)``; no pooling and no hidden dense
-    layers. The ``base × base`` feature map is flattened into one ``Dense(1)`` logit (equivalent to
-    Radford's final ``base × base`` 'valid' convolution), computed in float32. No sigmoid: apply
-    ``keras.ops.sigmoid`` for a probability.
+    ``doublings`` blocks of ``Conv2D(kernel 4, stride 2, 'same')`` → normalisation (``config.d_norm``)
+    → LeakyReLU(0.2) → optional ``Dropout(config.d_dropout)``; no pooling and no hidden dense layers. The
+    ``base × base`` feature map is flattened into one ``Dense(1)`` logit (equivalent to Radford's final
+    ``base × base`` 'valid' convolution), computed in float32. No sigmoid: apply ``keras.ops.sigmoid``
+    for a probability.
+
+    ``d_norm``: ``"batch"`` — batch norm on every block but the first (Radford et al.); ``"spectral"`` —
+    every convolution and the logit layer wrapped in ``keras.layers.SpectralNormalization`` (one power
+    iteration per step; Miyato et al. 2018), which divides the kernel by its largest singular value so
+    each layer is 1-Lipschitz, and no batch norm (D then treats every image on its own); ``"spectral_batch"``
+    — both; ``"none"`` — neither.
     """
     size = config.image_size
     base, doublings = size_plan(size)
     seeds = _seeds(config.seed + _D_SEED_OFFSET)
+    spectral = config.d_norm in ("spectral", "spectral_batch")
+    batch_norm = config.d_norm in ("batch", "spectral_batch")
+
+    def normalised(layer: layers.Layer, dtype: Optional[str] = None) -> layers.Layer:
+        if not spectral:
+            return layer
+        return layers.SpectralNormalization(layer, power_iterations=1, name=f"{layer.name}_sn",
+                                            **({"dtype": dtype} if dtype else {}))
 
     image = keras.Input(shape=(size, size, config.channels), name="image")
     x = image
     for i, filters in enumerate(discriminator_widths(config), start=1):
-        first = i == 1
-        x = layers.Conv2D(filters, kernel_size=4, strides=2, padding="same", use_bias=first,
-                          kernel_initializer=_kernel_init(seeds), name=f"block{i}_conv")(x)
-        if not first:
+        normed = batch_norm and i > 1
+        x = normalised(layers.Conv2D(filters, kernel_size=4, strides=2, padding="same", use_bias=not normed,
+                                     kernel_initializer=_kernel_init(seeds), name=f"block{i}_conv"))(x)
+        if normed:
             x = _batch_norm(seeds, f"block{i}_bn")(x)
         x = layers.LeakyReLU(negative_slope=0.2, name=f"block{i}_leaky_relu")(x)
         if config.d_dropout > 0:
             x = layers.Dropout(config.d_dropout, seed=next(seeds), name=f"block{i}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
-    logit = layers.Dense(1, kernel_initializer=_kernel_init(seeds), dtype="float32", name="logit")(x)
+    logit = normalised(layers.Dense(1, kernel_initializer=_kernel_init(seeds), dtype="float32", name="logit"),
+                       dtype="float32")(x)
     model = keras.Model(image, logit, name="discriminator")
     _check_output(model, (1,))
     return model

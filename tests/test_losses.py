@@ -18,6 +18,8 @@ from dcganlib.losses import (  # noqa: E402
     hinge_generator_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
+    rpgan_discriminator_loss,
+    rpgan_generator_loss,
 )
 
 LOG2 = math.log(2.0)
@@ -86,6 +88,30 @@ def test_hinge_known_values():
     assert value(hinge_generator_loss(fake)) == pytest.approx(1.375, abs=1e-6)
 
 
+def test_rpgan_known_values_compare_each_real_logit_with_its_fake_partner():
+    real, fake = logits(2.0, 0.0), logits(0.0, 2.0)
+    softplus = lambda t: math.log1p(math.exp(t))  # noqa: E731
+    # D: mean(softplus(0 - 2), softplus(2 - 0)); G: mean(softplus(2 - 0), softplus(0 - 2)) — pairs, not means
+    expected = (softplus(-2.0) + softplus(2.0)) / 2
+    assert value(rpgan_discriminator_loss(real, fake)) == pytest.approx(expected, abs=1e-6)
+    assert value(rpgan_generator_loss(fake, real)) == pytest.approx(expected, abs=1e-6)
+    assert value(rpgan_discriminator_loss(logits(0.0), logits(0.0))) == pytest.approx(LOG2, abs=1e-6)
+    # shifting every logit by the same amount changes nothing: only differences count
+    assert value(rpgan_discriminator_loss(logits(5.0, 3.0), logits(3.0, 5.0))) == pytest.approx(expected, abs=1e-6)
+    # pairing matters: the same logits in another order give another loss
+    assert value(rpgan_discriminator_loss(logits(2.0, 0.0), logits(2.0, 0.0))) == pytest.approx(LOG2, abs=1e-6)
+
+
+def test_rpgan_gradients_raise_real_and_lower_fake_logits():
+    real = tf.Variable(logits(0.3, -0.2))
+    fake = tf.Variable(logits(0.4, 0.1))
+    with tf.GradientTape(persistent=True) as tape:
+        loss_d = rpgan_discriminator_loss(real, fake)
+        loss_g = rpgan_generator_loss(fake, real)
+    assert (tape.gradient(loss_d, real).numpy() < 0).all() and (tape.gradient(loss_d, fake).numpy() > 0).all()
+    assert (tape.gradient(loss_g, fake).numpy() < 0).all()
+
+
 # ------------------------------------------------------------------------------------------------
 # properties shared by every pair
 PAIRS = [
@@ -130,6 +156,13 @@ def test_low_precision_logits_give_float32_and_flat_shape_works(g_loss, d_loss):
 
 
 # ------------------------------------------------------------------------------------------------
+def test_get_loss_pair_follows_config_and_generator_losses_take_the_real_logits_too():
+    for name in ("bce", "lsgan", "hinge"):  # the non-relativistic ones ignore them
+        g_loss, _ = get_loss_pair(Config(loss=name))
+        assert value(g_loss(logits(0.5), logits(3.0))) == value(g_loss(logits(0.5)))
+    assert get_loss_pair(Config(loss="rpgan")) == (rpgan_generator_loss, rpgan_discriminator_loss)
+
+
 def test_get_loss_pair_follows_config():
     assert get_loss_pair(Config(loss="lsgan")) == (lsgan_generator_loss, lsgan_discriminator_loss)
     assert get_loss_pair(Config(loss="hinge")) == (hinge_generator_loss, hinge_discriminator_loss)

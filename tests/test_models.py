@@ -254,3 +254,28 @@ def test_resize_generator_upsampling_comes_from_the_config():
     assert bilinear.count_params() == nearest.count_params()  # interpolation has no weights
     with pytest.raises(ConfigError, match="generator_upsample"):
         tiny(generator_upsample="bicubic")
+
+
+# ------------------------------------------------------------------------------------------------
+# spectral normalisation of D
+def test_spectral_norm_bounds_every_layers_largest_singular_value():
+    config = tiny(image_size=16, d_norm="spectral")
+    discriminator = build_discriminator(config)
+    wrapped = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert len(wrapped) == 3  # two strided convolutions at 16 px and the logit layer
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in discriminator.layers)
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
+    for layer in wrapped:  # large weights, so that an unnormalised layer would be far above 1
+        layer.layer.kernel.assign(layer.layer.kernel * 100.0)
+    for _ in range(30):  # one power iteration per training call: u converges to the top singular vector
+        discriminator(images, training=True)
+    for layer in wrapped:
+        matrix = np.reshape(layer.layer.kernel.numpy(), (-1, layer.layer.kernel.shape[-1]))
+        assert np.linalg.svd(matrix, compute_uv=False)[0] == pytest.approx(1.0, abs=0.02), layer.name
+    both = build_discriminator(tiny(image_size=16, d_norm="spectral_batch"))
+    kinds = {type(layer).__name__ for layer in both.layers}
+    assert {"SpectralNormalization", "BatchNormalization"} <= kinds
+    plain = build_discriminator(tiny(image_size=16, d_norm="none"))
+    assert not {"SpectralNormalization", "BatchNormalization"} & {type(layer).__name__ for layer in plain.layers}
+    with pytest.raises(ConfigError, match="d_norm"):
+        tiny(d_norm="layer")

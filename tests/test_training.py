@@ -346,3 +346,70 @@ def test_ema_run_exports_and_reloads_the_averaged_generator(slices, tmp_path):
     (result.run_dir / "generator.keras").unlink()  # the checkpoint fallback must rebuild the average too
     np.testing.assert_allclose(sampling.load_generator(result.run_dir)(z, training=False).numpy(), want,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_ema_ramp_follows_the_half_life_schedule():
+    from dcganlib.gan import ema_decay
+
+    assert ema_decay(0, 0.99, 0.0) == 0.0 and ema_decay(5, 0.99, 0.0) == pytest.approx(0.99)
+    assert ema_decay(0, 0.99, 0.05) == 0.0
+    assert ema_decay(100, 0.99, 0.05) == pytest.approx(0.5 ** (1 / 5))  # half-life 0.05 × 100 = 5 steps
+    assert ema_decay(10_000, 0.99, 0.05) == pytest.approx(0.99)  # capped at ema's own half-life (69 steps)
+    steps = np.arange(0, 3000, 7)
+    tensor = keras.ops.convert_to_numpy(ema_decay(keras.ops.convert_to_tensor(steps), 0.99, 0.05))
+    np.testing.assert_allclose(tensor, [ema_decay(int(t), 0.99, 0.05) for t in steps], rtol=1e-5, atol=1e-7)
+    assert np.all(np.diff(tensor) >= 0)  # the average only ever slows down
+
+
+def test_ramped_ema_generator_holds_the_scheduled_average():
+    config = smoke_config(ema=0.9, ema_rampup=0.5)
+    gan = gan_module.build_gan(config)
+    rng = np.random.default_rng(4)
+    expected = None
+    for step in range(4):
+        gan.train_step(tf.constant(rng.uniform(-1, 1, (8, 32, 32, 1)).astype("float32")))
+        raw = [v.numpy().copy() for v in gan.generator.trainable_variables]
+        beta = gan_module.ema_decay(step, 0.9, 0.5)  # 0, 0.25, 0.5, 0.63: half-lives 0, 0.5, 1, 1.5 steps
+        expected = raw if expected is None else [beta * e + (1 - beta) * w for e, w in zip(expected, raw)]
+    for want, got in zip(expected, gan.sampling_generator().trainable_variables):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-7)
+
+
+def test_r1_and_r2_are_gamma_half_the_squared_input_gradient_applied_every_kth_step():
+    from dcganlib import losses
+
+    config = smoke_config(image_size=16, r1_gamma=2.0, r2_gamma=0.5, penalty_every=3)
+    inputs = keras.Input((16, 16, 1))
+    weights = np.random.default_rng(0).normal(size=(256, 1)).astype("float32")
+    logit = keras.layers.Dense(1, use_bias=False, kernel_initializer=keras.initializers.Constant(weights))(
+        keras.layers.Flatten()(inputs))
+    linear = keras.Model(inputs, logit)  # D(x) = w·x, so ∇ₓD = w for every image
+    from dcganlib.models import build_generator
+
+    gan = gan_module.DCGAN(build_generator(config), linear, loss_pair=losses.get_loss_pair(config),
+                           latent_dim=config.latent_dim, seed=0, r1_gamma=2.0, r2_gamma=0.5, penalty_every=3)
+    gan.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4))
+    images = tf.constant(np.zeros((4, 16, 16, 1), "float32"))
+    squared = float((weights ** 2).sum())
+    assert float(gan.gradient_penalty(images, images)) == pytest.approx(3 * (2.0 / 2 + 0.5 / 2) * squared, rel=1e-5)
+    gan.d_optimizer.iterations.assign(1)
+    assert float(gan.gradient_penalty(images, images)) == 0.0  # not due: lazy
+    gan.d_optimizer.iterations.assign(6)
+    assert float(gan.gradient_penalty(images, images)) == pytest.approx(3.75 * squared, rel=1e-5)
+    plain = gan_module.build_gan(smoke_config())
+    assert float(plain.gradient_penalty(images, images)) == 0.0
+
+
+def test_modern_options_train_finite_and_change_both_networks():
+    config = smoke_config(d_norm="spectral", loss="rpgan", r1_gamma=0.1, r2_gamma=0.1, penalty_every=2, ema=0.99,
+                          ema_rampup=0.05, beta_1=0.0, beta_2=0.99, augment="translation")
+    gan = gan_module.build_gan(config, "mixed_bfloat16")
+    real = tf.constant(np.random.default_rng(5).uniform(-1, 1, (8, 32, 32, 1)).astype("float32"))
+    # every kernel moves (the logit's bias does not: the relativistic loss sees only logit differences)
+    variables = [v for v in gan.generator.trainable_variables + gan.discriminator.trainable_variables
+                 if "kernel" in v.path]
+    before = [v.numpy().copy() for v in variables]
+    for _ in range(3):
+        logs = gan.train_step(real)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, variables))
