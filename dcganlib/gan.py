@@ -11,14 +11,18 @@ Images inside are float32 in ``[-1, 1]``, NHWC.
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import keras
 import tensorflow as tf
 
-from . import losses, models
+from . import losses, models, runs
 from .augment import diff_augment, parse_policy
 from .config import Config
+from .errors import RunFolderError
 from .hardware import dtype_policy
 
 #: Metrics of :class:`DCGAN`, in history.csv column order.
@@ -218,6 +222,46 @@ def make_checkpoint(gan: DCGAN, epoch: tf.Variable) -> tf.train.Checkpoint:
                                epoch=epoch, noise_seed=gan.seed_generator.state.value)
 
 
+#: What restoring a damaged checkpoint raises: TensorFlow's read errors (an OUT_OF_RANGE read of a cut
+#: file surfaces as IndexError), and ValueError / AssertionError when its tensors do not fit the networks.
+RESTORE_ERRORS = (tf.errors.OpError, IndexError, ValueError, AssertionError)
+
+
+def restore_newest(run_dir: str | os.PathLike, make_checkpoint: Callable[[], tf.train.Checkpoint], *,
+                   complete: bool, purpose: str, advice: str = "") -> str:
+    """Restore the newest readable checkpoint of ``run_dir`` (:func:`dcganlib.runs.checkpoints`); its prefix.
+
+    ``make_checkpoint()`` returns a fresh ``tf.train.Checkpoint`` of the objects to fill (a failed
+    attempt may have filled some of them; the next attempt overwrites them all). ``complete=True``
+    requires every object of it to be in the checkpoint (a resume), else the rest of the checkpoint is
+    ignored (a generator alone). A checkpoint that cannot be restored is reported in one line on stderr,
+    ``dcganlib: checkpoint ckpt-4 is unreadable (…); falling back to ckpt-3``, and the next older one is
+    tried. :class:`RunFolderError` when none is left: ``purpose`` (``"resume RUN"``) says what failed,
+    ``advice`` (appended after "; ") what to do.
+    """
+    found = runs.checkpoints(run_dir)
+    failures = []
+    for index, prefix in enumerate(found):
+        try:
+            status = make_checkpoint().restore(prefix)
+            if complete:
+                status.assert_existing_objects_matched()
+            else:
+                status.expect_partial()
+        except RESTORE_ERRORS as exc:
+            reason = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}"
+            failures.append(f"{Path(prefix).name}: {reason}")
+            following = (f"falling back to {Path(found[index + 1]).name}" if index + 1 < len(found)
+                         else "no older checkpoint is left")
+            print(f"dcganlib: checkpoint {Path(prefix).name} is unreadable ({reason}); {following}", file=sys.stderr)
+            continue
+        return prefix
+    folder = Path(run_dir) / runs.CHECKPOINT_DIR
+    problem = (f"none of the {len(failures)} checkpoints in {folder} can be read ({'; '.join(failures)})" if failures
+               else f"no checkpoint in {folder}")
+    raise RunFolderError(f"cannot {purpose}: {problem}" + (f"; {advice}" if advice else ""))
+
+
 def set_learning_rate(optimizer: keras.optimizers.Optimizer, value: float) -> None:
     """Assign ``value`` to an optimizer's learning rate (through a LossScaleOptimizer wrapper)."""
     inner = getattr(optimizer, "inner_optimizer", optimizer)
@@ -225,4 +269,4 @@ def set_learning_rate(optimizer: keras.optimizers.Optimizer, value: float) -> No
 
 
 __all__ = ["METRIC_NAMES", "DCGAN", "copy_averaged_weights", "make_optimizers", "build_gan", "make_checkpoint",
-           "set_learning_rate"]
+           "RESTORE_ERRORS", "restore_newest", "set_learning_rate"]

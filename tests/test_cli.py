@@ -83,6 +83,9 @@ def test_generate_and_gif_commands(finished_run, tmp_path, capsys):
                         capsys=capsys)
     assert code == 0, stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == [
+        "generated.json", "generated_0000.png", "generated_0001.png", "generated_0002.png", "grid.png"]
+    manifest = json.loads((tmp_path / "gen" / "generated.json").read_text())
+    assert manifest["complete"] is True and manifest["files"] == [
         "generated_0000.png", "generated_0001.png", "generated_0002.png", "grid.png"]
     image = np.asarray(Image.open(tmp_path / "gen" / "generated_0000.png"))
     assert image.dtype == np.uint8 and image.shape == (32, 32)

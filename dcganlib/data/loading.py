@@ -45,6 +45,23 @@ class DatasetSplits:
     report: dict = field(default_factory=dict)
     groups: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def notes(self) -> list[str]:
+        """One line per empty held-out split: what it costs and how to fix it (``train`` prints them, so the
+        problem shows before the training rather than at ``evaluate``)."""
+        oasis = self.report.get("layout") == "oasis"
+        found = []
+        if len(self.test) == 0:
+            where = (f"no images in {OASIS_SPLITS['test']}" if oasis
+                     else f"test_fraction {self.report.get('test_fraction')} of the subjects held none")
+            fix = f"add subjects to {OASIS_SPLITS['test']}" if oasis else "raise test_fraction or add subjects"
+            found.append(f"the test split is empty ({where}): evaluate will need --reference FOLDER of real "
+                         f"images of other subjects; or {fix}")
+        if len(self.validate) == 0:
+            where = f"no images in {OASIS_SPLITS['validate']}" if oasis else "too few subjects for val_fraction"
+            found.append(f"the validate split is empty ({where}): the SSIM tracker compares with training images "
+                         "and evaluate calibrates on half of the test split")
+        return found
+
     def save_report(self, path: str | os.PathLike) -> None:
         """Write :attr:`report` as indented JSON, atomically (the run folder's ``split.json``)."""
         write_json(path, self.report, sort_keys=True)
