@@ -217,10 +217,12 @@ def _raise_if_stopped(state: StopState, history: list[dict[str, float]], initial
 _DISK_FULL_TEXTS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 
 
-def _is_disk_full(exc: BaseException) -> bool:
+def _disk_full_reason(exc: BaseException) -> Optional[str]:
+    """``"No space left on device"`` (or the quota's text) when ``exc`` is a write failing on a full disk."""
     if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return isinstance(exc, tf.errors.OpError) and any(text in str(exc) for text in _DISK_FULL_TEXTS)
+        return exc.strerror if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    found = [text for text in _DISK_FULL_TEXTS if isinstance(exc, tf.errors.OpError) and text in str(exc)]
+    return found[0] if found else None
 
 
 @contextlib.contextmanager
@@ -232,7 +234,8 @@ def _stop_when_disk_full(run_dir: Path, needed: int) -> Iterator[None]:
     try:
         yield
     except (OSError, tf.errors.OpError) as exc:
-        if not _is_disk_full(exc):
+        reason = _disk_full_reason(exc)
+        if reason is None:
             raise
         runs.remove_stale_temporaries(run_dir)
         last = runs.latest_checkpoint(run_dir)
@@ -241,7 +244,7 @@ def _stop_when_disk_full(run_dir: Path, needed: int) -> Iterator[None]:
         kept = (f"the last checkpoint {Path(last).name} and every finished file are intact" if last
                 else "no checkpoint was saved yet")
         raise RunFolderError(
-            f"disk full in {run_dir} ({(str(exc).strip().splitlines() or [''])[0][:120]}): training stopped; {kept}; "
+            f"disk full in {run_dir} ({reason}): training stopped; {kept}; "
             f"the run needs about {max(needed - have, 0) / 1e6:.1f} MB more free space ({free / 1e6:.1f} MB free "
             f"now): free some and continue with --resume --out {run_dir}") from None
 

@@ -66,7 +66,11 @@ def arm_fault(spec: str, patch=setattr) -> None:
     * ``kill-in-checkpoint:E:state`` — SIGKILL right after the state file names checkpoint E, before
       the oldest checkpoint is deleted;
     * ``kill-in-replace:NAME:K`` — SIGKILL during the K-th atomic write of a file called NAME: its
-      temporary sibling half written, the rename onto NAME not done.
+      temporary sibling half written, the rename onto NAME not done;
+    * ``fill-disk-after-epoch:E:BYTES:FILE`` — once epoch E is recorded, write FILE (on the run's disk)
+      until only BYTES are free;
+    * ``disk-full-in:E:grid|checkpoint`` — the grid or the checkpoint save of epoch E fails as on a full
+      disk (for machines where no small file system can be mounted).
     """
     from tensorflow.python.checkpoint import checkpoint_management
 
@@ -142,6 +146,35 @@ def arm_fault(spec: str, patch=setattr) -> None:
             return replace(source, destination, *a, **k)
 
         patch(os, "replace", patched_replace)
+    elif kind == "fill-disk-after-epoch":
+        epoch, left, filler = int(args[0]), int(args[1]), Path(args[2])
+        record = callbacks.RunRecorder.on_epoch_end
+
+        def fill_after(self, index, logs=None):
+            record(self, index, logs)
+            if index + 1 == epoch:
+                free = os.statvfs(filler.parent)
+                filler.write_bytes(b"\0" * max(free.f_bavail * free.f_frsize - left, 0))
+        patch(callbacks.RunRecorder, "on_epoch_end", fill_after)
+    elif kind == "disk-full-in":
+        epoch, writer = int(args[0]), args[1]
+        record, save_grid = callbacks.RunRecorder.on_epoch_end, callbacks.save_grid_of
+        current = {}
+
+        def remember_epoch(self, index, logs=None):
+            current["epoch"] = index + 1
+            if writer == "checkpoint" and index + 1 == epoch:
+                def full(*a, **k):
+                    raise tf.errors.ResourceExhaustedError(None, None, "SaveV2: No space left on device")
+                self.manager.save = full
+            record(self, index, logs)
+
+        def grid_on_full_disk(*a, **k):
+            if writer == "grid" and current.get("epoch") == epoch:
+                raise OSError(28, os.strerror(28), str(a[2]))
+            return save_grid(*a, **k)
+        patch(callbacks.RunRecorder, "on_epoch_end", remember_epoch)
+        patch(callbacks, "save_grid_of", grid_on_full_disk)
     else:
         raise ValueError(f"unknown fault {spec!r}")
 
@@ -394,5 +427,58 @@ def test_a_second_process_cannot_write_a_folder_in_use(setup, tmp_path, capsys):
     finally:
         (tmp_path / "release").touch()
     code, stderr = finish(process, tmp_path)
+    assert code == 0, stderr[-3000:]
+    assert_same_run(run, reference)
+
+
+# ================================================================================================
+# a full disk
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 32 MB tmpfs to fill (mounted when running as root, unmounted after); None where mounting is not
+    allowed (the test then makes the writer fail as on a full disk)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(disk)],
+                                                    capture_output=True).returncode == 0
+    try:
+        yield disk if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("writer, bytes_left", [("grid", 0), ("checkpoint", 256 * 1024)])
+def test_disk_full_stops_training_in_one_line_and_resume_completes(writer, bytes_left, setup, small_disk, tmp_path,
+                                                                   capsys, monkeypatch):
+    """Epoch 3's grid (nothing left) or checkpoint (room for the grid and the row, not the checkpoint) meets a
+    full disk: one line, the folder as it was after epoch 2 (plus epoch 3's finished grid and row), no
+    temporaries; once space is freed, --resume ends identical to the uninterrupted run."""
+    _, config_file, reference = setup
+    run = (small_disk or tmp_path) / "run"
+    filler = (small_disk or tmp_path) / "filler"
+    spec = (f"fill-disk-after-epoch:2:{bytes_left}:{filler}" if small_disk is not None
+            else f"disk-full-in:3:{writer}")
+    with monkeypatch.context() as patches:
+        arm_fault(spec, patches.setattr)
+        code, stderr = main("train", "--config", config_file, "--out", run, capsys=capsys)
+    assert code == 2, stderr[-3000:]
+    line = error_line(stderr)
+    assert line.startswith(f"dcganlib: error: disk full in {run} (")
+    assert "No space left on device" in line
+    assert (f"): training stopped; the last checkpoint ckpt-2 and every finished file are intact; the run needs "
+            f"about ") in line and line.endswith(f"free now): free some and continue with --resume --out {run}")
+    assert checkpoint_number(run) == 2 and leftovers(run) == []
+    assert sorted(history_lines(run)) == ([1, 2, 3] if writer == "checkpoint" else [1, 2])
+    for epoch in (1, 2):  # the finished epochs are untouched: the same files as the uninterrupted run's
+        assert history_lines(run)[epoch].split(",")[2:] == history_lines(reference)[epoch].split(",")[2:]
+        assert (run / "grids" / f"epoch_{epoch:04d}.png").read_bytes() == \
+            (reference / "grids" / f"epoch_{epoch:04d}.png").read_bytes()
+    assert model_variables(runs.latest_checkpoint(run)).keys() == model_variables(
+        str(reference / "checkpoints" / "ckpt-4")).keys()
+
+    filler.unlink(missing_ok=True)
+    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
     assert code == 0, stderr[-3000:]
     assert_same_run(run, reference)
