@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -482,3 +483,98 @@ def test_disk_full_stops_training_in_one_line_and_resume_completes(writer, bytes
     code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
     assert code == 0, stderr[-3000:]
     assert_same_run(run, reference)
+
+
+# ================================================================================================
+# damaged run folders: the newest checkpoint cut, zeroed or deleted, the state file gone
+def damage(run: Path, how: str) -> None:
+    """Damage checkpoint 2 of a copy of the finished run (2 epochs) the way a crash or a bad disk does."""
+    folder = run / "checkpoints"
+    data, index = folder / "ckpt-2.data-00000-of-00001", folder / "ckpt-2.index"
+    if how == "cut-data":
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 3])
+    elif how == "zero-index":
+        index.write_bytes(b"\0" * index.stat().st_size)
+    elif how == "zero-data":
+        data.write_bytes(b"\0" * data.stat().st_size)
+    elif how == "deleted":
+        data.unlink()
+        index.unlink()
+    elif how == "no-state-file":
+        (folder / "checkpoint").unlink()
+    else:
+        raise ValueError(how)
+
+
+@pytest.fixture
+def damaged_copy(finished_run, tmp_path):
+    """A copy of the shared finished run (checkpoints 1 and 2) to damage."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run.run_dir, run)
+    return run
+
+
+DAMAGE = {  # how: the fallback line on stderr (None: nothing is unreadable, nothing said)
+    "cut-data": "dcganlib: checkpoint ckpt-2 is unreadable (IndexError: Read less bytes than requested); "
+                "falling back to ckpt-1",
+    "zero-index": "dcganlib: checkpoint ckpt-2 is unreadable (OpError: not an sstable (bad magic number)); "
+                  "falling back to ckpt-1",
+    "zero-data": "dcganlib: checkpoint ckpt-2 is unreadable (OpError: The length checksum does not match",
+    "deleted": None,
+    "no-state-file": None,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", list(DAMAGE))
+def test_resume_falls_back_to_the_newest_readable_checkpoint(how, damaged_copy, finished_run, capsys):
+    run = damaged_copy
+    damage(run, how)
+    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    if DAMAGE[how] is None:
+        assert "unreadable" not in stderr
+    else:
+        assert [line for line in stderr.splitlines() if "unreadable" in line] == [
+            line for line in stderr.splitlines() if line.startswith(DAMAGE[how])]
+        assert DAMAGE[how] in stderr
+    # The run continued from the checkpoint it could read, and ends where the undamaged run ended, bit for bit.
+    redone = how not in ("no-state-file",)
+    reference = finished_run.run_dir
+    assert [r["epoch"] for r in runs.read_history(run / "history.csv")] == [1, 2]
+    for row, want in zip(runs.read_history(run / "history.csv"), runs.read_history(reference / "history.csv")):
+        assert {k: row[k] for k in METRIC_NAMES} == {k: want[k] for k in METRIC_NAMES}
+    assert (history_lines(run)[2] != history_lines(reference)[2]) == redone  # the seconds column of a redone epoch
+    got = model_variables(str(run / "checkpoints" / "ckpt-2"))
+    want = model_variables(str(reference / "checkpoints" / "ckpt-2"))
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    # TensorFlow's state file names the checkpoints again, so the manager keeps rotating them.
+    assert runs.latest_checkpoint(run) == str(run / "checkpoints" / "ckpt-2")
+    assert 'model_checkpoint_path: "ckpt-2"' in (run / "checkpoints" / "checkpoint").read_text()
+
+
+@pytest.mark.parametrize("how", ["cut-data", "zero-index", "deleted", "no-state-file"])
+def test_generate_falls_back_to_the_newest_readable_checkpoint(how, damaged_copy, finished_run, tmp_path, capsys):
+    run = damaged_copy
+    (run / "generator.keras").unlink()  # generate must rebuild the generator from the checkpoints
+    damage(run, how)
+    code, stderr = main("generate", run, "--count", 2, "--out", tmp_path / "images", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert ("falling back to ckpt-1" in stderr) == (DAMAGE[how] is not None)
+    newest_readable = "ckpt-2" if how == "no-state-file" else "ckpt-1"
+    # The images are those of the checkpoint it could read (ckpt-1: epoch 1's weights, not the final ones).
+    only = tmp_path / "only"
+    shutil.copytree(finished_run.run_dir, only)
+    (only / "generator.keras").unlink()
+    for path in (only / "checkpoints").iterdir():
+        if not path.name.startswith(f"{newest_readable}."):
+            path.unlink()
+    code, stderr = main("generate", only, "--count", 2, "--out", tmp_path / "expected", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    for name in ("generated_0000.png", "generated_0001.png"):
+        assert (tmp_path / "images" / name).read_bytes() == (tmp_path / "expected" / name).read_bytes()
+    if newest_readable == "ckpt-1":  # and epoch 2's weights would have given other images
+        code, _ = main("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "final", capsys=capsys)
+        assert code == 0
+        assert (tmp_path / "final" / name).read_bytes() != (tmp_path / "images" / name).read_bytes()
