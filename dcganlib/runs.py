@@ -127,12 +127,14 @@ def record_checkpoints(run_dir: str | os.PathLike, newest: str | os.PathLike) ->
     """Rewrite TensorFlow's state file ``checkpoints/checkpoint`` to name ``newest`` as the latest and track
     the checkpoints on disk up to it, oldest first (the ones ``tf.train.CheckpointManager`` then rotates).
 
-    Called after a resume restored ``newest``: a deleted state file is rebuilt, and newer checkpoints that
-    could not be read are no longer tracked (the run overwrites them when it reaches their epochs). Paths
+    Called after a resume restored ``newest`` (a no-op when the state file names it already): a deleted
+    state file is rebuilt, and newer checkpoints that could not be read are no longer tracked (the run overwrites them when it reaches their epochs). Paths
     are relative, as TensorFlow writes them, so the run folder can be moved.
     """
     folder = Path(run_dir) / CHECKPOINT_DIR
     last = checkpoint_epoch(newest)
+    if _recorded_latest(folder) == last:
+        return  # TensorFlow's own record is right: leave it as it is
     kept = [Path(p).name for p in reversed(checkpoints(run_dir)) if checkpoint_epoch(p) <= last]
     if Path(newest).name not in kept:
         kept.append(Path(newest).name)
@@ -248,6 +250,7 @@ def check_run_folder(config: Config, run_dir: Path, resume: bool, overwrite: boo
         if differences and not force:
             raise ConfigError(f"--resume with settings that differ from {saved} ({differences}); "
                               "drop those options, or pass --force to continue with the new values")
+        read_history(run_dir / HISTORY_FILE)  # a damaged history is refused now, not after the data is loaded
         if latest_checkpoint(run_dir) is None:
             raise RunFolderError(f"cannot resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_DIR} "
                                  "(the run stopped before its first epoch finished); start it again with "

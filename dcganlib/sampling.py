@@ -134,11 +134,13 @@ def generate(run_dir: str | os.PathLike, count: int = 64, out_dir: Optional[str 
     if not run_dir.is_dir():
         raise RunFolderError(f"run folder not found: {run_dir}")
     out = Path(out_dir) if out_dir is not None else run_dir / runs.GENERATED_DIR
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {out} is a file; give a folder")
+    generator = load_generator(run_dir)
+    check_sample_memory(count, tuple(generator.output_shape[1:]))  # before anything of that size exists
     width = max(4, len(str(count - 1)))
     names = [f"generated_{index:0{width}d}.png" for index in range(count)] + (["grid.png"] if grid else [])
     earlier = _check_generate_folder(out, names, overwrite)
-    generator = load_generator(run_dir)
-    check_sample_memory(count, tuple(generator.output_shape[1:]))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -167,8 +169,6 @@ def generate(run_dir: str | os.PathLike, count: int = 64, out_dir: Optional[str 
 def _check_generate_folder(out: Path, names: list[str], overwrite: bool) -> list[str]:
     """The rules for generate's output folder (see :func:`generate`); the names an earlier generate wrote
     there (to be replaced), ``[]`` for a new or empty folder."""
-    if out.exists() and not out.is_dir():
-        raise RunFolderError(f"--out {out} is a file; give a folder")
     remove_orphaned_temporaries(out)  # half-written images of a killed generate
     present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if not present:

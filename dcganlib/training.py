@@ -164,14 +164,16 @@ def _restore(gan: DCGAN, epoch_variable: tf.Variable, config: Config, run_dir: P
     it; return the history rows up to its epoch (later rows are redone)."""
     restored = restore_newest(run_dir, lambda: make_checkpoint(gan, epoch_variable), complete=True,
                               purpose=f"resume {run_dir}",
-                              advice=f"start it again with --overwrite, which deletes {runs.describe_artefacts(run_dir)}")
-    runs.record_checkpoints(run_dir, restored)
+                              advice="start it again with --overwrite, which deletes "
+                                     f"{runs.describe_artefacts(run_dir)}")
     # The optimizers' learning rates are checkpointed too; the config (maybe changed with --force or
     # --lr-scale) decides them.
     set_learning_rate(gan.g_optimizer, config.g_learning_rate)
     set_learning_rate(gan.d_optimizer, config.d_learning_rate)
     epoch = int(epoch_variable.numpy())
-    return [row for row in runs.read_history(run_dir / runs.HISTORY_FILE) if row["epoch"] <= epoch]
+    history = [row for row in runs.read_history(run_dir / runs.HISTORY_FILE) if row["epoch"] <= epoch]
+    runs.record_checkpoints(run_dir, restored)
+    return history
 
 
 def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,

@@ -376,3 +376,227 @@ def test_run_config_with_wrong_content_is_refused(content, message, existing_run
         code, stderr = main(*command, capsys=capsys)
         assert code == 2 and message in error_line(stderr), command
     assert snapshot(run) == before
+
+
+# ================================================================================================
+# damaged run folders (issue 16): one line, exit code 2, nothing changed
+def test_resume_without_a_readable_checkpoint_names_what_overwrite_would_delete(existing_run, capsys):
+    run, _ = existing_run
+    for path in (run / "checkpoints").glob("*.index"):
+        path.write_bytes(b"\0" * path.stat().st_size)
+    before = snapshot(run)
+    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
+    assert code == 2
+    assert [line for line in stderr.splitlines() if "unreadable" in line] == [
+        "dcganlib: checkpoint ckpt-2 is unreadable (OpError: not an sstable (bad magic number)); falling back to ckpt-1",
+        "dcganlib: checkpoint ckpt-1 is unreadable (OpError: not an sstable (bad magic number)); "
+        "no older checkpoint is left"]
+    assert error_line(stderr) == (
+        f"dcganlib: error: cannot resume {run}: none of the 2 checkpoints in {run / 'checkpoints'} can be read "
+        "(ckpt-2: OpError: not an sstable (bad magic number); ckpt-1: OpError: not an sstable (bad magic number)); "
+        "start it again with --overwrite, which deletes config.json, split.json, history.csv, grids/ (2 files), "
+        "training.gif, checkpoints/ (5 files), generator.keras")
+    assert snapshot(run) == before
+
+
+def test_resume_without_any_checkpoint_names_what_overwrite_would_delete(existing_run, capsys):
+    run, _ = existing_run
+    shutil.rmtree(run / "checkpoints")
+    before = snapshot(run)
+    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (
+        f"dcganlib: error: cannot resume {run}: no checkpoint in {run / 'checkpoints'} (the run stopped before its "
+        "first epoch finished); start it again with --overwrite, which deletes config.json, split.json, "
+        "history.csv, grids/ (2 files), training.gif, generator.keras")
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("argv, keys", [
+    (["--image-size", "64"], "image_size: saved 32, now 64"),
+    (["--generator", "radford"], "generator: saved 'resize', now 'radford'"),
+])
+def test_resume_into_other_networks_is_refused_even_with_force(argv, keys, existing_run, capsys):
+    run, before = existing_run
+    code, stderr = main("train", "--out", run, "--resume", "--force", *argv, capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (
+        f"dcganlib: error: --resume cannot change the networks of the run in {run} ({keys}): its checkpoints fit "
+        "only the saved ones, so not even --force continues; drop those options, or train a new run with another "
+        "--out")
+    assert snapshot(run) == before
+
+
+def test_a_key_missing_from_the_saved_config_is_a_difference(existing_run, capsys):
+    run, _ = existing_run
+    saved = json.loads((run / "config.json").read_text())
+    del saved["latent_dim"]  # an architecture key: refused even with --force
+    write_json(run / "config.json", saved)
+    before = snapshot(run)
+    code, stderr = main("train", "--out", run, "--resume", "--force", capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (
+        f"dcganlib: error: --resume cannot change the networks of the run in {run} (latent_dim: saved (missing), "
+        "now 100): its checkpoints fit only the saved ones, so not even --force continues; drop those options, or "
+        f"train a new run with another --out (latent_dim missing from {run / 'config.json'}: add the value the run "
+        "was trained with)")
+    assert snapshot(run) == before
+    saved["latent_dim"] = 32
+    del saved["beta_2"]  # a training setting: a difference --force accepts
+    write_json(run / "config.json", saved)
+    before = snapshot(run)
+    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (
+        f"dcganlib: error: --resume with settings that differ from {run / 'config.json'} (beta_2: saved (missing), "
+        "now 0.999); drop those options, or pass --force to continue with the new values")
+    assert snapshot(run) == before
+    code, stderr = main("train", "--out", run, "--resume", "--force", capsys=capsys)
+    assert code == 0, stderr[-3000:]  # the run is complete: nothing trained, the full config saved
+    assert json.loads((run / "config.json").read_text())["beta_2"] == 0.999
+
+
+def test_a_damaged_history_is_one_line(existing_run, capsys):
+    run, _ = existing_run
+    lines = (run / "history.csv").read_text().splitlines()
+    lines[2] = lines[2].replace(lines[2].split(",")[2], "oops", 1)
+    (run / "history.csv").write_text("\n".join(lines) + "\n")
+    before = snapshot(run)
+    code, stderr = main("train", "--out", run, "--resume", "--epochs", 3, capsys=capsys)
+    assert code == 2
+    assert f"{run / 'history.csv'} line 3: column " in error_line(stderr)
+    assert "holds 'oops', not a number; the file is damaged" in error_line(stderr)
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"g_learning_rate": NaN}', "config key 'g_learning_rate' must be a finite number; got nan"),
+    ('{"beta_1": Infinity}', "config key 'beta_1' must be a finite number; got inf"),
+    ('{"d_dropout": -Infinity}', "config key 'd_dropout' must be a finite number; got -inf"),
+    ('"smoke"', "config must be a JSON object of key/value pairs, got str"),
+    ("", "is not valid JSON"),
+])
+def test_config_file_with_non_finite_or_non_object_content_is_refused(content, message, tmp_path, capsys):
+    (tmp_path / "c.json").write_text(content)
+    code, stderr = main("train", "--config", tmp_path / "c.json", "--out", tmp_path / "run", capsys=capsys)
+    assert code == 2 and message in error_line(stderr)
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_that_is_a_folder_is_refused(tmp_path, capsys):
+    code, stderr = main("train", "--config", tmp_path, "--out", tmp_path / "run", capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == f"dcganlib: error: config file {tmp_path} is a folder; pass the JSON file inside it"
+
+
+# ---- generate never overwrites what it did not write -----------------------------------------------
+def generated_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_generate_into_a_non_empty_folder_needs_overwrite_and_replaces_only_its_own_files(finished_run, tmp_path,
+                                                                                           capsys):
+    out = tmp_path / "out"
+    code, stderr = main("generate", finished_run.run_dir, "--count", 10, "--out", out, capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
+    code, stderr = main("generate", finished_run.run_dir, "--count", 3, "--out", out, capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (f"dcganlib: error: output folder {out} is not empty (12 entries); pass --overwrite "
+                                  "to replace the images an earlier generate wrote there, or choose another --out")
+    assert snapshot(out) == before
+    code, stderr = main("generate", finished_run.run_dir, "--count", 3, "--seed", 1, "--out", out, "--overwrite",
+                        capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    # 3 new images, none of the 10 old ones left over, the user's file untouched.
+    assert generated_names(out) == ["generated.json", "generated_0000.png", "generated_0001.png",
+                                    "generated_0002.png", "notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "generated_0000.png").read_bytes() != before["generated_0000.png"]
+    manifest = json.loads((out / "generated.json").read_text())
+    assert manifest["complete"] is True and manifest["seed"] == 1 and len(manifest["files"]) == 3
+
+
+def test_generate_overwrite_refuses_folders_and_files_it_did_not_write(finished_run, tmp_path, capsys):
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "grid.png").write_bytes(b"my own grid")
+    before = snapshot(foreign)
+    code, stderr = main("generate", finished_run.run_dir, "--count", 2, "--out", foreign, "--overwrite", "--grid",
+                        capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (f"dcganlib: error: refusing --overwrite of {foreign}: it has no readable "
+                                  "generated.json, so it does not hold images of generate; choose another --out")
+    assert snapshot(foreign) == before
+    code, _ = main("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "mixed", capsys=capsys)
+    assert code == 0
+    (tmp_path / "mixed" / "grid.png").write_bytes(b"my own grid")  # a file of the user's next to generate's
+    before = snapshot(tmp_path / "mixed")
+    code, stderr = main("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "mixed", "--overwrite",
+                        "--grid", capsys=capsys)
+    assert code == 2 and "grid.png would replace files that generate did not write" in error_line(stderr)
+    assert snapshot(tmp_path / "mixed") == before
+    (tmp_path / "file").write_text("x")
+    code, stderr = main("generate", finished_run.run_dir, "--out", tmp_path / "file", capsys=capsys)
+    assert code == 2 and error_line(stderr) == f"dcganlib: error: --out {tmp_path / 'file'} is a file; give a folder"
+
+
+def test_an_interrupted_generate_is_marked_incomplete_and_overwrite_cleans_it(finished_run, tmp_path, capsys,
+                                                                            monkeypatch):
+    from dcganlib import sampling
+
+    out = tmp_path / "out"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C after the images, before the grid and the final manifest
+
+    with monkeypatch.context() as patches:
+        patches.setattr(sampling, "save_grid", interrupted)
+        code, _ = main("generate", finished_run.run_dir, "--count", 4, "--out", out, "--grid", capsys=capsys)
+    assert code == 130
+    manifest = json.loads((out / "generated.json").read_text())
+    assert manifest["complete"] is False
+    assert manifest["files"] == [f"generated_{i:04d}.png" for i in range(4)] + ["grid.png"]
+    code, stderr = main("generate", finished_run.run_dir, "--count", 2, "--out", out, "--overwrite", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert generated_names(out) == ["generated.json", "generated_0000.png", "generated_0001.png"]
+    assert json.loads((out / "generated.json").read_text())["complete"] is True
+
+
+def test_generate_refuses_a_count_that_does_not_fit_in_memory(finished_run, tmp_path, capsys):
+    code, stderr = main("generate", finished_run.run_dir, "--count", 10**9, "--out", tmp_path / "out", capsys=capsys)
+    assert code == 2
+    line = error_line(stderr)
+    assert line.startswith("dcganlib: error: --count 1000000000 needs about 9216.0 GB of memory for images of "
+                           "32x32x1 but ") and line.endswith(" GB are available; use a smaller --count")
+    assert not (tmp_path / "out").exists()
+
+
+# ---- gif and the held-out splits ---------------------------------------------------------------------
+def test_gif_names_its_flag_and_never_replaces_a_file_unasked(finished_run, tmp_path, capsys):
+    code, stderr = main("gif", finished_run.run_dir, "--frame-ms", 0, "--out", tmp_path / "a.gif", capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == ("dcganlib: error: --frame-ms must be a whole number of milliseconds in [10, 60000]; "
+                                  "got 0")
+    mine = tmp_path / "mine.gif"
+    mine.write_bytes(b"GIF89a mine")
+    code, stderr = main("gif", finished_run.run_dir, "--out", mine, capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (f"dcganlib: error: --out {mine} already exists; pass --overwrite to replace it, "
+                                  "or choose another name")
+    assert mine.read_bytes() == b"GIF89a mine"
+    code, stderr = main("gif", finished_run.run_dir, "--out", mine, "--overwrite", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    with Image.open(mine) as gif:
+        assert gif.n_frames == 2
+
+
+def test_an_empty_oasis_test_split_is_reported_at_train_time(tmp_path, capsys):
+    data = write_slices(tmp_path / "data", counts=(40, 8, 0))
+    config = tmp_path / "c.json"
+    smoke_config(data=str(data), epochs=1).to_json(config)
+    code, stderr = main("train", "--config", config, "--out", tmp_path / "run", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert ("dcganlib: note: the test split is empty (no images in keras_png_slices_test): evaluate will need "
+            "--reference FOLDER of real images of other subjects; or add subjects to keras_png_slices_test") in stderr
