@@ -156,8 +156,10 @@ class Config:
     def architecture_diff(self, other: "Config", missing: tuple[str, ...] = ()) -> list[str]:
         """The keys of :data:`ARCHITECTURE_KEYS` / :data:`SWITCH_KEYS` for which ``other`` builds other
         networks (or another checkpoint) than ``self``; a key in ``missing`` always counts."""
-        changed = [k for k in ARCHITECTURE_KEYS if k in missing or getattr(self, k) != getattr(other, k)]
-        changed += [k for k in SWITCH_KEYS if k in missing or (getattr(self, k) > 0) != (getattr(other, k) > 0)]
+        changed = {k for k in ARCHITECTURE_KEYS if k in missing or getattr(self, k) != getattr(other, k)}
+        changed |= {k for k in SWITCH_KEYS if k in missing or (getattr(self, k) > 0) != (getattr(other, k) > 0)}
+        if self.generator == other.generator == "radford" and "generator_upsample" not in missing:
+            changed.discard("generator_upsample")  # transposed convolutions do not upsample by interpolation
         return sorted(changed)
 
 

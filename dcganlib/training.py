@@ -135,8 +135,11 @@ def scale_learning_rates(config: Config, scale: float) -> Config:
         raise ConfigError(f"--lr-scale must be a positive number such as 0.5, got {scale!r}")
     if scale == 1:
         return config
-    return config.replace(g_learning_rate=config.g_learning_rate * scale,
-                          d_learning_rate=config.d_learning_rate * scale)
+    try:
+        return config.replace(g_learning_rate=config.g_learning_rate * scale,
+                              d_learning_rate=config.d_learning_rate * scale)
+    except ConfigError as exc:
+        raise ConfigError(f"--lr-scale {scale} is too large: {exc}") from None
 
 
 def _load_training_data(config: Config) -> data.DatasetSplits:

@@ -600,3 +600,84 @@ def test_an_empty_oasis_test_split_is_reported_at_train_time(tmp_path, capsys):
     assert code == 0, stderr[-3000:]
     assert ("dcganlib: note: the test split is empty (no images in keras_png_slices_test): evaluate will need "
             "--reference FOLDER of real images of other subjects; or add subjects to keras_png_slices_test") in stderr
+
+
+# ================================================================================================
+# a table-driven fuzz of every command's flags: odd values are one line, exit code 2, and change nothing
+INT_BAD = ("-1", "1000000000000", "nan", "abc", "1.5", "")  # and "0" where zero is meaningless
+PATHS = ("DIR", "FILE", "MISSING")  # an existing non-empty folder, an existing text file, a path that does not exist
+
+
+def fuzz_cases():
+    """``(command argv with FLAG placeholder, flag, bad values)``; RUN, DATA, DIR, FILE, MISSING, EMPTY are
+    paths inside the sandbox."""
+    ints = {"demo-data OUT_NEW": ["--count", "--size"], "demo-data OUT_NEW ": ["--seed"],
+            "train --data DATA --out NEW": ["--image-size", "--epochs", "--batch-size", "--max-images"],
+            "train --data DATA --out NEW ": ["--seed"],
+            "generate RUN --out NEW": ["--count"], "generate RUN --out NEW ": ["--seed"],
+            "gif RUN --out NEW.gif": ["--frame-ms"],
+            "bench": ["--image-size", "--batch-size", "--steps", "--repeats", "--memory-count"],
+            "bench ": ["--ssim-count"]}
+    cases = []
+    for argv, flags in ints.items():
+        zero_ok = argv.endswith(" ")  # seeds and --ssim-count take 0
+        for flag in flags:
+            cases += [(argv.split() + [flag, value], flag) for value in INT_BAD + (() if zero_ok else ("0",))]
+    for value in ("0", "-1", "1e12", "nan", "inf", "abc"):
+        cases.append((["train", "--data", "DATA", "--out", "NEW", "--lr-scale", value], "--lr-scale"))
+    for argv, flag in (("train --data DATA --out NEW --generator", "--generator"),
+                       ("train --data DATA --out NEW --loss", "--loss"),
+                       ("train --data DATA --out NEW --precision", "--precision"),
+                       ("train --data DATA --out NEW --preset", "--preset"), ("bench --preset", "--preset"),
+                       ("bench --precision", "--precision")):
+        cases += [(argv.split() + [value], flag) for value in ("", "nan", "DIR", "0")]
+    paths = {"train --out NEW --data": ("--data", PATHS + ("EMPTY",)), "train --data DATA --out": ("--out", ("DIR", "FILE")),
+             "train --data DATA --out NEW --config": ("--config", PATHS + ("EMPTY",)),
+             "generate": ("run_dir", PATHS + ("EMPTY",)), "generate RUN --out": ("--out", ("DIR", "FILE")),
+             "gif": ("run_dir", PATHS + ("EMPTY",)), "gif RUN --out": ("--out", ("DIR", "FILE", "FILE/x.gif")),
+             "demo-data": ("out_dir", ("FILE", "FILE/sub"))}
+    for argv, (flag, values) in paths.items():
+        cases += [(argv.split() + [value], flag) for value in values]
+    return cases
+
+
+@pytest.fixture(scope="module")
+def sandbox(finished_run, tmp_path_factory):
+    """A folder of things a user points commands at: a run, its data, a non-empty folder, an empty one, a file."""
+    root = tmp_path_factory.mktemp("fuzz")
+    shutil.copytree(finished_run.run_dir, root / "run")
+    write_slices(root / "data", counts=(20, 4, 4))
+    (root / "dir").mkdir()
+    (root / "dir" / "thesis.tex").write_text("precious")
+    (root / "empty").mkdir()
+    (root / "file.txt").write_text("not an image, not JSON, not a run")
+    return root
+
+
+def resolve(argv: list[str], root: Path) -> list[str]:
+    names = {"RUN": root / "run", "DATA": root / "data", "DIR": root / "dir", "EMPTY": root / "empty",
+             "FILE": root / "file.txt", "MISSING": root / "missing", "NEW": root / "new", "OUT_NEW": root / "new_out"}
+    resolved = []
+    for arg in argv:
+        head, _, tail = arg.partition("/")
+        base = names.get(head.removesuffix(".gif"))
+        resolved.append(arg if base is None else str(base) + (".gif" if head.endswith(".gif") else "")
+                        + (f"/{tail}" if tail else ""))
+    return resolved
+
+
+@pytest.mark.parametrize("argv, flag", fuzz_cases(), ids=lambda x: " ".join(x) if isinstance(x, list) else x)
+def test_fuzzed_flags_are_one_line_and_change_nothing(argv, flag, sandbox, capsys):
+    before = snapshot(sandbox)
+    argv = resolve(argv, sandbox)
+    code, stderr = main(*argv, capsys=capsys)
+    assert code == 2, (argv, stderr[-2000:])
+    line = error_line(stderr)
+    assert len(stderr.strip().splitlines()) == 1, stderr  # nothing else either: no usage, no warning
+    key = flag.lstrip("-").replace("-", "_")
+    named = (flag, key, key.replace("_", " "), argv[-1] or "''")
+    assert any(name in line for name in named), (line, named)  # it says what was wrong
+    assert snapshot(sandbox) == before
+    assert not (sandbox / "new").exists() or not any(p.is_file() and p.name != runs.LOCK_FILE
+                                                     for p in (sandbox / "new").rglob("*"))
+    assert not (sandbox / "new_out").exists()
