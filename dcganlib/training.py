@@ -26,7 +26,7 @@ import tensorflow as tf
 from . import data, runs
 from .callbacks import (DivergenceGuard, QualityTracker, RunRecorder, StopRequest, StopState, UnlessStopped,
                         stop_on_signals)
-from .config import Config
+from .config import Config, read_saved_config
 from .errors import ConfigError, DivergenceError, RunFolderError
 from .gan import DCGAN, build_gan, make_checkpoint, restore_newest, set_learning_rate
 from .hardware import resolve_jit_compile, resolve_precision, resolve_strategy
@@ -275,7 +275,8 @@ def ensure_run(config: Config, run_dir: str | os.PathLike,
     run_dir = Path(run_dir)
     saved = run_dir / runs.CONFIG_FILE
     if saved.is_file():
-        differences = Config.from_json(saved).describe_diff(config, ("saved", "asked"))
+        saved_config, missing = read_saved_config(saved)
+        differences = saved_config.describe_diff(config, ("saved", "asked"), missing=missing)
         if differences:
             raise ConfigError(f"{run_dir} holds a run with other settings ({differences}); use another run "
                               "folder or delete it")

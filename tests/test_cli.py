@@ -456,6 +456,20 @@ def test_a_key_missing_from_the_saved_config_is_a_difference(existing_run, capsy
     assert json.loads((run / "config.json").read_text())["beta_2"] == 0.999
 
 
+@pytest.mark.parametrize("damage", ["zeros", "cut"])
+def test_a_damaged_generator_file_is_one_line(damage, existing_run, capsys):
+    run, _ = existing_run
+    path = run / "generator.keras"
+    path.write_bytes(b"\0" * 1000 if damage == "zeros" else path.read_bytes()[:1000])
+    before = snapshot(run)
+    code, stderr = main("generate", run, "--count", 2, capsys=capsys)
+    assert code == 2
+    line = error_line(stderr)
+    assert line.startswith(f"dcganlib: error: cannot load {path}: ")
+    assert line.endswith("; delete it to fall back to the latest checkpoint")
+    assert snapshot(run) == before and not (run / "generated").exists()
+
+
 def test_a_damaged_history_is_one_line(existing_run, capsys):
     run, _ = existing_run
     lines = (run / "history.csv").read_text().splitlines()
