@@ -250,8 +250,8 @@ def _stop_when_disk_full(run_dir: Path, needed: int) -> Iterator[None]:
                 else "no checkpoint was saved yet")
         raise RunFolderError(
             f"disk full in {run_dir} ({reason}): training stopped; {kept}; "
-            f"the run needs about {max(needed - have, 0) / 1e6:.1f} MB more free space ({free / 1e6:.1f} MB free "
-            f"now): free some and continue with --resume --out {run_dir}") from None
+            f"the run needs about {max(needed - have, 0) / 1e6:.1f} MB free to finish ({free / 1e6:.1f} MB are "
+            f"free now): free some and continue with --resume --out {run_dir}") from None
 
 
 def _finish(generator: keras.Model, run_dir: Path, config: Config) -> None:

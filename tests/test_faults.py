@@ -468,8 +468,11 @@ def test_disk_full_stops_training_in_one_line_and_resume_completes(writer, bytes
     line = error_line(stderr)
     assert line.startswith(f"dcganlib: error: disk full in {run} (")
     assert "No space left on device" in line
-    assert (f"): training stopped; the last checkpoint ckpt-2 and every finished file are intact; the run needs "
-            f"about ") in line and line.endswith(f"free now): free some and continue with --resume --out {run}")
+    assert ("): training stopped; the last checkpoint ckpt-2 and every finished file are intact; the run needs "
+            "about ") in line and line.endswith(f"are free now): free some and continue with --resume --out {run}")
+    needed = float(line.split("needs about ")[1].split(" MB")[0])
+    checkpoint = sum(p.stat().st_size for p in (reference / "checkpoints").glob("ckpt-4.*")) / 1e6
+    assert checkpoint <= needed <= 3 * checkpoint  # the next checkpoint, the generator and the grids
     assert checkpoint_number(run) == 2 and leftovers(run) == []
     assert sorted(history_lines(run)) == ([1, 2, 3] if writer == "checkpoint" else [1, 2])
     for epoch in (1, 2):  # the finished epochs are untouched: the same files as the uninterrupted run's
