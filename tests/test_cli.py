@@ -380,36 +380,41 @@ def test_run_config_with_wrong_content_is_refused(content, message, existing_run
 
 # ================================================================================================
 # damaged run folders (issue 16): one line, exit code 2, nothing changed
+def refusal(*argv, folder: Path, capsys) -> tuple[str, str]:
+    """Run the command line; assert exit code 2, one ``dcganlib: error:`` line and ``folder`` unchanged
+    (sha256 of every file); return that line and all of stderr."""
+    before = snapshot(folder)
+    code, stderr = main(*argv, capsys=capsys)
+    assert code == 2, stderr[-3000:]
+    line = error_line(stderr)
+    assert snapshot(folder) == before
+    return line, stderr
+
+
 def test_resume_without_a_readable_checkpoint_names_what_overwrite_would_delete(existing_run, capsys):
     run, _ = existing_run
     for path in (run / "checkpoints").glob("*.index"):
         path.write_bytes(b"\0" * path.stat().st_size)
-    before = snapshot(run)
-    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
-    assert code == 2
-    assert [line for line in stderr.splitlines() if "unreadable" in line] == [
+    line, stderr = refusal("train", "--out", run, "--resume", folder=run, capsys=capsys)
+    assert [text for text in stderr.splitlines() if "unreadable" in text] == [
         "dcganlib: checkpoint ckpt-2 is unreadable (OpError: not an sstable (bad magic number)); falling back to ckpt-1",
         "dcganlib: checkpoint ckpt-1 is unreadable (OpError: not an sstable (bad magic number)); "
         "no older checkpoint is left"]
-    assert error_line(stderr) == (
+    assert line == (
         f"dcganlib: error: cannot resume {run}: none of the 2 checkpoints in {run / 'checkpoints'} can be read "
         "(ckpt-2: OpError: not an sstable (bad magic number); ckpt-1: OpError: not an sstable (bad magic number)); "
         "start it again with --overwrite, which deletes config.json, split.json, history.csv, grids/ (2 files), "
         "training.gif, checkpoints/ (5 files), generator.keras")
-    assert snapshot(run) == before
 
 
 def test_resume_without_any_checkpoint_names_what_overwrite_would_delete(existing_run, capsys):
     run, _ = existing_run
     shutil.rmtree(run / "checkpoints")
-    before = snapshot(run)
-    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
-    assert code == 2
-    assert error_line(stderr) == (
+    line, _ = refusal("train", "--out", run, "--resume", folder=run, capsys=capsys)
+    assert line == (
         f"dcganlib: error: cannot resume {run}: no checkpoint in {run / 'checkpoints'} (the run stopped before its "
         "first epoch finished); start it again with --overwrite, which deletes config.json, split.json, "
         "history.csv, grids/ (2 files), training.gif, generator.keras")
-    assert snapshot(run) == before
 
 
 @pytest.mark.parametrize("argv, keys", [
@@ -417,14 +422,12 @@ def test_resume_without_any_checkpoint_names_what_overwrite_would_delete(existin
     (["--generator", "radford"], "generator: saved 'resize', now 'radford'"),
 ])
 def test_resume_into_other_networks_is_refused_even_with_force(argv, keys, existing_run, capsys):
-    run, before = existing_run
-    code, stderr = main("train", "--out", run, "--resume", "--force", *argv, capsys=capsys)
-    assert code == 2
-    assert error_line(stderr) == (
+    run, _ = existing_run
+    line, _ = refusal("train", "--out", run, "--resume", "--force", *argv, folder=run, capsys=capsys)
+    assert line == (
         f"dcganlib: error: --resume cannot change the networks of the run in {run} ({keys}): its checkpoints fit "
         "only the saved ones, so not even --force continues; drop those options, or train a new run with another "
         "--out")
-    assert snapshot(run) == before
 
 
 def test_a_key_missing_from_the_saved_config_is_a_difference(existing_run, capsys):
@@ -432,25 +435,19 @@ def test_a_key_missing_from_the_saved_config_is_a_difference(existing_run, capsy
     saved = json.loads((run / "config.json").read_text())
     del saved["latent_dim"]  # an architecture key: refused even with --force
     write_json(run / "config.json", saved)
-    before = snapshot(run)
-    code, stderr = main("train", "--out", run, "--resume", "--force", capsys=capsys)
-    assert code == 2
-    assert error_line(stderr) == (
+    line, _ = refusal("train", "--out", run, "--resume", "--force", folder=run, capsys=capsys)
+    assert line == (
         f"dcganlib: error: --resume cannot change the networks of the run in {run} (latent_dim: saved (missing), "
         "now 100): its checkpoints fit only the saved ones, so not even --force continues; drop those options, or "
         f"train a new run with another --out (latent_dim missing from {run / 'config.json'}: add the value the run "
         "was trained with)")
-    assert snapshot(run) == before
     saved["latent_dim"] = 32
     del saved["beta_2"]  # a training setting: a difference --force accepts
     write_json(run / "config.json", saved)
-    before = snapshot(run)
-    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
-    assert code == 2
-    assert error_line(stderr) == (
+    line, _ = refusal("train", "--out", run, "--resume", folder=run, capsys=capsys)
+    assert line == (
         f"dcganlib: error: --resume with settings that differ from {run / 'config.json'} (beta_2: saved (missing), "
         "now 0.999); drop those options, or pass --force to continue with the new values")
-    assert snapshot(run) == before
     code, stderr = main("train", "--out", run, "--resume", "--force", capsys=capsys)
     assert code == 0, stderr[-3000:]  # the run is complete: nothing trained, the full config saved
     assert json.loads((run / "config.json").read_text())["beta_2"] == 0.999
@@ -461,13 +458,10 @@ def test_a_damaged_generator_file_is_one_line(damage, existing_run, capsys):
     run, _ = existing_run
     path = run / "generator.keras"
     path.write_bytes(b"\0" * 1000 if damage == "zeros" else path.read_bytes()[:1000])
-    before = snapshot(run)
-    code, stderr = main("generate", run, "--count", 2, capsys=capsys)
-    assert code == 2
-    line = error_line(stderr)
+    line, _ = refusal("generate", run, "--count", 2, folder=run, capsys=capsys)
     assert line.startswith(f"dcganlib: error: cannot load {path}: ")
     assert line.endswith("; delete it to fall back to the latest checkpoint")
-    assert snapshot(run) == before and not (run / "generated").exists()
+    assert not (run / "generated").exists()
 
 
 def test_a_damaged_history_is_one_line(existing_run, capsys):
@@ -475,12 +469,8 @@ def test_a_damaged_history_is_one_line(existing_run, capsys):
     lines = (run / "history.csv").read_text().splitlines()
     lines[2] = lines[2].replace(lines[2].split(",")[2], "oops", 1)
     (run / "history.csv").write_text("\n".join(lines) + "\n")
-    before = snapshot(run)
-    code, stderr = main("train", "--out", run, "--resume", "--epochs", 3, capsys=capsys)
-    assert code == 2
-    assert f"{run / 'history.csv'} line 3: column " in error_line(stderr)
-    assert "holds 'oops', not a number; the file is damaged" in error_line(stderr)
-    assert snapshot(run) == before
+    line, _ = refusal("train", "--out", run, "--resume", "--epochs", 3, folder=run, capsys=capsys)
+    assert f"{run / 'history.csv'} line 3: column " in line and "holds 'oops', not a number; the file is damaged" in line
 
 
 @pytest.mark.parametrize("content, message", [
@@ -515,11 +505,9 @@ def test_generate_into_a_non_empty_folder_needs_overwrite_and_replaces_only_its_
     assert code == 0, stderr[-3000:]
     (out / "notes.txt").write_text("mine")
     before = snapshot(out)
-    code, stderr = main("generate", finished_run.run_dir, "--count", 3, "--out", out, capsys=capsys)
-    assert code == 2
-    assert error_line(stderr) == (f"dcganlib: error: output folder {out} is not empty (12 entries); pass --overwrite "
-                                  "to replace the images an earlier generate wrote there, or choose another --out")
-    assert snapshot(out) == before
+    line, _ = refusal("generate", finished_run.run_dir, "--count", 3, "--out", out, folder=out, capsys=capsys)
+    assert line == (f"dcganlib: error: output folder {out} is not empty (12 entries); pass --overwrite to replace the "
+                    "images an earlier generate wrote there, or choose another --out")
     code, stderr = main("generate", finished_run.run_dir, "--count", 3, "--seed", 1, "--out", out, "--overwrite",
                         capsys=capsys)
     assert code == 0, stderr[-3000:]
@@ -536,21 +524,16 @@ def test_generate_overwrite_refuses_folders_and_files_it_did_not_write(finished_
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "grid.png").write_bytes(b"my own grid")
-    before = snapshot(foreign)
-    code, stderr = main("generate", finished_run.run_dir, "--count", 2, "--out", foreign, "--overwrite", "--grid",
-                        capsys=capsys)
-    assert code == 2
-    assert error_line(stderr) == (f"dcganlib: error: refusing --overwrite of {foreign}: it has no readable "
-                                  "generated.json, so it does not hold images of generate; choose another --out")
-    assert snapshot(foreign) == before
+    line, _ = refusal("generate", finished_run.run_dir, "--count", 2, "--out", foreign, "--overwrite", "--grid",
+                      folder=foreign, capsys=capsys)
+    assert line == (f"dcganlib: error: refusing --overwrite of {foreign}: it has no readable generated.json, so it "
+                    "does not hold images of generate; choose another --out")
     code, _ = main("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "mixed", capsys=capsys)
     assert code == 0
     (tmp_path / "mixed" / "grid.png").write_bytes(b"my own grid")  # a file of the user's next to generate's
-    before = snapshot(tmp_path / "mixed")
-    code, stderr = main("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "mixed", "--overwrite",
-                        "--grid", capsys=capsys)
-    assert code == 2 and "grid.png would replace files that generate did not write" in error_line(stderr)
-    assert snapshot(tmp_path / "mixed") == before
+    line, _ = refusal("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "mixed", "--overwrite",
+                      "--grid", folder=tmp_path / "mixed", capsys=capsys)
+    assert "grid.png would replace files that generate did not write" in line
     (tmp_path / "file").write_text("x")
     code, stderr = main("generate", finished_run.run_dir, "--out", tmp_path / "file", capsys=capsys)
     assert code == 2 and error_line(stderr) == f"dcganlib: error: --out {tmp_path / 'file'} is a file; give a folder"
