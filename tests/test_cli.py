@@ -430,6 +430,18 @@ def test_resume_into_other_networks_is_refused_even_with_force(argv, keys, exist
         "--out")
 
 
+def test_a_checkpoint_that_does_not_fit_is_named_not_called_unreadable(existing_run, capsys):
+    run, _ = existing_run  # float32 checkpoints; mixed_float16 wraps both optimizers in loss scaling
+    line, stderr = refusal("train", "--out", run, "--resume", "--force", "--precision", "mixed_float16", folder=run,
+                           capsys=capsys)
+    assert line.startswith(f"dcganlib: error: cannot resume {run}: checkpoint ckpt-2 does not fit the networks and "
+                           f"optimizers built from {run / 'config.json'} (")
+    assert line.endswith("; it was saved with other settings, e.g. another precision (mixed_float16 adds loss "
+                         "scaling to the optimizers, and precision auto picks it on a GPU): use the settings it was "
+                         "trained with")
+    assert "unreadable" not in stderr and "falling back" not in stderr
+
+
 def test_a_key_missing_from_the_saved_config_is_a_difference(existing_run, capsys):
     run, _ = existing_run
     saved = json.loads((run / "config.json").read_text())
