@@ -21,7 +21,7 @@ from PIL import Image
 
 from dcganlib import runs
 from dcganlib.config import smoke_config
-from helpers import error_line, main, snapshot, write_slices
+from helpers import dead_pid, error_line, main, snapshot, write_slices
 
 KEEP = 2  # checkpoints the refusal tests' config keeps
 
@@ -567,6 +567,7 @@ def test_an_interrupted_generate_is_marked_incomplete_and_overwrite_cleans_it(fi
     manifest = json.loads((out / "generated.json").read_text())
     assert manifest["complete"] is False
     assert manifest["files"] == [f"generated_{i:04d}.png" for i in range(4)] + ["grid.png"]
+    (out / f".generated_0003.tmp-{dead_pid()}-0badc0de.png").write_bytes(b"half")  # as a SIGKILL leaves it
     code, stderr = main("generate", finished_run.run_dir, "--count", 2, "--out", out, "--overwrite", capsys=capsys)
     assert code == 0, stderr[-3000:]
     assert generated_names(out) == ["generated.json", "generated_0000.png", "generated_0001.png"]
