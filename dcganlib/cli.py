@@ -144,6 +144,8 @@ def _add_evaluate(sub: Any, fmt: type) -> None:
     p.add_argument("--inception-weights", type=Path, default=None,
                    help="InceptionV3 weights (.h5/.weights.h5) for FID/KID; default: Keras cache if present")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and every random choice of the evaluation")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out file (the default metrics.json of a run is always rewritten)")
 
 
 def _add_bench(sub: Any, fmt: type) -> None:
@@ -248,10 +250,12 @@ def _gif(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
-
     if (args.run_dir is None) == (args.images is None):
         raise ConfigError("evaluate needs either a run folder (RUN_DIR) or --images PATH, not both")
+    if args.out is not None:  # refused now, not after the evaluation
+        from .files import check_output_file
+
+        check_output_file(args.out, overwrite=args.overwrite)
     from .evaluate import evaluate_images, evaluate_run
 
     if args.images is not None:

@@ -602,14 +602,20 @@ def test_gif_names_its_flag_and_never_replaces_a_file_unasked(finished_run, tmp_
         assert gif.n_frames == 2
 
 
-def test_an_empty_oasis_test_split_is_reported_at_train_time(tmp_path, capsys):
-    data = write_slices(tmp_path / "data", counts=(40, 8, 0))
+@pytest.mark.parametrize("counts, note", [
+    ((40, 0, 0), "dcganlib: note: no held-out images (no images in keras_png_slices_validate or "
+                 "keras_png_slices_test): evaluate will need --reference FOLDER of real images of other subjects; "
+                 "or add subjects to keras_png_slices_validate or keras_png_slices_test"),
+    ((40, 8, 0), "dcganlib: note: the test split is empty (no images in keras_png_slices_test): evaluate holds out "
+                 "only the 8 validate images"),
+])
+def test_an_empty_oasis_split_is_reported_at_train_time(counts, note, tmp_path, capsys):
+    data = write_slices(tmp_path / "data", counts=counts)
     config = tmp_path / "c.json"
     smoke_config(data=str(data), epochs=1).to_json(config)
     code, stderr = main("train", "--config", config, "--out", tmp_path / "run", capsys=capsys)
     assert code == 0, stderr[-3000:]
-    assert ("dcganlib: note: the test split is empty (no images in keras_png_slices_test): evaluate will need "
-            "--reference FOLDER of real images of other subjects; or add subjects to keras_png_slices_test") in stderr
+    assert [line for line in stderr.splitlines() if "note:" in line] == [note]
 
 
 # ================================================================================================
@@ -625,7 +631,7 @@ def fuzz_cases():
             "train --data DATA --out NEW": ["--image-size", "--epochs", "--batch-size", "--max-images"],
             "train --data DATA --out NEW ": ["--seed"],
             "generate RUN --out NEW": ["--count"], "generate RUN --out NEW ": ["--seed"],
-            "gif RUN --out NEW.gif": ["--frame-ms"],
+            "gif RUN --out NEW.gif": ["--frame-ms"], "evaluate RUN --out NEW.json ": ["--seed"],
             "bench": ["--image-size", "--batch-size", "--steps", "--repeats", "--memory-count"],
             "bench ": ["--ssim-count"]}
     cases = []
@@ -645,7 +651,11 @@ def fuzz_cases():
              "train --data DATA --out NEW --config": ("--config", PATHS + ("EMPTY",)),
              "generate": ("run_dir", PATHS + ("EMPTY",)), "generate RUN --out": ("--out", ("DIR", "FILE")),
              "gif": ("run_dir", PATHS + ("EMPTY",)), "gif RUN --out": ("--out", ("DIR", "FILE", "FILE/x.gif")),
-             "demo-data": ("out_dir", ("FILE", "FILE/sub"))}
+             "demo-data": ("out_dir", ("FILE", "FILE/sub")),
+             "evaluate": ("run_dir", PATHS + ("EMPTY",)), "evaluate RUN --out": ("--out", ("DIR", "FILE", "FILE/x.json")),
+             "evaluate RUN --out NEW.json --inception-weights": ("--inception-weights", PATHS),
+             "evaluate RUN --out NEW.json --reference": ("--reference", PATHS + ("EMPTY",)),
+             "evaluate --out NEW.json --images": ("--images", PATHS + ("EMPTY",))}
     for argv, (flag, values) in paths.items():
         cases += [(argv.split() + [value], flag) for value in values]
     return cases
@@ -670,9 +680,9 @@ def resolve(argv: list[str], root: Path) -> list[str]:
     resolved = []
     for arg in argv:
         head, _, tail = arg.partition("/")
-        base = names.get(head.removesuffix(".gif"))
-        resolved.append(arg if base is None else str(base) + (".gif" if head.endswith(".gif") else "")
-                        + (f"/{tail}" if tail else ""))
+        stem, dot, suffix = head.partition(".")
+        base = names.get(stem)
+        resolved.append(arg if base is None else str(base) + dot + suffix + (f"/{tail}" if tail else ""))
     return resolved
 
 
@@ -690,4 +700,20 @@ def test_fuzzed_flags_are_one_line_and_change_nothing(argv, flag, sandbox, capsy
     assert snapshot(sandbox) == before
     assert not (sandbox / "new").exists() or not any(p.is_file() and p.name != runs.LOCK_FILE
                                                      for p in (sandbox / "new").rglob("*"))
-    assert not (sandbox / "new_out").exists()
+    assert not (sandbox / "new_out").exists() and not (sandbox / "new.json").exists()
+
+
+def test_evaluate_refuses_a_bad_out_or_weights_file_before_evaluating(existing_run, tmp_path, capsys):
+    run, _ = existing_run
+    weights = tmp_path / "inception.h5"
+    weights.write_bytes(b"<html>a login page saved as .h5</html>")
+    line, _ = refusal("evaluate", run, "--inception-weights", weights, folder=run, capsys=capsys)
+    assert line == (f"dcganlib: error: --inception-weights {weights} is not an HDF5 file (no HDF5 signature); pass "
+                    "Keras' InceptionV3 weights file, inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    line, _ = refusal("evaluate", run, "--out", tmp_path, folder=run, capsys=capsys)
+    assert line == f"dcganlib: error: --out {tmp_path} is a folder; give the name of a file"
+    (tmp_path / "metrics.json").write_text("{}")  # the user's, from another run
+    line, _ = refusal("evaluate", run, "--out", tmp_path / "metrics.json", folder=run, capsys=capsys)
+    assert line == (f"dcganlib: error: --out {tmp_path / 'metrics.json'} already exists; pass --overwrite to replace "
+                    "it, or choose another name")
+    assert (tmp_path / "metrics.json").read_text() == "{}" and not (run / "evaluation").exists()  # nothing evaluated

@@ -33,7 +33,7 @@ from dcganlib import callbacks, cli, runs, sampling  # noqa: E402
 from dcganlib.gan import METRIC_NAMES  # noqa: E402
 from dcganlib.config import Config, smoke_config  # noqa: E402
 from dcganlib.errors import DivergenceError  # noqa: E402
-from helpers import error_line, main, snapshot, write_slices  # noqa: E402
+from helpers import dead_pid, error_line, main, snapshot, write_slices  # noqa: E402
 
 EPOCHS = 4  # 40 training images, batch 16: 2 steps per epoch
 KEEP = 2  # checkpoints kept, fewer than EPOCHS so that old ones are deleted during the run
@@ -581,3 +581,21 @@ def test_generate_falls_back_to_the_newest_readable_checkpoint(how, damaged_copy
         code, _ = main("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "final", capsys=capsys)
         assert code == 0
         assert (tmp_path / "final" / name).read_bytes() != (tmp_path / "images" / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_evaluate_falls_back_and_removes_a_killed_evaluates_temporaries(damaged_copy, tmp_path, capsys):
+    run = damaged_copy
+    (run / "generator.keras").unlink()
+    damage(run, "cut-data")
+    figures = run / "evaluation"
+    figures.mkdir()
+    orphan = figures / f".roc.tmp-{dead_pid()}-0badc0de.png"  # what a SIGKILLed evaluate leaves
+    writing = figures / f".roc.tmp-{os.getpid()}-12345678.pdf"  # a live writer's: kept
+    orphan.write_bytes(b"half a figure")
+    writing.write_bytes(b"being written")
+    code, stderr = main("evaluate", run, "--out", tmp_path / "metrics.json", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert DAMAGE["cut-data"] in stderr
+    assert not orphan.exists() and writing.exists()
+    assert json.loads((tmp_path / "metrics.json").read_text())["figures"]

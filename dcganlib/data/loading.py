@@ -47,19 +47,22 @@ class DatasetSplits:
 
     def notes(self) -> list[str]:
         """One line per empty held-out split: what it costs and how to fix it (``train`` prints them, so the
-        problem shows before the training rather than at ``evaluate``)."""
+        problem shows before the training rather than at ``evaluate``). The demo dataset never has one."""
         oasis = self.report.get("layout") == "oasis"
+        folders = " or ".join(OASIS_SPLITS[s] for s in ("validate", "test") if oasis and not len(getattr(self, s)))
+        if len(self.validate) + len(self.test) == 0:
+            where = f"no images in {folders}" if oasis else "too few subjects for val_fraction and test_fraction"
+            fix = f"add subjects to {folders}" if oasis else "add subjects or raise the fractions"
+            return [f"no held-out images ({where}): evaluate will need --reference FOLDER of real images of other "
+                    f"subjects; or {fix}"]
         found = []
-        if len(self.test) == 0:
-            where = (f"no images in {OASIS_SPLITS['test']}" if oasis
-                     else f"test_fraction {self.report.get('test_fraction')} of the subjects held none")
-            fix = f"add subjects to {OASIS_SPLITS['test']}" if oasis else "raise test_fraction or add subjects"
-            found.append(f"the test split is empty ({where}): evaluate will need --reference FOLDER of real "
-                         f"images of other subjects; or {fix}")
-        if len(self.validate) == 0:
-            where = f"no images in {OASIS_SPLITS['validate']}" if oasis else "too few subjects for val_fraction"
-            found.append(f"the validate split is empty ({where}): the SSIM tracker compares with training images "
-                         "and evaluate calibrates on half of the test split")
+        for split in ("validate", "test"):
+            if not len(getattr(self, split)):
+                other = "test" if split == "validate" else "validate"
+                where = f"no images in {OASIS_SPLITS[split]}" if oasis else "too few subjects for its fraction"
+                found.append(f"the {split} split is empty ({where}): evaluate holds out only the "
+                             f"{len(getattr(self, other))} {other} images"
+                             + ("; the SSIM tracker compares with training images" if split == "validate" else ""))
         return found
 
     def save_report(self, path: str | os.PathLike) -> None:
