@@ -289,9 +289,13 @@ def run_benchmark(image_size: int = 64, batch_size: int = 64, steps: int = 20, p
     """
     from .models import check_image_size
 
-    for name, value, low in (("steps", steps, 1), ("repeats", repeats, 1), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConfigError(f"bench: --{name.replace('_', '-')} must be an integer >= {low}; got {value!r}")
+    # Upper bounds keep a typo from building millions of PNGs or running for days.
+    for name, value, low, high in (("steps", steps, 1, 10_000), ("repeats", repeats, 1, 1000),
+                                   ("batch_size", batch_size, 1, 65536), ("ssim_count", ssim_count, 0, 100_000),
+                                   ("memory_count", memory_count, 1, 1_000_000)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"bench: --{name.replace('_', '-')} must be an integer in [{low}, {high}]; "
+                              f"got {value!r}")
     check_image_size(image_size)
     load_before = [round(x, 2) for x in os.getloadavg()]
     folder = bench_png_folder(_png_count(steps, batch_size), max(PNG_SIZE, image_size), png_root)

@@ -8,11 +8,12 @@ TensorFlow is imported only by the sub-commands that need it, so ``--help`` answ
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
-from .errors import DcganlibError
+from .errors import ConfigError, DcganlibError
 
 EPILOG = """examples:
   python -m dcganlib demo-data data/demo --count 2000      # build the embedded MNI152 dataset
@@ -27,8 +28,16 @@ EPILOG = """examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the library's one-line errors: ``dcganlib: error: …`` and exit code 2 (sub-commands
+    inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"dcganlib: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m dcganlib",
         description="Train DCGANs (Radford et al. 2015) on medical image slices, generate and evaluate images.",
         epilog=EPILOG,
@@ -99,13 +108,18 @@ def _add_generate(sub: Any, fmt: type) -> None:
     p.add_argument("--out", type=Path, default=None, help="output folder (default RUN_DIR/generated)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--grid", action="store_true", help="also write grid.png with all images")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the images an earlier generate wrote into --out (listed in its generated.json); "
+                        "without it --out must be absent or empty")
 
 
 def _add_gif(sub: Any, fmt: type) -> None:
     p = sub.add_parser("gif", formatter_class=fmt, help="(re)build the GIF of a run's per-epoch grids")
     p.add_argument("run_dir", type=Path, help="a run folder holding grids/epoch_*.png")
     p.add_argument("--out", type=Path, default=None, help="GIF path (default RUN_DIR/training.gif)")
-    p.add_argument("--frame-ms", type=int, default=None, help="milliseconds per frame (default: the run's config)")
+    p.add_argument("--frame-ms", type=int, default=None,
+                   help="milliseconds per frame, 10-60000 (default: the run's config)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def _add_evaluate(sub: Any, fmt: type) -> None:
@@ -130,6 +144,8 @@ def _add_evaluate(sub: Any, fmt: type) -> None:
     p.add_argument("--inception-weights", type=Path, default=None,
                    help="InceptionV3 weights (.h5/.weights.h5) for FID/KID; default: Keras cache if present")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and every random choice of the evaluation")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out file (the default metrics.json of a run is always rewritten)")
 
 
 def _add_bench(sub: Any, fmt: type) -> None:
@@ -216,22 +232,30 @@ def _demo_data(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from .sampling import generate
 
-    generate(args.run_dir, count=args.count, out_dir=args.out, seed=args.seed, grid=args.grid)
+    generate(args.run_dir, count=args.count, out_dir=args.out, seed=args.seed, grid=args.grid,
+             overwrite=args.overwrite)
     return 0
 
 
 def _gif(args: argparse.Namespace) -> int:
+    from .files import check_output_file
     from .images import make_run_gif
 
+    if args.frame_ms is not None and not 10 <= args.frame_ms <= 60_000:
+        raise ConfigError(f"--frame-ms must be a whole number of milliseconds in [10, 60000]; got {args.frame_ms}")
+    if args.out is not None:  # the run's own training.gif (the default) is rebuilt from its grids
+        check_output_file(args.out, overwrite=args.overwrite)
     make_run_gif(args.run_dir, out=args.out, frame_ms=args.frame_ms)
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .errors import ConfigError
-
     if (args.run_dir is None) == (args.images is None):
         raise ConfigError("evaluate needs either a run folder (RUN_DIR) or --images PATH, not both")
+    if args.out is not None:  # refused now, not after the evaluation
+        from .files import check_output_file
+
+        check_output_file(args.out, overwrite=args.overwrite)
     from .evaluate import evaluate_images, evaluate_run
 
     if args.images is not None:
@@ -263,13 +287,27 @@ COMMANDS = {
 }
 
 
+#: Errors of a full disk or an exhausted quota: any command that writes stops with one line.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a flag argparse refused (2, one line printed)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return COMMANDS[args.command](args)
     except DcganlibError as exc:
         print(f"dcganlib: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        print(f"dcganlib: error: {exc.strerror}{where}; files written before are intact, a file being written "
+              "was not replaced; free some space and run the command again", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("dcganlib: interrupted", file=sys.stderr)
         return 130

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any, Optional
 
 from .errors import ConfigError
 from .files import write_json
+from .seeds import MAX_SEED
 
 GENERATORS = ("radford", "resize")
 GENERATOR_STARTS = ("dense", "conv_transpose")
@@ -34,6 +36,16 @@ D_NORMS = ("batch", "spectral", "spectral_batch", "none")  # normalisation of D'
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies, see dcganlib/augment.py
+#: Keys that decide the networks: their layers, their weights' shapes and so the checkpoint's variables.
+#: A resume cannot change them, not even with --force (the checkpoints would not fit the new networks).
+ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "generator", "generator_start", "generator_upsample",
+                     "generator_activation", "g_filters", "d_filters", "d_norm")
+#: Keys whose value only matters for the architecture when it turns the feature on or off: d_dropout > 0
+#: adds Dropout layers to D, ema > 0 adds the moving averages to G's optimizer (and its checkpoint).
+#: Changing the rate or the decay of a feature that stays on is a training setting (--force).
+SWITCH_KEYS = ("d_dropout", "ema")
+#: How :meth:`Config.diff` shows a key that a saved config.json lacks.
+MISSING = "(missing)"
 
 
 @dataclass(frozen=True)
@@ -116,14 +128,8 @@ class Config:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "Config":
-        path = Path(path)
-        try:
-            values = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
-        return cls.from_dict(values)
+        """The config in a JSON file; keys the file lacks take their defaults (see :func:`read_saved_config`)."""
+        return read_saved_config(path)[0]
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with some fields changed (validated like any config)."""
@@ -133,15 +139,55 @@ class Config:
             raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
         return dataclasses.replace(self, **changes)
 
-    def diff(self, other: "Config", ignore: tuple[str, ...] = ("epochs", "verbose")) -> dict[str, tuple]:
-        """Fields whose values differ: ``{key: (self_value, other_value)}``, skipping ``ignore``."""
-        a, b = self.to_dict(), other.to_dict()
-        return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
+    def diff(self, other: "Config", ignore: tuple[str, ...] = ("epochs", "verbose"),
+             missing: tuple[str, ...] = ()) -> dict[str, tuple]:
+        """Fields whose values differ: ``{key: (self_value, other_value)}``, skipping ``ignore``.
 
-    def describe_diff(self, other: "Config", labels: tuple[str, str] = ("saved", "now")) -> str:
-        """:meth:`diff` as one line, ``"batch_size: saved 16, now 8; seed: saved 3, now 4"`` ("" if equal)."""
+        ``missing`` are keys that the file ``self`` was read from lacks (:func:`read_saved_config`): they
+        differ whatever their value, shown as :data:`MISSING`.
+        """
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (MISSING if k in missing else a[k], b[k]) for k in a
+                if k not in ignore and (a[k] != b[k] or k in missing)}
+
+    def describe_diff(self, other: "Config", labels: tuple[str, str] = ("saved", "now"),
+                      missing: tuple[str, ...] = (), only: Optional[list[str]] = None) -> str:
+        """:meth:`diff` as one line, ``"batch_size: saved 16, now 8; seed: saved 3, now 4"`` ("" if equal);
+        ``only`` restricts it to those keys."""
         first, second = labels
-        return "; ".join(f"{k}: {first} {a!r}, {second} {b!r}" for k, (a, b) in sorted(self.diff(other).items()))
+        return "; ".join(f"{k}: {first} {a if a is MISSING else repr(a)}, {second} {b!r}"
+                         for k, (a, b) in sorted(self.diff(other, missing=missing).items())
+                         if only is None or k in only)
+
+    def architecture_diff(self, other: "Config", missing: tuple[str, ...] = ()) -> list[str]:
+        """The keys of :data:`ARCHITECTURE_KEYS` / :data:`SWITCH_KEYS` for which ``other`` builds other
+        networks (or another checkpoint) than ``self``; a key in ``missing`` always counts."""
+        changed = {k for k in ARCHITECTURE_KEYS if k in missing or getattr(self, k) != getattr(other, k)}
+        changed |= {k for k in SWITCH_KEYS if k in missing or (getattr(self, k) > 0) != (getattr(other, k) > 0)}
+        if self.generator == other.generator == "radford" and "generator_upsample" not in missing:
+            changed.discard("generator_upsample")  # transposed convolutions do not upsample by interpolation
+        return sorted(changed)
+
+
+def read_saved_config(path: str | os.PathLike) -> tuple[Config, tuple[str, ...]]:
+    """``(config, missing)``: the config in a JSON file, and the keys the file lacks (they take defaults).
+
+    Anything that is not a readable JSON object of valid keys raises :class:`ConfigError` naming the file:
+    a missing file, a folder, bytes that are not UTF-8 JSON, a list, an unknown key, a bad value.
+    """
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder; pass the JSON file inside it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+    config = Config.from_dict(values)
+    return config, tuple(sorted({f.name for f in fields(Config)} - set(values)))
 
 
 def default_config(**changes: Any) -> Config:
@@ -257,6 +303,8 @@ def _validate(c: Config) -> None:
                  "r2_gamma", "g_learning_rate",
                  "d_learning_rate", "beta_1", "beta_2"):
         _check_type(name, getattr(c, name), num)
+        if not math.isfinite(getattr(c, name)):  # NaN passes every range comparison; Infinity is valid JSON too
+            raise ConfigError(f"config key '{name}' must be a finite number; got {getattr(c, name)!r}")
     for name in ("data", "subject_regex", "cache_dir"):
         _check_type(name, getattr(c, name), (str,), optional=True)
     _check_type("max_images", c.max_images, (int,), optional=True)
@@ -306,7 +354,7 @@ def _validate(c: Config) -> None:
     _check_range("beta_2", c.beta_2, 0.0, 1.0, high_open=True)
     _check_range("batch_size", c.batch_size, 1, 65536)
     _check_range("epochs", c.epochs, 1, 1_000_000)
-    _check_range("seed", c.seed, 0, 2**31 - 1)
+    _check_range("seed", c.seed, 0, MAX_SEED)
     root = round(c.grid_size ** 0.5)
     if c.grid_size < 1 or root * root != c.grid_size:
         raise ConfigError(f"config key 'grid_size' must be a square number (4, 9, 16, 36, 64…); got {c.grid_size}")

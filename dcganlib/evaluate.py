@@ -37,10 +37,10 @@ from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 
-from . import metrics, runs
+from . import metrics, runs, seeds
 from .config import Config, default_config
 from .errors import DataError, RunFolderError
-from .files import write_json
+from .files import check_output_file, remove_orphaned_temporaries, write_json
 from .metrics import artefacts, features as feature_space, prdc, two_sample
 from .pixels import to_uint8
 from .references import EvaluationSets, real_roles
@@ -248,10 +248,11 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
     """Evaluate the run in ``run_dir``; write ``metrics.json`` (``out``, default ``RUN/evaluation/metrics.json``)
     and the figures (always ``RUN/evaluation/``); return the metrics dict."""
     run_dir = Path(run_dir)
+    folder = run_dir / runs.EVALUATION_DIR
+    _check_before_work(out, folder, inception_weights, seed)
     started = time.perf_counter()
     sets, _ = run_sets(run_dir, reference=reference, seed=seed)
     load_seconds = time.perf_counter() - started
-    folder = run_dir / runs.EVALUATION_DIR
     payload = _evaluate(sets, {"run_dir": str(run_dir)}, folder, run_dir / runs.HISTORY_FILE, seed,
                         inception_weights, load_seconds)
     return _finish(payload, Path(out) if out is not None else folder / runs.METRICS_FILE, quiet, str(run_dir))
@@ -263,12 +264,27 @@ def evaluate_images(images: str | os.PathLike, reference: Optional[str | os.Path
     """Evaluate generated images on disk (any tool's) against real data; figures and ``metrics.json`` go to
     ``out``'s folder (default: a sibling folder ``<images>-evaluation/``)."""
     images = Path(images)
+    out_path = Path(out) if out is not None else images.parent / f"{images.name}-evaluation" / runs.METRICS_FILE
+    _check_before_work(out, out_path.parent, inception_weights, seed)
     started = time.perf_counter()
     sets, config = image_sets(images, reference=reference, seed=seed)
-    out_path = Path(out) if out is not None else images.parent / f"{images.name}-evaluation" / runs.METRICS_FILE
     source = {"images": str(images), "reference": "the embedded demo dataset" if config.data is None else config.data}
     payload = _evaluate(sets, source, out_path.parent, None, seed, inception_weights, time.perf_counter() - started)
     return _finish(payload, out_path, quiet, str(images))
+
+
+def _check_before_work(out: Optional[str | os.PathLike], figures: Path,
+                       inception_weights: Optional[str | os.PathLike], seed: int) -> None:
+    """What can be refused before minutes of evaluation: the seed, the ``out`` path given (not a folder, a
+    writable place), the Inception weights file; and the temporaries a killed evaluate left in the folders
+    it writes (a dead writer's only: another evaluate may be writing there now)."""
+    seeds.check_seed(seed)
+    if out is not None:
+        check_output_file(out, overwrite=True)
+    if inception_weights is not None:
+        metrics.find_inception_weights(inception_weights)
+    for folder in {figures, Path(out).parent if out is not None else figures}:
+        remove_orphaned_temporaries(folder)
 
 
 def _evaluate(sets: EvaluationSets, source: dict[str, str], folder: Path, history: Optional[Path], seed: int,

@@ -14,17 +14,82 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
-__all__ = ["atomic_path", "write_text", "write_json"]
+from .errors import ConfigError
+
+__all__ = ["atomic_path", "write_text", "write_json", "temporary_name", "remove_orphaned_temporaries",
+           "check_output_file"]
+
+#: ``.STEM.tmp-PID-TAG…``: a temporary of :func:`temporary_name`, with the id of the process writing it.
+_TEMPORARY = re.compile(r"^\.(?P<stem>.+?)\.tmp-(?P<pid>\d+)-")
+
+
+def temporary_name(stem: str) -> str:
+    """``.stem.tmp-<pid>-<random>``: the name of a temporary file or folder this process writes."""
+    return f".{stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def temporary_sibling(path: Path) -> Path:
     """``folder/.stem.tmp-<pid>-<random>.suffix`` next to ``path``; matched by the ``*.tmp*`` ignore rules."""
-    return path.with_name(f".{path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
+    return path.with_name(temporary_name(path.stem) + path.suffix)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def remove_orphaned_temporaries(folder: str | os.PathLike, stem: Optional[str] = None) -> list[Path]:
+    """Delete the temporaries (:func:`temporary_name`) in ``folder`` whose writer process is dead: what a
+    killed command leaves. ``stem`` limits it to the temporaries of one final name. Returns what was removed.
+
+    A temporary of a live process on this machine is kept (another command may be writing it). The
+    process id is only meaningful on this machine: on a file system shared between machines, run one
+    writer per folder (``train`` holds a lock; ``generate``, ``evaluate`` and ``demo-data`` do not).
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        match = _TEMPORARY.match(path.name)
+        if not match or (stem is not None and match.group("stem") != stem) or _process_alive(int(match.group("pid"))):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def check_output_file(path: str | os.PathLike, *, overwrite: bool, flag: str = "--out") -> Path:
+    """Refuse, before any work, an output file the command could not or should not write: a folder, an
+    existing file without ``overwrite``, a place under a file or in a folder that is not writable.
+    :class:`~dcganlib.errors.ConfigError` names ``flag`` and what to do."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give the name of a file")
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{flag} {path} already exists; pass --overwrite to replace it, or choose another name")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{flag} {path} cannot be created: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK):
+        raise ConfigError(f"{flag} {path} cannot be created: {ancestor} is not writable")
+    return path
 
 
 @contextlib.contextmanager

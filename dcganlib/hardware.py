@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import keras
 import tensorflow as tf
@@ -34,6 +34,26 @@ def cpu_flags() -> set[str]:
         if line.startswith("flags"):
             return set(line.split(":", 1)[1].split())
     return set()
+
+
+def available_memory_bytes() -> Optional[int]:
+    """Bytes of memory this process can still take: ``MemAvailable`` of ``/proc/meminfo``, capped by the
+    cgroup v2 limit a cluster job or container runs under (``memory.max`` − ``memory.current``); None
+    when the system says neither (not Linux)."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            found.append(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
 
 
 def cpu_supports_bf16() -> bool:
@@ -114,5 +134,5 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.mixed_precision.set_dtype_policy(previous)
 
 
-__all__ = ["cpu_flags", "cpu_supports_bf16", "resolve_precision", "resolve_strategy", "resolve_jit_compile",
+__all__ = ["cpu_flags", "available_memory_bytes", "cpu_supports_bf16", "resolve_precision", "resolve_strategy", "resolve_jit_compile",
            "dtype_policy"]

@@ -27,7 +27,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from .config import Config
+from .config import Config, read_saved_config
 from .errors import ConfigError, RunFolderError
 from .files import write_text
 
@@ -48,6 +48,8 @@ LOCK_FILE = "train.lock"
 RUN_ARTEFACTS = (CONFIG_FILE, SPLIT_FILE, HISTORY_FILE, GRIDS_DIR, GIF_FILE, CHECKPOINT_DIR, GENERATOR_FILE,
                  METRICS_FILE, EVALUATION_DIR, GENERATED_DIR)
 _EPOCH_GRID = re.compile(r"^epoch_(\d+)\.png$")
+_CHECKPOINT_INDEX = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)\.index$")
+_CHECKPOINT_DATA = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)\.data-(\d+)-of-(\d+)$")
 _STATE_LINE = re.compile(r'^model_checkpoint_path:\s*"(.*)"\s*$', re.MULTILINE)
 
 
@@ -70,24 +72,84 @@ def epoch_grids(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def latest_checkpoint(run_dir: str | os.PathLike) -> Optional[str]:
-    """Path prefix of the newest complete checkpoint in ``run_dir/checkpoints``, or None.
+def checkpoints(run_dir: str | os.PathLike) -> list[str]:
+    """Path prefixes of the complete-looking checkpoints in ``run_dir/checkpoints``, newest first.
 
-    The same answer as ``tf.train.latest_checkpoint``: the prefix named by the state file
-    ``checkpoints/checkpoint``, provided its ``.index`` file exists. TensorFlow writes that state file
-    only after a checkpoint's data and index are complete, so "latest" is never half written.
+    Found on disk, not through TensorFlow's state file: ``ckpt-N.index`` plus every data shard
+    ``ckpt-N.data-0000K-of-0000M`` it needs, so a deleted or damaged state file ``checkpoints/checkpoint``
+    loses nothing. TensorFlow names a checkpoint in that state file only after its files are complete;
+    when the state file names ``ckpt-K``, a ``ckpt-N`` with N > K is a save that was interrupted and is
+    left out. Whether TensorFlow can read a listed checkpoint is decided by the restore
+    (:func:`dcganlib.gan.restore_newest`, which falls back to the next older one).
     """
     folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    names = {path.name for path in folder.iterdir()}
+    shards: dict[int, tuple[set[int], int]] = {}
+    for name in names:
+        match = _CHECKPOINT_DATA.match(name)
+        if match:
+            number, shard, total = (int(group) for group in match.groups())
+            shards.setdefault(number, (set(), total))[0].add(shard)
+    recorded = _recorded_latest(folder)
+    found = []
+    for name in names:
+        match = _CHECKPOINT_INDEX.match(name)
+        if not match:
+            continue
+        number = int(match.group(1))
+        present, total = shards.get(number, (set(), 0))
+        if total and present == set(range(total)) and (recorded is None or number <= recorded):
+            found.append(number)
+    return [str(folder / f"{CHECKPOINT_NAME}-{number}") for number in sorted(found, reverse=True)]
+
+
+def _recorded_latest(folder: Path) -> Optional[int]:
+    """The number of the checkpoint TensorFlow's state file names as latest, or None (no or damaged file)."""
     try:
         state = (folder / CHECKPOINT_STATE_FILE).read_text()
     except (OSError, UnicodeDecodeError):
         return None
     match = _STATE_LINE.search(state)
-    if match is None or not match.group(1):
-        return None
-    prefix = Path(match.group(1))
-    prefix = prefix if prefix.is_absolute() else folder / prefix
-    return str(prefix) if prefix.with_name(prefix.name + ".index").is_file() else None
+    name = Path(match.group(1)).name if match else ""
+    number = re.fullmatch(rf"{CHECKPOINT_NAME}-(\d+)", name)
+    return int(number.group(1)) if number else None
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> Optional[str]:
+    """Path prefix of the newest checkpoint of :func:`checkpoints`, or None."""
+    found = checkpoints(run_dir)
+    return found[0] if found else None
+
+
+def record_checkpoints(run_dir: str | os.PathLike, newest: str | os.PathLike) -> None:
+    """Rewrite TensorFlow's state file ``checkpoints/checkpoint`` to name ``newest`` as the latest and track
+    the checkpoints on disk up to it, oldest first (the ones ``tf.train.CheckpointManager`` then rotates).
+
+    Called after a resume restored ``newest`` (a no-op when the state file names it already): a deleted
+    state file is rebuilt, and newer checkpoints that could not be read are no longer tracked (the run overwrites them when it reaches their epochs). Paths
+    are relative, as TensorFlow writes them, so the run folder can be moved.
+    """
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    last = checkpoint_epoch(newest)
+    if _recorded_latest(folder) == last:
+        return  # TensorFlow's own record is right: leave it as it is
+    kept = [Path(p).name for p in reversed(checkpoints(run_dir)) if checkpoint_epoch(p) <= last]
+    if Path(newest).name not in kept:
+        kept.append(Path(newest).name)
+    times = [(folder / f"{name}.index").stat().st_mtime for name in kept]
+    lines = [f'model_checkpoint_path: "{Path(newest).name}"']
+    lines += [f'all_model_checkpoint_paths: "{name}"' for name in kept]
+    lines += [f"all_model_checkpoint_timestamps: {stamp!r}" for stamp in times]
+    # The manager tracks (and so may delete) only checkpoints younger than this time.
+    lines.append(f"last_preserved_timestamp: {min(times) - 1.0!r}")
+    write_text(folder / CHECKPOINT_STATE_FILE, "\n".join(lines) + "\n")
+
+
+def checkpoint_epoch(prefix: str | os.PathLike) -> int:
+    """The epoch a checkpoint prefix ``…/ckpt-N`` was saved after: N."""
+    return int(Path(prefix).name.rsplit("-", 1)[1])
 
 
 def read_config(run_dir: str | os.PathLike) -> Config:
@@ -173,20 +235,45 @@ def check_run_folder(config: Config, run_dir: Path, resume: bool, overwrite: boo
         if not saved.exists():
             raise RunFolderError(f"nothing to resume in {run_dir}: no {CONFIG_FILE}; "
                                  "drop --resume to start a new run there")
-        differences = Config.from_json(saved).describe_diff(config, ("saved", "now"))
+        saved_config, missing = read_saved_config(saved)
+        architecture = saved_config.architecture_diff(config, missing)
+        if architecture:
+            lacking = [key for key in architecture if key in missing]
+            raise ConfigError(
+                f"--resume cannot change the networks of the run in {run_dir} "
+                f"({saved_config.describe_diff(config, missing=missing, only=architecture)}): its checkpoints "
+                "fit only the saved ones, so not even --force continues; drop those options, or train a new run "
+                "with another --out"
+                + (f" ({', '.join(lacking)} missing from {saved}: add the value the run was trained with)"
+                   if lacking else ""))
+        differences = saved_config.describe_diff(config, ("saved", "now"), missing=missing)
         if differences and not force:
             raise ConfigError(f"--resume with settings that differ from {saved} ({differences}); "
                               "drop those options, or pass --force to continue with the new values")
+        read_history(run_dir / HISTORY_FILE)  # a damaged history is refused now, not after the data is loaded
         if latest_checkpoint(run_dir) is None:
             raise RunFolderError(f"cannot resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_DIR} "
-                                 "(the run stopped before its first epoch finished); "
-                                 "start it again with --overwrite")
+                                 "(the run stopped before its first epoch finished); start it again with "
+                                 f"--overwrite, which deletes {describe_artefacts(run_dir)}")
     elif contents and not overwrite:
         raise RunFolderError(f"run folder {run_dir} already exists and is not empty; pass --resume to "
                              "continue it, --overwrite to delete it and start afresh, or choose another --out")
     elif contents and overwrite and CONFIG_FILE not in contents:
         raise RunFolderError(f"refusing --overwrite of {run_dir}: it holds files but no {CONFIG_FILE}, so it "
                              "does not look like a dcganlib run folder; choose another --out")
+
+
+def describe_artefacts(run_dir: Path) -> str:
+    """The run artefacts in ``run_dir`` as one phrase, ``"config.json, history.csv, grids/ (3 files)"``:
+    what :func:`clear_run_folder` (``--overwrite``) would delete."""
+    parts = []
+    for name in RUN_ARTEFACTS:
+        target = run_dir / name
+        if target.is_dir():
+            parts.append(f"{name}/ ({sum(1 for p in target.rglob('*') if p.is_file())} files)")
+        elif target.exists():
+            parts.append(name)
+    return ", ".join(parts) if parts else "nothing"
 
 
 def create_run_folder(run_dir: Path) -> None:
@@ -232,16 +319,21 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
 
 
+def disk_needed(config: Config, checkpoint_bytes: int, generator_bytes: int) -> int:
+    """Bytes a whole run takes on disk: (keep_checkpoints + 1) × checkpoint + generator file + epochs × raw
+    grid; the ``+ 1`` is the new checkpoint written before the oldest is deleted."""
+    grids = config.epochs * config.grid_size * config.image_size ** 2 * config.channels
+    return (config.keep_checkpoints + 1) * checkpoint_bytes + generator_bytes + grids
+
+
 def check_free_disk(config: Config, run_dir: Path, checkpoint_bytes: int, generator_bytes: int, *,
                     resume: bool, overwrite: bool) -> None:
-    """Refuse to start a run whose checkpoints cannot fit on the run folder's disk.
+    """Refuse to start a run whose checkpoints cannot fit on the run folder's disk (:func:`disk_needed`).
 
-    needed = (keep_checkpoints + 1) × checkpoint + generator file + epochs × raw grid; the ``+ 1`` is the
-    new checkpoint written before the oldest is deleted. Space the run will free counts as available:
-    its old checkpoints on a resume, all of its artefacts on an overwrite.
+    Space the run will free counts as available: its old checkpoints on a resume, all of its artefacts on
+    an overwrite.
     """
-    grids = config.epochs * config.grid_size * config.image_size ** 2 * config.channels
-    needed = (config.keep_checkpoints + 1) * checkpoint_bytes + generator_bytes + grids
+    needed = disk_needed(config, checkpoint_bytes, generator_bytes)
     reclaimable = 0
     if overwrite and not resume:
         reclaimable = sum(folder_bytes(run_dir / name) for name in RUN_ARTEFACTS)
@@ -275,7 +367,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 __all__ = [
     "CONFIG_FILE", "SPLIT_FILE", "HISTORY_FILE", "GRIDS_DIR", "GIF_FILE", "CHECKPOINT_DIR", "CHECKPOINT_NAME",
     "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "LOCK_FILE", "RUN_ARTEFACTS",
-    "grid_path", "epoch_grids", "latest_checkpoint", "read_config", "read_history", "write_history",
-    "history_column", "check_run_folder", "create_run_folder", "clear_run_folder", "remove_stale_temporaries",
-    "folder_bytes", "check_free_disk", "run_lock",
+    "grid_path", "epoch_grids", "checkpoints", "latest_checkpoint", "checkpoint_epoch", "record_checkpoints", "read_config", "read_history",
+    "write_history", "history_column", "check_run_folder", "describe_artefacts", "create_run_folder",
+    "clear_run_folder", "remove_stale_temporaries", "folder_bytes", "disk_needed", "check_free_disk", "run_lock",
 ]

@@ -5,6 +5,7 @@ Generated images are float32 ``[-1, 1]`` NHWC in memory and 8-bit PNGs on disk (
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Optional
@@ -16,9 +17,9 @@ import tensorflow as tf
 from . import runs, seeds
 from .config import Config
 from .errors import ConfigError, RunFolderError
-from .files import atomic_path
-from .gan import copy_averaged_weights, make_optimizers
-from .hardware import dtype_policy, resolve_precision
+from .files import atomic_path, remove_orphaned_temporaries, write_json
+from .gan import copy_averaged_weights, make_optimizers, restore_newest
+from .hardware import available_memory_bytes, dtype_policy, resolve_precision
 from .images import save_grid
 from .pixels import to_uint8
 
@@ -59,7 +60,8 @@ def save_generator(generator: keras.Model, path: str | os.PathLike) -> Path:
 
 def load_generator(run_dir: str | os.PathLike) -> keras.Model:
     """The trained generator of a run: ``generator.keras`` (Keras safe mode), or, for a run that has not
-    finished, the latest checkpoint restored into a generator rebuilt from ``config.json``."""
+    finished, the newest readable checkpoint (:func:`dcganlib.gan.restore_newest`) restored into a generator
+    rebuilt from ``config.json``."""
     run_dir = Path(run_dir)
     path = run_dir / runs.GENERATOR_FILE
     if path.exists():
@@ -68,64 +70,125 @@ def load_generator(run_dir: str | os.PathLike) -> keras.Model:
         except Exception as exc:  # whatever Keras raises for a damaged or unsafe file: one line, not a traceback
             raise RunFolderError(f"cannot load {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}; "
                                  "delete it to fall back to the latest checkpoint") from None
-    last = runs.latest_checkpoint(run_dir)
-    if last is None or not (run_dir / runs.CONFIG_FILE).exists():
+    if not runs.checkpoints(run_dir) or not (run_dir / runs.CONFIG_FILE).exists():
         raise RunFolderError(f"no trained generator in {run_dir}: expected {runs.GENERATOR_FILE} or "
                              f"{runs.CONFIG_FILE} with {runs.CHECKPOINT_DIR}/; train into it first")
-    return _generator_from_checkpoint(runs.read_config(run_dir), last)
+    return _generator_from_checkpoint(runs.read_config(run_dir), run_dir)
 
 
-def _generator_from_checkpoint(config: Config, checkpoint: str) -> keras.Model:
-    """G rebuilt from ``config`` with the checkpoint's weights (its moving average when ``config.ema > 0``)."""
+def _generator_from_checkpoint(config: Config, run_dir: Path) -> keras.Model:
+    """G rebuilt from ``config`` with the weights of the run's newest readable checkpoint (their moving
+    average when ``config.ema > 0``)."""
     from . import models
 
     precision = resolve_precision(config)
     with dtype_policy(precision):
         generator = models.build_generator(config)
+    purpose = f"load the generator of {run_dir}"
     if config.ema <= 0:
-        tf.train.Checkpoint(generator=generator).restore(checkpoint).expect_partial()
+        restore_newest(run_dir, lambda: tf.train.Checkpoint(generator=generator), complete=False, purpose=purpose)
         return generator
     # The averaged weights live in G's optimizer: restore it too, then read them out.
     g_optimizer, _ = make_optimizers(config, precision)
     g_optimizer.build(generator.trainable_variables)
-    tf.train.Checkpoint(generator=generator, g_optimizer=g_optimizer).restore(checkpoint).expect_partial()
+    restore_newest(run_dir, lambda: tf.train.Checkpoint(generator=generator, g_optimizer=g_optimizer),
+                   complete=False, purpose=purpose)
     averaged = keras.models.clone_model(generator)
     copy_averaged_weights(g_optimizer, generator, averaged)
     return averaged
 
 
+#: The record ``generate`` keeps in its output folder: what it wrote there, written first with
+#: ``"complete": false`` and again, last, with ``"complete": true`` (a killed generate is recognisable).
+GENERATED_MANIFEST = "generated.json"
+#: float32 values per image pixel while sampling (the batches and their concatenation) + the uint8 copy.
+SAMPLE_BYTES_PER_VALUE = 2 * 4 + 1
+
+
+def check_sample_memory(count: int, shape: tuple[int, ...], flag: str = "--count") -> None:
+    """Refuse ``count`` images of ``shape`` (H, W, C) that would not fit in the memory available now:
+    ``count × H × W × C ×`` :data:`SAMPLE_BYTES_PER_VALUE` bytes, estimated before anything is allocated."""
+    need = count * int(np.prod(shape)) * SAMPLE_BYTES_PER_VALUE
+    available = available_memory_bytes()
+    if available is not None and need > available:
+        raise ConfigError(f"{flag} {count} needs about {need / 1e9:.1f} GB of memory for images of "
+                          f"{'x'.join(map(str, shape))} but {available / 1e9:.1f} GB are available; "
+                          f"use a smaller {flag}")
+
+
 def generate(run_dir: str | os.PathLike, count: int = 64, out_dir: Optional[str | os.PathLike] = None,
-             seed: int = 0, grid: bool = False) -> list[Path]:
+             seed: int = 0, grid: bool = False, overwrite: bool = False) -> list[Path]:
     """Write ``count`` generated images as 8-bit PNGs ``generated_0000.png``… (and ``grid.png``).
 
-    ``out_dir`` defaults to ``run_dir/generated``. Returns the image paths (grid excluded).
+    ``out_dir`` defaults to ``run_dir/generated``. It must be absent or empty; with ``overwrite=True`` it
+    may be a folder of an earlier generate: the files that generate wrote there (listed in its
+    :data:`GENERATED_MANIFEST`) are replaced, nothing else is touched. The manifest is rewritten last with
+    ``"complete": true``. Returns the image paths (grid excluded).
     """
     from PIL import Image
 
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ConfigError(f"--count must be a positive integer, got {count!r}")
+    seeds.check_seed(seed)
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunFolderError(f"run folder not found: {run_dir}")
-    generator = load_generator(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / runs.GENERATED_DIR
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {out} is a file; give a folder")
+    generator = load_generator(run_dir)
+    check_sample_memory(count, tuple(generator.output_shape[1:]))  # before anything of that size exists
+    width = max(4, len(str(count - 1)))
+    names = [f"generated_{index:0{width}d}.png" for index in range(count)] + (["grid.png"] if grid else [])
+    earlier = _check_generate_folder(out, names, overwrite)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunFolderError(f"cannot create output folder {out}: {exc.strerror}") from None
+    record = {"run_dir": str(run_dir), "count": count, "seed": seed, "grid": grid}
+    # Listed before anything is written: a generate killed from here on leaves a manifest naming every
+    # file it may have written, marked incomplete.
+    write_json(out / GENERATED_MANIFEST, {**record, "complete": False, "files": sorted(set(earlier) | set(names))})
+    for name in set(earlier) - set(names):
+        (out / name).unlink(missing_ok=True)
     pixels = to_uint8(sample(generator, count, seed=seed))
-    width = max(4, len(str(count - 1)))
     paths = []
-    for index, picture in enumerate(pixels):
-        path = out / f"generated_{index:0{width}d}.png"
+    for name, picture in zip(names, pixels):
+        path = out / name
         with atomic_path(path) as tmp:
             Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(tmp, format="PNG")
         paths.append(path)
     if grid:
         save_grid(pixels, out / "grid.png")
+    write_json(out / GENERATED_MANIFEST, {**record, "complete": True, "files": names})
     print(f"dcganlib: wrote {count} images of {pixels.shape[1]}x{pixels.shape[2]} to {out}"
           + (" (and grid.png)" if grid else ""))
     return paths
 
 
-__all__ = ["fixed_noise", "sample", "save_grid_of", "save_generator", "load_generator", "generate"]
+def _check_generate_folder(out: Path, names: list[str], overwrite: bool) -> list[str]:
+    """The rules for generate's output folder (see :func:`generate`); the names an earlier generate wrote
+    there (to be replaced), ``[]`` for a new or empty folder."""
+    remove_orphaned_temporaries(out)  # half-written images of a killed generate
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not present:
+        return []
+    if not overwrite:
+        raise RunFolderError(f"output folder {out} is not empty ({len(present)} entries); pass --overwrite to "
+                             "replace the images an earlier generate wrote there, or choose another --out")
+    try:
+        earlier = json.loads((out / GENERATED_MANIFEST).read_text())["files"]
+        if not all(isinstance(n, str) and n == Path(n).name and n != GENERATED_MANIFEST for n in earlier):
+            raise ValueError("a listed name is not a plain file name")
+    except (OSError, ValueError, KeyError, TypeError):
+        raise RunFolderError(f"refusing --overwrite of {out}: it has no readable {GENERATED_MANIFEST}, so it does "
+                             "not hold images of generate; choose another --out") from None
+    foreign = sorted(set(names) & set(present) - set(earlier))
+    if foreign:
+        raise RunFolderError(f"refusing --overwrite of {out}: {', '.join(foreign[:3])} would replace files that "
+                             f"generate did not write (not in {GENERATED_MANIFEST}); move them or choose another --out")
+    return list(earlier)
+
+
+__all__ = ["GENERATED_MANIFEST", "fixed_noise", "sample", "save_grid_of", "save_generator", "load_generator",
+           "check_sample_memory", "generate"]

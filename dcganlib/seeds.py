@@ -17,6 +17,11 @@ import hashlib
 
 import numpy as np
 
+from .errors import ConfigError
+
+#: Seeds are integers in [0, MAX_SEED] (what every API that takes a seed, Keras' too, accepts).
+MAX_SEED = 2**31 - 1
+
 #: Every stream, with what it draws. A name not listed here is a programming error.
 STREAMS = {
     "grid": "the fixed noise of the per-epoch grids (and of the GIF frames)",
@@ -38,6 +43,13 @@ STREAMS = {
 }
 
 
+def check_seed(seed: object, flag: str = "--seed") -> int:
+    """``seed`` if it is an integer in ``[0, MAX_SEED]``, else :class:`ConfigError` naming ``flag``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{flag} must be an integer in [0, {MAX_SEED}]; got {seed!r}")
+    return seed
+
+
 def tag(name: str) -> int:
     """The 64-bit number that identifies stream ``name`` (first 8 bytes of its SHA-256)."""
     if name not in STREAMS:
@@ -55,4 +67,4 @@ def int_seed(seed: int, name: str) -> int:
     return int(rng(seed, name).integers(0, 2**31 - 1))
 
 
-__all__ = ["STREAMS", "tag", "rng", "int_seed"]
+__all__ = ["STREAMS", "MAX_SEED", "check_seed", "tag", "rng", "int_seed"]

@@ -8,13 +8,16 @@ epoch by epoch. At the end it exports ``generator.keras`` and the GIF of the gri
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import keras
 import numpy as np
@@ -23,9 +26,9 @@ import tensorflow as tf
 from . import data, runs
 from .callbacks import (DivergenceGuard, QualityTracker, RunRecorder, StopRequest, StopState, UnlessStopped,
                         stop_on_signals)
-from .config import Config
-from .errors import ConfigError, DivergenceError
-from .gan import DCGAN, build_gan, make_checkpoint, set_learning_rate
+from .config import Config, read_saved_config
+from .errors import ConfigError, DivergenceError, RunFolderError
+from .gan import DCGAN, build_gan, make_checkpoint, restore_newest, set_learning_rate
 from .hardware import resolve_jit_compile, resolve_precision, resolve_strategy
 from .images import make_run_gif
 from .models import check_image_size
@@ -89,33 +92,39 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
         config = scaled
         runs.remove_stale_temporaries(run_dir)  # a killed writer's temp files; nobody else writes here now
         splits = _load_training_data(config)
+        for note in splits.notes():
+            print(f"dcganlib: note: {note}", file=sys.stderr)
         precision = resolve_precision(config)
         strategy = resolve_strategy(config)
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             gan = build_gan(config, precision, resolve_jit_compile(config))
-            runs.check_free_disk(config, run_dir, _checkpoint_bytes(gan), _variable_bytes(gan.generator.weights),
-                                 resume=resume, overwrite=overwrite)
+            checkpoint_bytes, generator_bytes = _checkpoint_bytes(gan), _variable_bytes(gan.generator.weights)
+            runs.check_free_disk(config, run_dir, checkpoint_bytes, generator_bytes, resume=resume,
+                                 overwrite=overwrite)
             if overwrite and not resume:  # only once everything is known to work: a typo must not cost a run
                 runs.clear_run_folder(run_dir)
-            epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-            manager = tf.train.CheckpointManager(make_checkpoint(gan, epoch_variable),
-                                                 str(run_dir / runs.CHECKPOINT_DIR),
-                                                 max_to_keep=config.keep_checkpoints,
-                                                 checkpoint_name=runs.CHECKPOINT_NAME)
-            history = _restore(gan, manager, epoch_variable, config, run_dir) if resume else []
-            initial_epoch = int(epoch_variable.numpy())
-            config.to_json(run_dir / runs.CONFIG_FILE)
-            splits.save_report(run_dir / runs.SPLIT_FILE)
-            if initial_epoch >= config.epochs:
-                print(f"dcganlib: {run_dir} has already trained {initial_epoch} epochs "
-                      f"(the run's total is {config.epochs}); nothing to do. Pass a larger --epochs to continue.")
-            else:
-                state = _fit(gan, config, splits, run_dir, manager, epoch_variable, history, initial_epoch,
-                             callbacks)
-                _raise_if_stopped(state, history, initial_epoch, run_dir)
-    generator = gan.sampling_generator()
-    _finish(generator, run_dir, config)
+        with _stop_when_disk_full(run_dir, runs.disk_needed(config, checkpoint_bytes, generator_bytes)):
+            with strategy.scope():
+                epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+                # Restore before the manager reads the state file: the restore may rewrite it (fallback).
+                history = _restore(gan, epoch_variable, config, run_dir) if resume else []
+                manager = tf.train.CheckpointManager(make_checkpoint(gan, epoch_variable),
+                                                     str(run_dir / runs.CHECKPOINT_DIR),
+                                                     max_to_keep=config.keep_checkpoints,
+                                                     checkpoint_name=runs.CHECKPOINT_NAME)
+                initial_epoch = int(epoch_variable.numpy())
+                config.to_json(run_dir / runs.CONFIG_FILE)
+                splits.save_report(run_dir / runs.SPLIT_FILE)
+                if initial_epoch >= config.epochs:
+                    print(f"dcganlib: {run_dir} has already trained {initial_epoch} epochs (the run's total is "
+                          f"{config.epochs}); nothing to do. Pass a larger --epochs to continue.")
+                else:
+                    state = _fit(gan, config, splits, run_dir, manager, epoch_variable, history, initial_epoch,
+                                 callbacks)
+                    _raise_if_stopped(state, history, initial_epoch, run_dir)
+            generator = gan.sampling_generator()
+            _finish(generator, run_dir, config)  # still under the lock: nobody else writes here meanwhile
     completed = history[-1]["epoch"] if history else initial_epoch
     return TrainResult(run_dir, history, generator, completed, precision, time.perf_counter() - started)
 
@@ -126,8 +135,11 @@ def scale_learning_rates(config: Config, scale: float) -> Config:
         raise ConfigError(f"--lr-scale must be a positive number such as 0.5, got {scale!r}")
     if scale == 1:
         return config
-    return config.replace(g_learning_rate=config.g_learning_rate * scale,
-                          d_learning_rate=config.d_learning_rate * scale)
+    try:
+        return config.replace(g_learning_rate=config.g_learning_rate * scale,
+                              d_learning_rate=config.d_learning_rate * scale)
+    except ConfigError as exc:
+        raise ConfigError(f"--lr-scale {scale} is too large: {exc}") from None
 
 
 def _load_training_data(config: Config) -> data.DatasetSplits:
@@ -150,16 +162,21 @@ def _checkpoint_bytes(gan: DCGAN) -> int:
                            + gan.g_optimizer.variables + gan.d_optimizer.variables)
 
 
-def _restore(gan: DCGAN, manager: tf.train.CheckpointManager, epoch_variable: tf.Variable, config: Config,
-             run_dir: Path) -> list[dict[str, float]]:
-    """Restore the latest checkpoint; return the history rows up to its epoch (later rows are redone)."""
-    manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+def _restore(gan: DCGAN, epoch_variable: tf.Variable, config: Config, run_dir: Path) -> list[dict[str, float]]:
+    """Restore the newest readable checkpoint (older ones when it is damaged) and make the state file name
+    it; return the history rows up to its epoch (later rows are redone)."""
+    restored = restore_newest(run_dir, lambda: make_checkpoint(gan, epoch_variable), complete=True,
+                              purpose=f"resume {run_dir}",
+                              advice="start it again with --overwrite, which deletes "
+                                     f"{runs.describe_artefacts(run_dir)}")
     # The optimizers' learning rates are checkpointed too; the config (maybe changed with --force or
     # --lr-scale) decides them.
     set_learning_rate(gan.g_optimizer, config.g_learning_rate)
     set_learning_rate(gan.d_optimizer, config.d_learning_rate)
     epoch = int(epoch_variable.numpy())
-    return [row for row in runs.read_history(run_dir / runs.HISTORY_FILE) if row["epoch"] <= epoch]
+    history = [row for row in runs.read_history(run_dir / runs.HISTORY_FILE) if row["epoch"] <= epoch]
+    runs.record_checkpoints(run_dir, restored)
+    return history
 
 
 def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,
@@ -200,6 +217,43 @@ def _raise_if_stopped(state: StopState, history: list[dict[str, float]], initial
         raise KeyboardInterrupt
 
 
+#: The messages a full disk or an exhausted quota give, in TensorFlow's errors (SaveV2 raises
+#: ResourceExhaustedError, UnknownError or a plain OpError, depending on where the write failed).
+_DISK_FULL_TEXTS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+
+
+def _disk_full_reason(exc: BaseException) -> Optional[str]:
+    """``"No space left on device"`` (or the quota's text) when ``exc`` is a write failing on a full disk."""
+    if isinstance(exc, OSError):
+        return exc.strerror if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    found = [text for text in _DISK_FULL_TEXTS if isinstance(exc, tf.errors.OpError) and text in str(exc)]
+    return found[0] if found else None
+
+
+@contextlib.contextmanager
+def _stop_when_disk_full(run_dir: Path, needed: int) -> Iterator[None]:
+    """Turn a full disk at any write of the block (grid, history.csv, checkpoint, config.json, generator,
+    GIF) into one :class:`RunFolderError` naming the folder and the space the run needs. The write that
+    failed left its final name untouched (atomic writes; TensorFlow names a checkpoint only once it is
+    complete); its temporaries are deleted here (under the run lock) to give the space back."""
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as exc:
+        reason = _disk_full_reason(exc)
+        if reason is None:
+            raise
+        runs.remove_stale_temporaries(run_dir)
+        last = runs.latest_checkpoint(run_dir)
+        have = runs.folder_bytes(run_dir / runs.CHECKPOINT_DIR) + runs.folder_bytes(run_dir / runs.GRIDS_DIR)
+        free = shutil.disk_usage(run_dir).free
+        kept = (f"the last checkpoint {Path(last).name} and every finished file are intact" if last
+                else "no checkpoint was saved yet")
+        raise RunFolderError(
+            f"disk full in {run_dir} ({reason}): training stopped; {kept}; "
+            f"the run needs about {max(needed - have, 0) / 1e6:.1f} MB free to finish ({free / 1e6:.1f} MB are "
+            f"free now): free some and continue with --resume --out {run_dir}") from None
+
+
 def _finish(generator: keras.Model, run_dir: Path, config: Config) -> None:
     save_generator(generator, run_dir / runs.GENERATOR_FILE)
     if runs.epoch_grids(run_dir):
@@ -221,7 +275,8 @@ def ensure_run(config: Config, run_dir: str | os.PathLike,
     run_dir = Path(run_dir)
     saved = run_dir / runs.CONFIG_FILE
     if saved.is_file():
-        differences = Config.from_json(saved).describe_diff(config, ("saved", "asked"))
+        saved_config, missing = read_saved_config(saved)
+        differences = saved_config.describe_diff(config, ("saved", "asked"), missing=missing)
         if differences:
             raise ConfigError(f"{run_dir} holds a run with other settings ({differences}); use another run "
                               "folder or delete it")

@@ -55,6 +55,16 @@ def error_line(stderr: str) -> str:
     return lines[0]
 
 
+def dead_pid() -> int:
+    """The id of a process that has exited and been reaped: what a killed writer's temporaries carry."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def snapshot(folder: Path) -> dict[str, str]:
     """sha256 of every file under ``folder`` (the lock file excluded: it is empty and only ever created)."""
     from dcganlib.runs import LOCK_FILE

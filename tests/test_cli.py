@@ -21,7 +21,7 @@ from PIL import Image
 
 from dcganlib import runs
 from dcganlib.config import smoke_config
-from helpers import error_line, main, snapshot, write_slices
+from helpers import dead_pid, error_line, main, snapshot, write_slices
 
 KEEP = 2  # checkpoints the refusal tests' config keeps
 
@@ -83,6 +83,9 @@ def test_generate_and_gif_commands(finished_run, tmp_path, capsys):
                         capsys=capsys)
     assert code == 0, stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == [
+        "generated.json", "generated_0000.png", "generated_0001.png", "generated_0002.png", "grid.png"]
+    manifest = json.loads((tmp_path / "gen" / "generated.json").read_text())
+    assert manifest["complete"] is True and manifest["files"] == [
         "generated_0000.png", "generated_0001.png", "generated_0002.png", "grid.png"]
     image = np.asarray(Image.open(tmp_path / "gen" / "generated_0000.png"))
     assert image.dtype == np.uint8 and image.shape == (32, 32)
@@ -373,3 +376,344 @@ def test_run_config_with_wrong_content_is_refused(content, message, existing_run
         code, stderr = main(*command, capsys=capsys)
         assert code == 2 and message in error_line(stderr), command
     assert snapshot(run) == before
+
+
+# ================================================================================================
+# damaged run folders (issue 16): one line, exit code 2, nothing changed
+def refusal(*argv, folder: Path, capsys) -> tuple[str, str]:
+    """Run the command line; assert exit code 2, one ``dcganlib: error:`` line and ``folder`` unchanged
+    (sha256 of every file); return that line and all of stderr."""
+    before = snapshot(folder)
+    code, stderr = main(*argv, capsys=capsys)
+    assert code == 2, stderr[-3000:]
+    line = error_line(stderr)
+    assert snapshot(folder) == before
+    return line, stderr
+
+
+def test_resume_without_a_readable_checkpoint_names_what_overwrite_would_delete(existing_run, capsys):
+    run, _ = existing_run
+    for path in (run / "checkpoints").glob("*.index"):
+        path.write_bytes(b"\0" * path.stat().st_size)
+    line, stderr = refusal("train", "--out", run, "--resume", folder=run, capsys=capsys)
+    assert [text for text in stderr.splitlines() if "unreadable" in text] == [
+        "dcganlib: checkpoint ckpt-2 is unreadable (OpError: not an sstable (bad magic number)); falling back to ckpt-1",
+        "dcganlib: checkpoint ckpt-1 is unreadable (OpError: not an sstable (bad magic number)); "
+        "no older checkpoint is left"]
+    assert line == (
+        f"dcganlib: error: cannot resume {run}: none of the 2 checkpoints in {run / 'checkpoints'} can be read "
+        "(ckpt-2: OpError: not an sstable (bad magic number); ckpt-1: OpError: not an sstable (bad magic number)); "
+        "start it again with --overwrite, which deletes config.json, split.json, history.csv, grids/ (2 files), "
+        "training.gif, checkpoints/ (5 files), generator.keras")
+
+
+def test_resume_without_any_checkpoint_names_what_overwrite_would_delete(existing_run, capsys):
+    run, _ = existing_run
+    shutil.rmtree(run / "checkpoints")
+    line, _ = refusal("train", "--out", run, "--resume", folder=run, capsys=capsys)
+    assert line == (
+        f"dcganlib: error: cannot resume {run}: no checkpoint in {run / 'checkpoints'} (the run stopped before its "
+        "first epoch finished); start it again with --overwrite, which deletes config.json, split.json, "
+        "history.csv, grids/ (2 files), training.gif, generator.keras")
+
+
+@pytest.mark.parametrize("argv, keys", [
+    (["--image-size", "64"], "image_size: saved 32, now 64"),
+    (["--generator", "radford"], "generator: saved 'resize', now 'radford'"),
+])
+def test_resume_into_other_networks_is_refused_even_with_force(argv, keys, existing_run, capsys):
+    run, _ = existing_run
+    line, _ = refusal("train", "--out", run, "--resume", "--force", *argv, folder=run, capsys=capsys)
+    assert line == (
+        f"dcganlib: error: --resume cannot change the networks of the run in {run} ({keys}): its checkpoints fit "
+        "only the saved ones, so not even --force continues; drop those options, or train a new run with another "
+        "--out")
+
+
+def test_a_checkpoint_that_does_not_fit_is_named_not_called_unreadable(existing_run, capsys):
+    run, _ = existing_run  # float32 checkpoints; mixed_float16 wraps both optimizers in loss scaling
+    line, stderr = refusal("train", "--out", run, "--resume", "--force", "--precision", "mixed_float16", folder=run,
+                           capsys=capsys)
+    assert line.startswith(f"dcganlib: error: cannot resume {run}: checkpoint ckpt-2 does not fit the networks and "
+                           f"optimizers built from {run / 'config.json'} (")
+    assert line.endswith("; it was saved with other settings, e.g. another precision (mixed_float16 adds loss "
+                         "scaling to the optimizers, and precision auto picks it on a GPU): use the settings it was "
+                         "trained with")
+    assert "unreadable" not in stderr and "falling back" not in stderr
+
+
+def test_a_key_missing_from_the_saved_config_is_a_difference(existing_run, capsys):
+    run, _ = existing_run
+    saved = json.loads((run / "config.json").read_text())
+    del saved["latent_dim"]  # an architecture key: refused even with --force
+    write_json(run / "config.json", saved)
+    line, _ = refusal("train", "--out", run, "--resume", "--force", folder=run, capsys=capsys)
+    assert line == (
+        f"dcganlib: error: --resume cannot change the networks of the run in {run} (latent_dim: saved (missing), "
+        "now 100): its checkpoints fit only the saved ones, so not even --force continues; drop those options, or "
+        f"train a new run with another --out (latent_dim missing from {run / 'config.json'}: add the value the run "
+        "was trained with)")
+    saved["latent_dim"] = 32
+    del saved["beta_2"]  # a training setting: a difference --force accepts
+    write_json(run / "config.json", saved)
+    line, _ = refusal("train", "--out", run, "--resume", folder=run, capsys=capsys)
+    assert line == (
+        f"dcganlib: error: --resume with settings that differ from {run / 'config.json'} (beta_2: saved (missing), "
+        "now 0.999); drop those options, or pass --force to continue with the new values")
+    code, stderr = main("train", "--out", run, "--resume", "--force", capsys=capsys)
+    assert code == 0, stderr[-3000:]  # the run is complete: nothing trained, the full config saved
+    assert json.loads((run / "config.json").read_text())["beta_2"] == 0.999
+
+
+@pytest.mark.parametrize("damage", ["zeros", "cut"])
+def test_a_damaged_generator_file_is_one_line(damage, existing_run, capsys):
+    run, _ = existing_run
+    path = run / "generator.keras"
+    path.write_bytes(b"\0" * 1000 if damage == "zeros" else path.read_bytes()[:1000])
+    line, _ = refusal("generate", run, "--count", 2, folder=run, capsys=capsys)
+    assert line.startswith(f"dcganlib: error: cannot load {path}: ")
+    assert line.endswith("; delete it to fall back to the latest checkpoint")
+    assert not (run / "generated").exists()
+
+
+def test_a_damaged_history_is_one_line(existing_run, capsys):
+    run, _ = existing_run
+    lines = (run / "history.csv").read_text().splitlines()
+    lines[2] = lines[2].replace(lines[2].split(",")[2], "oops", 1)
+    (run / "history.csv").write_text("\n".join(lines) + "\n")
+    line, _ = refusal("train", "--out", run, "--resume", "--epochs", 3, folder=run, capsys=capsys)
+    assert f"{run / 'history.csv'} line 3: column " in line and "holds 'oops', not a number; the file is damaged" in line
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"g_learning_rate": NaN}', "config key 'g_learning_rate' must be a finite number; got nan"),
+    ('{"beta_1": Infinity}', "config key 'beta_1' must be a finite number; got inf"),
+    ('{"d_dropout": -Infinity}', "config key 'd_dropout' must be a finite number; got -inf"),
+    ('"smoke"', "config must be a JSON object of key/value pairs, got str"),
+    ("", "is not valid JSON"),
+])
+def test_config_file_with_non_finite_or_non_object_content_is_refused(content, message, tmp_path, capsys):
+    (tmp_path / "c.json").write_text(content)
+    code, stderr = main("train", "--config", tmp_path / "c.json", "--out", tmp_path / "run", capsys=capsys)
+    assert code == 2 and message in error_line(stderr)
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_that_is_a_folder_is_refused(tmp_path, capsys):
+    code, stderr = main("train", "--config", tmp_path, "--out", tmp_path / "run", capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == f"dcganlib: error: config file {tmp_path} is a folder; pass the JSON file inside it"
+
+
+# ---- generate never overwrites what it did not write -----------------------------------------------
+def generated_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_generate_into_a_non_empty_folder_needs_overwrite_and_replaces_only_its_own_files(finished_run, tmp_path,
+                                                                                           capsys):
+    out = tmp_path / "out"
+    code, stderr = main("generate", finished_run.run_dir, "--count", 10, "--out", out, capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
+    line, _ = refusal("generate", finished_run.run_dir, "--count", 3, "--out", out, folder=out, capsys=capsys)
+    assert line == (f"dcganlib: error: output folder {out} is not empty (12 entries); pass --overwrite to replace the "
+                    "images an earlier generate wrote there, or choose another --out")
+    code, stderr = main("generate", finished_run.run_dir, "--count", 3, "--seed", 1, "--out", out, "--overwrite",
+                        capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    # 3 new images, none of the 10 old ones left over, the user's file untouched.
+    assert generated_names(out) == ["generated.json", "generated_0000.png", "generated_0001.png",
+                                    "generated_0002.png", "notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "generated_0000.png").read_bytes() != before["generated_0000.png"]
+    manifest = json.loads((out / "generated.json").read_text())
+    assert manifest["complete"] is True and manifest["seed"] == 1 and len(manifest["files"]) == 3
+
+
+def test_generate_overwrite_refuses_folders_and_files_it_did_not_write(finished_run, tmp_path, capsys):
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "grid.png").write_bytes(b"my own grid")
+    line, _ = refusal("generate", finished_run.run_dir, "--count", 2, "--out", foreign, "--overwrite", "--grid",
+                      folder=foreign, capsys=capsys)
+    assert line == (f"dcganlib: error: refusing --overwrite of {foreign}: it has no readable generated.json, so it "
+                    "does not hold images of generate; choose another --out")
+    code, _ = main("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "mixed", capsys=capsys)
+    assert code == 0
+    (tmp_path / "mixed" / "grid.png").write_bytes(b"my own grid")  # a file of the user's next to generate's
+    line, _ = refusal("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "mixed", "--overwrite",
+                      "--grid", folder=tmp_path / "mixed", capsys=capsys)
+    assert "grid.png would replace files that generate did not write" in line
+    (tmp_path / "file").write_text("x")
+    code, stderr = main("generate", finished_run.run_dir, "--out", tmp_path / "file", capsys=capsys)
+    assert code == 2 and error_line(stderr) == f"dcganlib: error: --out {tmp_path / 'file'} is a file; give a folder"
+
+
+def test_an_interrupted_generate_is_marked_incomplete_and_overwrite_cleans_it(finished_run, tmp_path, capsys,
+                                                                            monkeypatch):
+    from dcganlib import sampling
+
+    out = tmp_path / "out"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C after the images, before the grid and the final manifest
+
+    with monkeypatch.context() as patches:
+        patches.setattr(sampling, "save_grid", interrupted)
+        code, _ = main("generate", finished_run.run_dir, "--count", 4, "--out", out, "--grid", capsys=capsys)
+    assert code == 130
+    manifest = json.loads((out / "generated.json").read_text())
+    assert manifest["complete"] is False
+    assert manifest["files"] == [f"generated_{i:04d}.png" for i in range(4)] + ["grid.png"]
+    (out / f".generated_0003.tmp-{dead_pid()}-0badc0de.png").write_bytes(b"half")  # as a SIGKILL leaves it
+    code, stderr = main("generate", finished_run.run_dir, "--count", 2, "--out", out, "--overwrite", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert generated_names(out) == ["generated.json", "generated_0000.png", "generated_0001.png"]
+    assert json.loads((out / "generated.json").read_text())["complete"] is True
+
+
+def test_generate_refuses_a_count_that_does_not_fit_in_memory(finished_run, tmp_path, capsys):
+    code, stderr = main("generate", finished_run.run_dir, "--count", 10**9, "--out", tmp_path / "out", capsys=capsys)
+    assert code == 2
+    line = error_line(stderr)
+    assert line.startswith("dcganlib: error: --count 1000000000 needs about 9216.0 GB of memory for images of "
+                           "32x32x1 but ") and line.endswith(" GB are available; use a smaller --count")
+    assert not (tmp_path / "out").exists()
+
+
+# ---- gif and the held-out splits ---------------------------------------------------------------------
+def test_gif_names_its_flag_and_never_replaces_a_file_unasked(finished_run, tmp_path, capsys):
+    code, stderr = main("gif", finished_run.run_dir, "--frame-ms", 0, "--out", tmp_path / "a.gif", capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == ("dcganlib: error: --frame-ms must be a whole number of milliseconds in [10, 60000]; "
+                                  "got 0")
+    mine = tmp_path / "mine.gif"
+    mine.write_bytes(b"GIF89a mine")
+    code, stderr = main("gif", finished_run.run_dir, "--out", mine, capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == (f"dcganlib: error: --out {mine} already exists; pass --overwrite to replace it, "
+                                  "or choose another name")
+    assert mine.read_bytes() == b"GIF89a mine"
+    code, stderr = main("gif", finished_run.run_dir, "--out", mine, "--overwrite", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    with Image.open(mine) as gif:
+        assert gif.n_frames == 2
+
+
+@pytest.mark.parametrize("counts, note", [
+    ((40, 0, 0), "dcganlib: note: no held-out images (no images in keras_png_slices_validate or "
+                 "keras_png_slices_test): evaluate will need --reference FOLDER of real images of other subjects; "
+                 "or add subjects to keras_png_slices_validate or keras_png_slices_test"),
+    ((40, 8, 0), "dcganlib: note: the test split is empty (no images in keras_png_slices_test): evaluate holds out "
+                 "only the 8 validate images"),
+])
+def test_an_empty_oasis_split_is_reported_at_train_time(counts, note, tmp_path, capsys):
+    data = write_slices(tmp_path / "data", counts=counts)
+    config = tmp_path / "c.json"
+    smoke_config(data=str(data), epochs=1).to_json(config)
+    code, stderr = main("train", "--config", config, "--out", tmp_path / "run", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert [line for line in stderr.splitlines() if "note:" in line] == [note]
+
+
+# ================================================================================================
+# a table-driven fuzz of every command's flags: odd values are one line, exit code 2, and change nothing
+INT_BAD = ("-1", "1000000000000", "nan", "abc", "1.5", "")  # and "0" where zero is meaningless
+PATHS = ("DIR", "FILE", "MISSING")  # an existing non-empty folder, an existing text file, a path that does not exist
+
+
+def fuzz_cases():
+    """``(command argv with FLAG placeholder, flag, bad values)``; RUN, DATA, DIR, FILE, MISSING, EMPTY are
+    paths inside the sandbox."""
+    ints = {"demo-data OUT_NEW": ["--count", "--size"], "demo-data OUT_NEW ": ["--seed"],
+            "train --data DATA --out NEW": ["--image-size", "--epochs", "--batch-size", "--max-images"],
+            "train --data DATA --out NEW ": ["--seed"],
+            "generate RUN --out NEW": ["--count"], "generate RUN --out NEW ": ["--seed"],
+            "gif RUN --out NEW.gif": ["--frame-ms"], "evaluate RUN --out NEW.json ": ["--seed"],
+            "bench": ["--image-size", "--batch-size", "--steps", "--repeats", "--memory-count"],
+            "bench ": ["--ssim-count"]}
+    cases = []
+    for argv, flags in ints.items():
+        zero_ok = argv.endswith(" ")  # seeds and --ssim-count take 0
+        for flag in flags:
+            cases += [(argv.split() + [flag, value], flag) for value in INT_BAD + (() if zero_ok else ("0",))]
+    for value in ("0", "-1", "1e12", "nan", "inf", "abc"):
+        cases.append((["train", "--data", "DATA", "--out", "NEW", "--lr-scale", value], "--lr-scale"))
+    for argv, flag in (("train --data DATA --out NEW --generator", "--generator"),
+                       ("train --data DATA --out NEW --loss", "--loss"),
+                       ("train --data DATA --out NEW --precision", "--precision"),
+                       ("train --data DATA --out NEW --preset", "--preset"), ("bench --preset", "--preset"),
+                       ("bench --precision", "--precision")):
+        cases += [(argv.split() + [value], flag) for value in ("", "nan", "DIR", "0")]
+    paths = {"train --out NEW --data": ("--data", PATHS + ("EMPTY",)), "train --data DATA --out": ("--out", ("DIR", "FILE")),
+             "train --data DATA --out NEW --config": ("--config", PATHS + ("EMPTY",)),
+             "generate": ("run_dir", PATHS + ("EMPTY",)), "generate RUN --out": ("--out", ("DIR", "FILE")),
+             "gif": ("run_dir", PATHS + ("EMPTY",)), "gif RUN --out": ("--out", ("DIR", "FILE", "FILE/x.gif")),
+             "demo-data": ("out_dir", ("FILE", "FILE/sub")),
+             "evaluate": ("run_dir", PATHS + ("EMPTY",)), "evaluate RUN --out": ("--out", ("DIR", "FILE", "FILE/x.json")),
+             "evaluate RUN --out NEW.json --inception-weights": ("--inception-weights", PATHS),
+             "evaluate RUN --out NEW.json --reference": ("--reference", PATHS + ("EMPTY",)),
+             "evaluate --out NEW.json --images": ("--images", PATHS + ("EMPTY",))}
+    for argv, (flag, values) in paths.items():
+        cases += [(argv.split() + [value], flag) for value in values]
+    return cases
+
+
+@pytest.fixture(scope="module")
+def sandbox(finished_run, tmp_path_factory):
+    """A folder of things a user points commands at: a run, its data, a non-empty folder, an empty one, a file."""
+    root = tmp_path_factory.mktemp("fuzz")
+    shutil.copytree(finished_run.run_dir, root / "run")
+    write_slices(root / "data", counts=(20, 4, 4))
+    (root / "dir").mkdir()
+    (root / "dir" / "thesis.tex").write_text("precious")
+    (root / "empty").mkdir()
+    (root / "file.txt").write_text("not an image, not JSON, not a run")
+    return root
+
+
+def resolve(argv: list[str], root: Path) -> list[str]:
+    names = {"RUN": root / "run", "DATA": root / "data", "DIR": root / "dir", "EMPTY": root / "empty",
+             "FILE": root / "file.txt", "MISSING": root / "missing", "NEW": root / "new", "OUT_NEW": root / "new_out"}
+    resolved = []
+    for arg in argv:
+        head, _, tail = arg.partition("/")
+        stem, dot, suffix = head.partition(".")
+        base = names.get(stem)
+        resolved.append(arg if base is None else str(base) + dot + suffix + (f"/{tail}" if tail else ""))
+    return resolved
+
+
+@pytest.mark.parametrize("argv, flag", fuzz_cases(), ids=lambda x: " ".join(x) if isinstance(x, list) else x)
+def test_fuzzed_flags_are_one_line_and_change_nothing(argv, flag, sandbox, capsys):
+    before = snapshot(sandbox)
+    argv = resolve(argv, sandbox)
+    code, stderr = main(*argv, capsys=capsys)
+    assert code == 2, (argv, stderr[-2000:])
+    line = error_line(stderr)
+    assert len(stderr.strip().splitlines()) == 1, stderr  # nothing else either: no usage, no warning
+    key = flag.lstrip("-").replace("-", "_")
+    named = (flag, key, key.replace("_", " "), argv[-1] or "''")
+    assert any(name in line for name in named), (line, named)  # it says what was wrong
+    assert snapshot(sandbox) == before
+    assert not (sandbox / "new").exists() or not any(p.is_file() and p.name != runs.LOCK_FILE
+                                                     for p in (sandbox / "new").rglob("*"))
+    assert not (sandbox / "new_out").exists() and not (sandbox / "new.json").exists()
+
+
+def test_evaluate_refuses_a_bad_out_or_weights_file_before_evaluating(existing_run, tmp_path, capsys):
+    run, _ = existing_run
+    weights = tmp_path / "inception.h5"
+    weights.write_bytes(b"<html>a login page saved as .h5</html>")
+    line, _ = refusal("evaluate", run, "--inception-weights", weights, folder=run, capsys=capsys)
+    assert line == (f"dcganlib: error: --inception-weights {weights} is not an HDF5 file (no HDF5 signature); pass "
+                    "Keras' InceptionV3 weights file, inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    line, _ = refusal("evaluate", run, "--out", tmp_path, folder=run, capsys=capsys)
+    assert line == f"dcganlib: error: --out {tmp_path} is a folder; give the name of a file"
+    (tmp_path / "metrics.json").write_text("{}")  # the user's, from another run
+    line, _ = refusal("evaluate", run, "--out", tmp_path / "metrics.json", folder=run, capsys=capsys)
+    assert line == (f"dcganlib: error: --out {tmp_path / 'metrics.json'} already exists; pass --overwrite to replace "
+                    "it, or choose another name")
+    assert (tmp_path / "metrics.json").read_text() == "{}" and not (run / "evaluation").exists()  # nothing evaluated

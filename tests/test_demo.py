@@ -77,6 +77,21 @@ def test_rebuilding_with_same_settings_is_a_no_op_and_other_settings_refused(tmp
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no build leftovers
 
 
+def test_a_killed_build_leaves_nothing_the_next_build_keeps(tmp_path):
+    from helpers import dead_pid
+
+    out = tmp_path / "d"
+    out.mkdir()
+    killed = out / f".demo-build.tmp-{dead_pid()}-0badc0de"  # what a killed demo-data leaves
+    (killed / "keras_png_slices_train").mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    build_demo_dataset(out, count=20, size=32, seed=0)
+    assert sorted(p.name for p in out.iterdir()) == ["demo.json", "keras_png_slices_test", "keras_png_slices_train",
+                                                     "keras_png_slices_validate", "notes.txt"]
+    with pytest.raises(DataError, match=r"notes.txt is a file; give a folder"):
+        build_demo_dataset(out / "notes.txt", count=20, size=32, seed=0)
+
+
 def test_bad_arguments_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="count must be an integer"):
         build_demo_dataset(tmp_path / "x", count=0)

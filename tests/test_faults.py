@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from dcganlib import callbacks, cli, runs, sampling  # noqa: E402
 from dcganlib.gan import METRIC_NAMES  # noqa: E402
 from dcganlib.config import Config, smoke_config  # noqa: E402
 from dcganlib.errors import DivergenceError  # noqa: E402
-from helpers import error_line, main, snapshot, write_slices  # noqa: E402
+from helpers import dead_pid, error_line, main, snapshot, write_slices  # noqa: E402
 
 EPOCHS = 4  # 40 training images, batch 16: 2 steps per epoch
 KEEP = 2  # checkpoints kept, fewer than EPOCHS so that old ones are deleted during the run
@@ -66,7 +67,11 @@ def arm_fault(spec: str, patch=setattr) -> None:
     * ``kill-in-checkpoint:E:state`` — SIGKILL right after the state file names checkpoint E, before
       the oldest checkpoint is deleted;
     * ``kill-in-replace:NAME:K`` — SIGKILL during the K-th atomic write of a file called NAME: its
-      temporary sibling half written, the rename onto NAME not done.
+      temporary sibling half written, the rename onto NAME not done;
+    * ``fill-disk-after-epoch:E:BYTES:FILE`` — once epoch E is recorded, write FILE (on the run's disk)
+      until only BYTES are free;
+    * ``disk-full-in:E:grid|checkpoint`` — the grid or the checkpoint save of epoch E fails as on a full
+      disk (for machines where no small file system can be mounted).
     """
     from tensorflow.python.checkpoint import checkpoint_management
 
@@ -142,6 +147,35 @@ def arm_fault(spec: str, patch=setattr) -> None:
             return replace(source, destination, *a, **k)
 
         patch(os, "replace", patched_replace)
+    elif kind == "fill-disk-after-epoch":
+        epoch, left, filler = int(args[0]), int(args[1]), Path(args[2])
+        record = callbacks.RunRecorder.on_epoch_end
+
+        def fill_after(self, index, logs=None):
+            record(self, index, logs)
+            if index + 1 == epoch:
+                free = os.statvfs(filler.parent)
+                filler.write_bytes(b"\0" * max(free.f_bavail * free.f_frsize - left, 0))
+        patch(callbacks.RunRecorder, "on_epoch_end", fill_after)
+    elif kind == "disk-full-in":
+        epoch, writer = int(args[0]), args[1]
+        record, save_grid = callbacks.RunRecorder.on_epoch_end, callbacks.save_grid_of
+        current = {}
+
+        def remember_epoch(self, index, logs=None):
+            current["epoch"] = index + 1
+            if writer == "checkpoint" and index + 1 == epoch:
+                def full(*a, **k):
+                    raise tf.errors.ResourceExhaustedError(None, None, "SaveV2: No space left on device")
+                self.manager.save = full
+            record(self, index, logs)
+
+        def grid_on_full_disk(*a, **k):
+            if writer == "grid" and current.get("epoch") == epoch:
+                raise OSError(28, os.strerror(28), str(a[2]))
+            return save_grid(*a, **k)
+        patch(callbacks.RunRecorder, "on_epoch_end", remember_epoch)
+        patch(callbacks, "save_grid_of", grid_on_full_disk)
     else:
         raise ValueError(f"unknown fault {spec!r}")
 
@@ -396,3 +430,172 @@ def test_a_second_process_cannot_write_a_folder_in_use(setup, tmp_path, capsys):
     code, stderr = finish(process, tmp_path)
     assert code == 0, stderr[-3000:]
     assert_same_run(run, reference)
+
+
+# ================================================================================================
+# a full disk
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 32 MB tmpfs to fill (mounted when running as root, unmounted after); None where mounting is not
+    allowed (the test then makes the writer fail as on a full disk)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(disk)],
+                                                    capture_output=True).returncode == 0
+    try:
+        yield disk if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("writer, bytes_left", [("grid", 0), ("checkpoint", 256 * 1024)])
+def test_disk_full_stops_training_in_one_line_and_resume_completes(writer, bytes_left, setup, small_disk, tmp_path,
+                                                                   capsys, monkeypatch):
+    """Epoch 3's grid (nothing left) or checkpoint (room for the grid and the row, not the checkpoint) meets a
+    full disk: one line, the folder as it was after epoch 2 (plus epoch 3's finished grid and row), no
+    temporaries; once space is freed, --resume ends identical to the uninterrupted run."""
+    _, config_file, reference = setup
+    run = (small_disk or tmp_path) / "run"
+    filler = (small_disk or tmp_path) / "filler"
+    spec = (f"fill-disk-after-epoch:2:{bytes_left}:{filler}" if small_disk is not None
+            else f"disk-full-in:3:{writer}")
+    with monkeypatch.context() as patches:
+        arm_fault(spec, patches.setattr)
+        code, stderr = main("train", "--config", config_file, "--out", run, capsys=capsys)
+    assert code == 2, stderr[-3000:]
+    line = error_line(stderr)
+    assert line.startswith(f"dcganlib: error: disk full in {run} (")
+    assert "No space left on device" in line
+    assert ("): training stopped; the last checkpoint ckpt-2 and every finished file are intact; the run needs "
+            "about ") in line and line.endswith(f"are free now): free some and continue with --resume --out {run}")
+    needed = float(line.split("needs about ")[1].split(" MB")[0])
+    checkpoint = sum(p.stat().st_size for p in (reference / "checkpoints").glob("ckpt-4.*")) / 1e6
+    assert checkpoint <= needed <= 3 * checkpoint  # the next checkpoint, the generator and the grids
+    assert checkpoint_number(run) == 2 and leftovers(run) == []
+    assert sorted(history_lines(run)) == ([1, 2, 3] if writer == "checkpoint" else [1, 2])
+    for epoch in (1, 2):  # the finished epochs are untouched: the same files as the uninterrupted run's
+        assert history_lines(run)[epoch].split(",")[2:] == history_lines(reference)[epoch].split(",")[2:]
+        assert (run / "grids" / f"epoch_{epoch:04d}.png").read_bytes() == \
+            (reference / "grids" / f"epoch_{epoch:04d}.png").read_bytes()
+    assert model_variables(runs.latest_checkpoint(run)).keys() == model_variables(
+        str(reference / "checkpoints" / "ckpt-4")).keys()
+
+    filler.unlink(missing_ok=True)
+    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert_same_run(run, reference)
+
+
+# ================================================================================================
+# damaged run folders: the newest checkpoint cut, zeroed or deleted, the state file gone
+def damage(run: Path, how: str) -> None:
+    """Damage checkpoint 2 of a copy of the finished run (2 epochs) the way a crash or a bad disk does."""
+    folder = run / "checkpoints"
+    data, index = folder / "ckpt-2.data-00000-of-00001", folder / "ckpt-2.index"
+    if how == "cut-data":
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 3])
+    elif how == "zero-index":
+        index.write_bytes(b"\0" * index.stat().st_size)
+    elif how == "zero-data":
+        data.write_bytes(b"\0" * data.stat().st_size)
+    elif how == "deleted":
+        data.unlink()
+        index.unlink()
+    elif how == "no-state-file":
+        (folder / "checkpoint").unlink()
+    else:
+        raise ValueError(how)
+
+
+@pytest.fixture
+def damaged_copy(finished_run, tmp_path):
+    """A copy of the shared finished run (checkpoints 1 and 2) to damage."""
+    run = tmp_path / "run"
+    shutil.copytree(finished_run.run_dir, run)
+    return run
+
+
+DAMAGE = {  # how: the fallback line on stderr (None: nothing is unreadable, nothing said)
+    "cut-data": "dcganlib: checkpoint ckpt-2 is unreadable (IndexError: Read less bytes than requested); "
+                "falling back to ckpt-1",
+    "zero-index": "dcganlib: checkpoint ckpt-2 is unreadable (OpError: not an sstable (bad magic number)); "
+                  "falling back to ckpt-1",
+    "zero-data": "dcganlib: checkpoint ckpt-2 is unreadable (OpError: The length checksum does not match",
+    "deleted": None,
+    "no-state-file": None,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", list(DAMAGE))
+def test_resume_falls_back_to_the_newest_readable_checkpoint(how, damaged_copy, finished_run, capsys):
+    run = damaged_copy
+    damage(run, how)
+    code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    if DAMAGE[how] is None:
+        assert "unreadable" not in stderr
+    else:
+        assert [line for line in stderr.splitlines() if "unreadable" in line] == [
+            line for line in stderr.splitlines() if line.startswith(DAMAGE[how])]
+        assert DAMAGE[how] in stderr
+    # The run continued from the checkpoint it could read, and ends where the undamaged run ended, bit for bit.
+    redone = how not in ("no-state-file",)
+    reference = finished_run.run_dir
+    assert [r["epoch"] for r in runs.read_history(run / "history.csv")] == [1, 2]
+    for row, want in zip(runs.read_history(run / "history.csv"), runs.read_history(reference / "history.csv")):
+        assert {k: row[k] for k in METRIC_NAMES} == {k: want[k] for k in METRIC_NAMES}
+    assert (history_lines(run)[2] != history_lines(reference)[2]) == redone  # the seconds column of a redone epoch
+    got = model_variables(str(run / "checkpoints" / "ckpt-2"))
+    want = model_variables(str(reference / "checkpoints" / "ckpt-2"))
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    # TensorFlow's state file names the checkpoints again, so the manager keeps rotating them.
+    assert runs.latest_checkpoint(run) == str(run / "checkpoints" / "ckpt-2")
+    assert 'model_checkpoint_path: "ckpt-2"' in (run / "checkpoints" / "checkpoint").read_text()
+
+
+@pytest.mark.parametrize("how", ["cut-data", "zero-index", "deleted", "no-state-file"])
+def test_generate_falls_back_to_the_newest_readable_checkpoint(how, damaged_copy, finished_run, tmp_path, capsys):
+    run = damaged_copy
+    (run / "generator.keras").unlink()  # generate must rebuild the generator from the checkpoints
+    damage(run, how)
+    code, stderr = main("generate", run, "--count", 2, "--out", tmp_path / "images", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert ("falling back to ckpt-1" in stderr) == (DAMAGE[how] is not None)
+    newest_readable = "ckpt-2" if how == "no-state-file" else "ckpt-1"
+    # The images are those of the checkpoint it could read (ckpt-1: epoch 1's weights, not the final ones).
+    only = tmp_path / "only"
+    shutil.copytree(finished_run.run_dir, only)
+    (only / "generator.keras").unlink()
+    for path in (only / "checkpoints").iterdir():
+        if not path.name.startswith(f"{newest_readable}."):
+            path.unlink()
+    code, stderr = main("generate", only, "--count", 2, "--out", tmp_path / "expected", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    for name in ("generated_0000.png", "generated_0001.png"):
+        assert (tmp_path / "images" / name).read_bytes() == (tmp_path / "expected" / name).read_bytes()
+    if newest_readable == "ckpt-1":  # and epoch 2's weights would have given other images
+        code, _ = main("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "final", capsys=capsys)
+        assert code == 0
+        assert (tmp_path / "final" / name).read_bytes() != (tmp_path / "images" / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_evaluate_falls_back_and_removes_a_killed_evaluates_temporaries(damaged_copy, tmp_path, capsys):
+    run = damaged_copy
+    (run / "generator.keras").unlink()
+    damage(run, "cut-data")
+    figures = run / "evaluation"
+    figures.mkdir()
+    orphan = figures / f".roc.tmp-{dead_pid()}-0badc0de.png"  # what a SIGKILLed evaluate leaves
+    writing = figures / f".roc.tmp-{os.getpid()}-12345678.pdf"  # a live writer's: kept
+    orphan.write_bytes(b"half a figure")
+    writing.write_bytes(b"being written")
+    code, stderr = main("evaluate", run, "--out", tmp_path / "metrics.json", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert DAMAGE["cut-data"] in stderr
+    assert not orphan.exists() and writing.exists()
+    assert json.loads((tmp_path / "metrics.json").read_text())["figures"]

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from dcganlib import files
+from helpers import dead_pid
 
 
 def test_write_text_replaces_whole_file_and_leaves_no_temporary(tmp_path):
@@ -56,3 +57,37 @@ def test_write_json_round_trips_and_refuses_nan(tmp_path):
         files.write_json(target, {"x": float("nan")})
     assert json.loads(target.read_text())["b"] == 1  # unchanged after the refused write
     assert len(os.listdir(tmp_path)) == 1
+
+
+def test_orphaned_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
+    dead = dead_pid()
+    orphan_file = tmp_path / f".ssim_histograms.tmp-{dead}-0a1b2c3d.png"
+    orphan_folder = tmp_path / f".demo-build.tmp-{dead}-ffee0011"
+    live = tmp_path / f".roc.tmp-{os.getpid()}-12345678.pdf"  # this process: still writing it
+    mine = [tmp_path / "roc.png", tmp_path / ".hidden", tmp_path / f".notes.tmp-x-{dead}.txt"]
+    orphan_file.write_bytes(b"half a figure")
+    (orphan_folder / "keras_png_slices_train").mkdir(parents=True)
+    for path in [live, *mine]:
+        path.write_text("keep")
+    assert files.remove_orphaned_temporaries(tmp_path, stem="demo-build") == [orphan_folder]
+    assert sorted(files.remove_orphaned_temporaries(tmp_path)) == [orphan_file]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in [live, *mine])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.mkdir(), "is a folder; give the name of a file"),
+    (lambda p: p.write_text("{}"), "already exists; pass --overwrite to replace it, or choose another name"),
+])
+def test_output_file_checks_happen_before_any_work(make, message, tmp_path):
+    from dcganlib.errors import ConfigError
+
+    target = tmp_path / "metrics.json"
+    make(target)
+    with pytest.raises(ConfigError, match=message):
+        files.check_output_file(target, overwrite=False)
+    (tmp_path / "notes").write_text("x")
+    with pytest.raises(ConfigError, match=f"cannot be created: {tmp_path / 'notes'} is a file"):
+        files.check_output_file(tmp_path / "notes" / "deep" / "metrics.json", overwrite=True)
+    assert files.check_output_file(tmp_path / "new" / "deep" / "m.json", overwrite=False) == \
+        tmp_path / "new" / "deep" / "m.json"
+    assert not (tmp_path / "new").exists()  # checked, not created

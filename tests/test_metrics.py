@@ -340,3 +340,13 @@ def test_tissue_wasserstein_is_the_shift_of_the_grey_levels():
     assert artefacts.tissue_wasserstein(hist_b, hist_a) == pytest.approx(10 / 255)
     with pytest.raises(ValueError, match="no tissue"):
         artefacts.tissue_histogram(np.zeros((1, 8, 8), np.uint8))
+
+
+@pytest.mark.filterwarnings("ignore:Skipping nested container:UserWarning")  # Keras, on the foreign file
+def test_inception_weights_of_another_model_are_one_line(tmp_path):
+    import keras
+
+    other = tmp_path / "other.weights.h5"  # a real HDF5 file, with the weights of some other network
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(other)
+    with pytest.raises(DataError, match=rf"cannot load InceptionV3 weights from {other}: .*; pass Keras' "):
+        metrics.inception.inception_features(np.zeros((1, 16, 16, 1), np.float32), other)

@@ -279,3 +279,65 @@ def test_spectral_norm_bounds_every_layers_largest_singular_value():
     assert not {"SpectralNormalization", "BatchNormalization"} & {type(layer).__name__ for layer in plain.layers}
     with pytest.raises(ConfigError, match="d_norm"):
         tiny(d_norm="layer")
+
+
+# ------------------------------------------------------------------------------------------------
+# which config keys decide the networks (a resume may not change them: config.ARCHITECTURE_KEYS)
+#: One other valid value per config key, from TINY at 32 px; every key of Config must be here.
+OTHER_VALUES = {
+    "data": "slices", "image_size": 64, "channels": 3, "max_images": 10, "subject_regex": "(case_\\d+)",
+    "val_fraction": 0.2, "test_fraction": 0.2, "nifti_axis": 1, "demo_count": 50, "cache_dir": "cache",
+    "generator": "resize", "generator_upsample": "bilinear", "generator_start": "conv_transpose",
+    "generator_activation": "elu", "latent_dim": 16, "g_filters": 8, "d_filters": 8, "d_dropout": 0.3,
+    "loss": "hinge", "label_smoothing": 0.1, "g_learning_rate": 1e-3, "d_learning_rate": 1e-3, "beta_1": 0.9,
+    "beta_2": 0.99, "ema": 0.99, "ema_rampup": 0.05, "d_norm": "spectral", "r1_gamma": 0.1, "r2_gamma": 0.1,
+    "penalty_every": 4, "augment": "translation", "batch_size": 8, "epochs": 3, "seed": 7,
+    "precision": "mixed_bfloat16", "jit_compile": True, "strategy": "default", "grid_size": 4,
+    "checkpoint_every": 2, "keep_checkpoints": 1, "gif_frame_ms": 100, "track_ssim": False, "verbose": 1,
+}
+
+
+def network_structure(config: Config) -> list:
+    """G's and D's layer configs (without initializer seeds and dtype policies, which are no architecture)
+    and the names and shapes of G's optimizer variables (the EMA averages live there)."""
+    from dcganlib.gan import make_optimizers
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("seed", "dtype")}
+        if isinstance(value, (list, tuple)):
+            return [strip(v) for v in value]
+        return value
+
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    g_optimizer, _ = make_optimizers(config, "float32")
+    g_optimizer.build(generator.trainable_variables)
+    return [strip(generator.get_config()), strip(discriminator.get_config()),
+            [(v.path, tuple(v.shape)) for v in g_optimizer.variables]]
+
+
+def test_architecture_keys_are_exactly_those_that_change_the_networks():
+    from dataclasses import fields
+
+    from dcganlib.config import ARCHITECTURE_KEYS, SWITCH_KEYS
+
+    assert set(OTHER_VALUES) == {f.name for f in fields(Config)}  # a new key must be classified here
+    for base in (tiny(image_size=32, generator="resize"), tiny(image_size=32, generator="radford")):
+        structure = network_structure(base)
+        changes = [{key: value} for key, value in OTHER_VALUES.items()]
+        changes += [{"generator": "radford"}, {"label_smoothing": 0.1, "loss": "bce"}, {"loss": "lsgan"}]
+        for change in changes:
+            other = base.replace(**change)
+            differs = network_structure(other) != structure
+            assert differs == bool(base.architecture_diff(other)), (base.generator, change)
+            if differs:
+                assert base.architecture_diff(other) == sorted(change), (base.generator, change)
+            assert set(base.architecture_diff(other)) <= set(ARCHITECTURE_KEYS + SWITCH_KEYS)
+    # A switch key matters only when the feature turns on or off: another dropout rate or EMA decay is a
+    # training setting, with the same layers and the same variables (the checkpoint fits).
+    for key, on, other_on in (("d_dropout", 0.3, 0.5), ("ema", 0.99, 0.999)):
+        first, second = base.replace(**{key: on}), base.replace(**{key: other_on})
+        assert first.architecture_diff(second) == []
+        one, two = network_structure(first), network_structure(second)
+        assert [layer["class_name"] for layer in one[1]["layers"]] == \
+            [layer["class_name"] for layer in two[1]["layers"]] and one[2] == two[2]

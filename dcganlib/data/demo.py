@@ -44,7 +44,7 @@ import numpy as np
 from .. import seeds
 from ..config import Config
 from ..errors import DataError
-from ..files import atomic_path, write_text
+from ..files import atomic_path, remove_orphaned_temporaries, temporary_name, write_text
 from .cache import cache_root
 from .discovery import OASIS_SPLITS
 
@@ -60,6 +60,8 @@ DEMO_SIZE = 256
 TEMPLATE_NAME = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 SLICES_PER_SUBJECT = 32
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)  # train, validate, test (of subjects)
+#: The hidden folder a build writes into (``OUT/.demo-build.tmp-PID-TAG``) before its splits move into OUT.
+_BUILD_STEM = "demo-build"
 _BRAIN_FILL = 0.8  # fraction of the frame spanned by the brain's longest in-plane extent
 _MARKER = "demo.json"
 
@@ -231,11 +233,17 @@ def build_demo_dataset(out_dir: str | os.PathLike, count: int = 2000, size: int 
     existing = read_demo_info(out)
     if existing is not None and all(existing.get(k) == v for k, v in params.items()):
         return out
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} is a file; give a folder to write the demo dataset into")
     clashes = [d for d in [*OASIS_SPLITS.values(), _MARKER] if (out / d).exists()]
     if clashes:
         raise DataError(f"{out} already contains a different or incomplete dataset ({', '.join(clashes)}); "
                         "choose an empty folder or delete it first")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create {out}: {exc.strerror}; choose another folder") from None
+    remove_orphaned_temporaries(out, _BUILD_STEM)  # the build folders of killed runs
 
     start = time.perf_counter()
     template = _load_template()
@@ -244,7 +252,8 @@ def build_demo_dataset(out_dir: str | os.PathLike, count: int = 2000, size: int 
     split_of = {s: split for split, subjects in splits.items() for s in subjects}
     digits = max(3, len(str(len(per_subject))))
     # Everything goes into a hidden sibling first; the split folders appear only when complete.
-    work = Path(tempfile.mkdtemp(prefix=".demo-build-", dir=out))
+    work = out / temporary_name(_BUILD_STEM)
+    work.mkdir()
     try:
         for folder in OASIS_SPLITS.values():
             (work / folder).mkdir()

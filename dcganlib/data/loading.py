@@ -45,6 +45,26 @@ class DatasetSplits:
     report: dict = field(default_factory=dict)
     groups: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def notes(self) -> list[str]:
+        """One line per empty held-out split: what it costs and how to fix it (``train`` prints them, so the
+        problem shows before the training rather than at ``evaluate``). The demo dataset never has one."""
+        oasis = self.report.get("layout") == "oasis"
+        folders = " or ".join(OASIS_SPLITS[s] for s in ("validate", "test") if oasis and not len(getattr(self, s)))
+        if len(self.validate) + len(self.test) == 0:
+            where = f"no images in {folders}" if oasis else "too few subjects for val_fraction and test_fraction"
+            fix = f"add subjects to {folders}" if oasis else "add subjects or raise the fractions"
+            return [f"no held-out images ({where}): evaluate will need --reference FOLDER of real images of other "
+                    f"subjects; or {fix}"]
+        found = []
+        for split in ("validate", "test"):
+            if not len(getattr(self, split)):
+                other = "test" if split == "validate" else "validate"
+                where = f"no images in {OASIS_SPLITS[split]}" if oasis else "too few subjects for its fraction"
+                found.append(f"the {split} split is empty ({where}): evaluate holds out only the "
+                             f"{len(getattr(self, other))} {other} images"
+                             + ("; the SSIM tracker compares with training images" if split == "validate" else ""))
+        return found
+
     def save_report(self, path: str | os.PathLike) -> None:
         """Write :attr:`report` as indented JSON, atomically (the run folder's ``split.json``)."""
         write_json(path, self.report, sort_keys=True)

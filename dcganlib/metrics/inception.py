@@ -29,7 +29,10 @@ def find_inception_weights(path: Optional[str | os.PathLike] = None) -> tuple[Op
     if path is not None:
         path = Path(path).expanduser()
         if not path.is_file():
-            raise DataError(f"--inception-weights {path}: file not found")
+            raise DataError(f"--inception-weights {path}: " + ("is a folder" if path.is_dir() else "file not found"))
+        if not _is_hdf5(path):  # checked here: Keras would fail only after the whole evaluation, with a traceback
+            raise DataError(f"--inception-weights {path} is not an HDF5 file (no HDF5 signature); pass Keras' "
+                            f"InceptionV3 weights file, {INCEPTION_WEIGHTS_NAME}")
         return path, ""
     home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser()
     cached = home / "models" / INCEPTION_WEIGHTS_NAME
@@ -37,6 +40,22 @@ def find_inception_weights(path: Optional[str | os.PathLike] = None) -> tuple[Op
         return cached, ""
     return None, (f"InceptionV3 weights not found ({cached} is absent and no --inception-weights FILE was "
                   "given); FID/KID skipped — dcganlib never downloads at run time")
+
+
+#: The first bytes of an HDF5 file's superblock; it sits at byte 0, 512, 1024, 2048, … (after a user block).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(path: Path) -> bool:
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        offset = 0
+        while offset + len(HDF5_SIGNATURE) <= size:
+            handle.seek(offset)
+            if handle.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                return True
+            offset = 512 if offset == 0 else offset * 2
+    return False
 
 
 def inception_preprocess(images: Any, batch: int = 64):
@@ -62,8 +81,12 @@ def inception_features(images: Any, weights: str | os.PathLike, batch: int = 32)
     """InceptionV3 (ImageNet, no top, global average pool) features ``(N, 2048)`` float64."""
     import keras
 
-    model = keras.applications.InceptionV3(include_top=False, pooling="avg", weights=str(weights),
-                                           input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
+    try:
+        model = keras.applications.InceptionV3(include_top=False, pooling="avg", weights=str(weights),
+                                               input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
+    except (ValueError, OSError) as exc:  # an HDF5 file holding other weights, or a damaged one
+        raise DataError(f"cannot load InceptionV3 weights from {weights}: {(str(exc).splitlines() or [''])[0]}; "
+                        f"pass Keras' {INCEPTION_WEIGHTS_NAME}") from None
     images = as_float_images(images)
     features = [model.predict(inception_preprocess(images[i:i + batch]), verbose=0)
                 for i in range(0, len(images), batch)]
