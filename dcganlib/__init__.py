@@ -19,15 +19,16 @@ Modules, in the order a run uses them (ARCHITECTURE.md has the map and the data 
 * :mod:`dcganlib.bench`     — speed benchmark;  :mod:`dcganlib.cli` — ``python -m dcganlib``
 * shared facts: :mod:`dcganlib.pixels` (uint8 ↔ [-1, 1]), :mod:`dcganlib.seeds` (random streams),
   :mod:`dcganlib.files` (atomic writes), :mod:`dcganlib.errors` (user-facing errors)
+* the user's terminal: :mod:`dcganlib.terminal` (TensorFlow's log lines), :mod:`dcganlib.progress`
 
-Importing the package does not import TensorFlow; the modules that need it do.
+Importing the package does not import TensorFlow; the modules that need it do. It does prepare the
+TensorFlow import so that its C++ log lines stay off the terminal (:mod:`dcganlib.terminal`;
+``DCGANLIB_VERBOSE=1`` or ``--verbose`` shows them).
 """
 
-import os as _os
+from . import terminal as _terminal
 
-# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) drowns the CLI's own lines; users can
-# still raise the level by setting the variable themselves.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_terminal.quiet_tensorflow()
 
 from .config import Config, default_config, smoke_config  # noqa: E402
 from .errors import ConfigError, DataError, DcganlibError, DivergenceError, RunFolderError  # noqa: E402

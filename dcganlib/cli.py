@@ -44,9 +44,22 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own log lines (hidden by default; also DCGANLIB_VERBOSE=1)")
     for add in (_add_demo_data, _add_train, _add_generate, _add_gif, _add_evaluate, _add_bench):
-        add(sub, argparse.ArgumentDefaultsHelpFormatter)
+        add(_SubParsers(sub, common), argparse.ArgumentDefaultsHelpFormatter)
     return parser
+
+
+class _SubParsers:
+    """``add_subparsers()``'s object, giving every command the options of ``common`` (``--verbose``)."""
+
+    def __init__(self, sub: Any, common: argparse.ArgumentParser) -> None:
+        self.sub, self.common = sub, common
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return self.sub.add_parser(name, parents=[self.common], **kwargs)
 
 
 def _add_demo_data(sub: Any, fmt: type) -> None:
@@ -296,6 +309,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a flag argparse refused (2, one line printed)
         return exc.code if isinstance(exc.code, int) else 2
+    if args.verbose:  # before any command imports TensorFlow
+        from .terminal import set_verbose
+
+        set_verbose()
     try:
         return COMMANDS[args.command](args)
     except DcganlibError as exc:
