@@ -124,6 +124,8 @@ def _add_generate(sub: Any, fmt: type) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the images an earlier generate wrote into --out (listed in its generated.json); "
                         "without it --out must be absent or empty")
+    p.add_argument("--npy", action="store_true",
+                   help="also write generated.npy: all images as one uint8 (N, H, W, C) array (np.load)")
 
 
 def _add_gif(sub: Any, fmt: type) -> None:
@@ -246,7 +248,7 @@ def _generate(args: argparse.Namespace) -> int:
     from .sampling import generate
 
     generate(args.run_dir, count=args.count, out_dir=args.out, seed=args.seed, grid=args.grid,
-             overwrite=args.overwrite)
+             overwrite=args.overwrite, npy=args.npy)
     return 0
 
 

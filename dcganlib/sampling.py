@@ -22,6 +22,7 @@ from .gan import copy_averaged_weights, make_optimizers, restore_newest
 from .hardware import available_memory_bytes, dtype_policy, resolve_precision
 from .images import save_grid
 from .pixels import to_uint8
+from .progress import Progress
 
 
 def fixed_noise(config: Config, count: Optional[int] = None) -> np.ndarray:
@@ -34,13 +35,17 @@ def fixed_noise(config: Config, count: Optional[int] = None) -> np.ndarray:
     return rng.standard_normal((count or config.grid_size, config.latent_dim)).astype(np.float32)
 
 
-def sample(generator: keras.Model, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+def sample(generator: keras.Model, count: int, seed: int = 0, batch_size: int = 256,
+           progress: Optional[Progress] = None) -> np.ndarray:
     """``count`` images from ``generator`` for ``z ~ N(0, I)`` of stream "sample" of ``seed``:
-    float32 ``[-1, 1]`` ``(count, S, S, C)``."""
+    float32 ``[-1, 1]`` ``(count, S, S, C)``. ``progress`` (optional) counts the images as batches finish."""
     latent_dim = int(generator.input_shape[-1])
     z = seeds.rng(seed, "sample").standard_normal((count, latent_dim)).astype(np.float32)
-    parts = [np.asarray(generator(z[i:i + batch_size], training=False), dtype=np.float32)
-             for i in range(0, count, batch_size)]
+    parts = []
+    for start in range(0, count, batch_size):
+        parts.append(np.asarray(generator(z[start:start + batch_size], training=False), dtype=np.float32))
+        if progress is not None:
+            progress.update(len(parts[-1]))
     return np.concatenate(parts) if parts else np.zeros((0,) + tuple(generator.output_shape[1:]), np.float32)
 
 
@@ -101,6 +106,8 @@ def _generator_from_checkpoint(config: Config, run_dir: Path) -> keras.Model:
 #: The record ``generate`` keeps in its output folder: what it wrote there, written first with
 #: ``"complete": false`` and again, last, with ``"complete": true`` (a killed generate is recognisable).
 GENERATED_MANIFEST = "generated.json"
+#: ``generate --npy``: all generated images as one uint8 ``(N, S, S, C)`` array.
+GENERATED_STACK = "generated.npy"
 #: float32 values per image pixel while sampling (the batches and their concatenation) + the uint8 copy.
 SAMPLE_BYTES_PER_VALUE = 2 * 4 + 1
 
@@ -117,13 +124,15 @@ def check_sample_memory(count: int, shape: tuple[int, ...], flag: str = "--count
 
 
 def generate(run_dir: str | os.PathLike, count: int = 64, out_dir: Optional[str | os.PathLike] = None,
-             seed: int = 0, grid: bool = False, overwrite: bool = False) -> list[Path]:
+             seed: int = 0, grid: bool = False, overwrite: bool = False, npy: bool = False) -> list[Path]:
     """Write ``count`` generated images as 8-bit PNGs ``generated_0000.png``… (and ``grid.png``).
 
+    ``npy=True`` also writes them as one uint8 stack ``generated.npy`` of shape ``(count, S, S, C)``
+    (values ``[0, 255]``, the PNGs' pixels) for augmentation pipelines: ``np.load(path)``.
     ``out_dir`` defaults to ``run_dir/generated``. It must be absent or empty; with ``overwrite=True`` it
     may be a folder of an earlier generate: the files that generate wrote there (listed in its
     :data:`GENERATED_MANIFEST`) are replaced, nothing else is touched. The manifest is rewritten last with
-    ``"complete": true``. Returns the image paths (grid excluded).
+    ``"complete": true``. Returns the image paths (grid and stack excluded).
     """
     from PIL import Image
 
@@ -139,30 +148,41 @@ def generate(run_dir: str | os.PathLike, count: int = 64, out_dir: Optional[str 
     generator = load_generator(run_dir)
     check_sample_memory(count, tuple(generator.output_shape[1:]))  # before anything of that size exists
     width = max(4, len(str(count - 1)))
-    names = [f"generated_{index:0{width}d}.png" for index in range(count)] + (["grid.png"] if grid else [])
+    names = [f"generated_{index:0{width}d}.png" for index in range(count)] + (["grid.png"] if grid else []) + (
+        [GENERATED_STACK] if npy else [])
     earlier = _check_generate_folder(out, names, overwrite)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunFolderError(f"cannot create output folder {out}: {exc.strerror}") from None
-    record = {"run_dir": str(run_dir), "count": count, "seed": seed, "grid": grid}
+    record = {"run_dir": str(run_dir), "count": count, "seed": seed, "grid": grid, "npy": npy}
     # Listed before anything is written: a generate killed from here on leaves a manifest naming every
     # file it may have written, marked incomplete.
     write_json(out / GENERATED_MANIFEST, {**record, "complete": False, "files": sorted(set(earlier) | set(names))})
     for name in set(earlier) - set(names):
         (out / name).unlink(missing_ok=True)
-    pixels = to_uint8(sample(generator, count, seed=seed))
+    with Progress(f"sampling {count} images", total=count, unit="images") as bar:
+        pixels = to_uint8(sample(generator, count, seed=seed, progress=bar))
     paths = []
-    for name, picture in zip(names, pixels):
-        path = out / name
-        with atomic_path(path) as tmp:
-            Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(tmp, format="PNG")
-        paths.append(path)
+    with Progress(f"writing {count} PNGs to {out}", total=count, unit="files") as bar:
+        for name, picture in zip(names, pixels):  # the PNGs' names come first
+            path = out / name
+            with atomic_path(path) as tmp:
+                Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(tmp, format="PNG")
+            paths.append(path)
+            bar.update()
+    extras = []
+    if npy:
+        with atomic_path(out / GENERATED_STACK) as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, pixels, allow_pickle=False)
+        extras.append(f"{GENERATED_STACK} {tuple(pixels.shape)} uint8")
     if grid:
         save_grid(pixels, out / "grid.png")
+        extras.append("grid.png")
     write_json(out / GENERATED_MANIFEST, {**record, "complete": True, "files": names})
     print(f"dcganlib: wrote {count} images of {pixels.shape[1]}x{pixels.shape[2]} to {out}"
-          + (" (and grid.png)" if grid else ""))
+          + (f" (and {', '.join(extras)})" if extras else ""))
     return paths
 
 
@@ -190,5 +210,5 @@ def _check_generate_folder(out: Path, names: list[str], overwrite: bool) -> list
     return list(earlier)
 
 
-__all__ = ["GENERATED_MANIFEST", "fixed_noise", "sample", "save_grid_of", "save_generator", "load_generator",
+__all__ = ["GENERATED_MANIFEST", "GENERATED_STACK", "fixed_noise", "sample", "save_grid_of", "save_generator", "load_generator",
            "check_sample_memory", "generate"]

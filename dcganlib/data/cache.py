@@ -25,6 +25,7 @@ import numpy as np
 from ..config import Config
 from ..errors import DataError
 from ..files import atomic_path, write_text
+from ..progress import Progress
 from .readers import MAX_IMAGE_PIXELS, DecodedFile, UnreadableFile, decode
 
 CACHE_VERSION = "1"
@@ -115,8 +116,9 @@ def _decode_files(files: Sequence[Path], root: Path,
     images = np.empty((max(1, len(files)), size, size, channels), np.uint8)
     count = 0
     workers = min(8, os.cpu_count() or 1, max(1, len(files)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with Progress(f"decoding {len(files)} files under {root} at {size} px", total=len(files), unit="files") as bar, ThreadPoolExecutor(max_workers=workers) as pool:
         for index, (path, result) in enumerate(zip(files, pool.map(work, files))):
+            bar.update()
             if isinstance(result, str):
                 skipped.append((path.relative_to(root).as_posix(), result))
                 continue

@@ -45,6 +45,7 @@ from .. import seeds
 from ..config import Config
 from ..errors import DataError
 from ..files import atomic_path, remove_orphaned_temporaries, temporary_name, write_text
+from ..progress import Progress
 from .cache import cache_root
 from .discovery import OASIS_SPLITS
 
@@ -265,8 +266,10 @@ def build_demo_dataset(out_dir: str | os.PathLike, count: int = 2000, size: int 
                 _write_png(folder / f"case_{subject + 1:0{digits}d}_slice_{index}.nii.png", image)
 
         workers = min(len(per_subject), os.cpu_count() or 1, 8)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(make, range(len(per_subject))))
+        with Progress(f"building the demo dataset ({count} slices of {size} px)", total=len(per_subject),
+                      unit="subjects") as bar, ThreadPoolExecutor(max_workers=workers) as pool:
+            for _ in pool.map(make, range(len(per_subject))):
+                bar.update()
         for folder in OASIS_SPLITS.values():
             os.replace(work / folder, out / folder)
     finally:
