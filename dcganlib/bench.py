@@ -86,19 +86,11 @@ def _current_rss_mb() -> float:
 
 def machine_info() -> dict[str, Any]:
     """CPU model, logical CPUs, bf16 support and the 1/5/15-minute load averages right now."""
-    from .hardware import cpu_supports_bf16
-
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import tensorflow as tf
 
-    return {"cpu_model": model, "logical_cpus": os.cpu_count(), "cpu_bf16": cpu_supports_bf16(),
+    from .hardware import cpu_model, cpu_supports_bf16
+
+    return {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), "cpu_bf16": cpu_supports_bf16(),
             "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__,
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 

@@ -7,7 +7,10 @@
 3. :class:`QualityTracker` (``track_ssim``), wrapped in :class:`UnlessStopped` — adds the per-epoch
    SSIM figures to the epoch's logs, before the recorder writes them;
 4. :class:`RunRecorder` — writes the epoch's grid, history row and checkpoint;
-5. the caller's callbacks, e.g. :func:`grid_display_callback` in a notebook.
+5. :class:`ManifestUpdater` — the epoch's timing into ``run.json`` (:mod:`dcganlib.manifest`);
+6. :class:`TensorBoardLogger` (``tensorboard``) — losses every N steps, the epoch's row and grid
+   (:mod:`dcganlib.summaries`);
+7. the caller's callbacks, e.g. :func:`grid_display_callback` in a notebook.
 
 The first two share one :class:`StopState`; the others read it to leave a broken or partial epoch off disk.
 """
@@ -27,8 +30,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import runs, seeds
+from . import runs, seeds, summaries
 from .config import Config
+from .manifest import RunManifest
 from .metrics.ssim_family import best_match_ssim, mean_pairwise_ssim
 from .pixels import as_float_images
 from .sampling import fixed_noise, save_grid_of
@@ -143,6 +147,66 @@ class RunRecorder(keras.callbacks.Callback):
         self.epoch_variable.assign(number)
         if number % self.config.checkpoint_every == 0 or number == self.config.epochs:
             self.manager.save(checkpoint_number=number)
+
+
+class ManifestUpdater(keras.callbacks.Callback):
+    """After each recorded epoch: ``run.json`` from the run's ``history`` (the rows :class:`RunRecorder` keeps)."""
+
+    def __init__(self, manifest: RunManifest, history: list[dict[str, float]], state: StopState) -> None:
+        super().__init__()
+        self.manifest = manifest
+        self.history = history
+        self.state = state
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.state.stopped:
+            self.manifest.record(self.history)
+
+
+class TensorBoardLogger(keras.callbacks.Callback):
+    """TensorBoard events of training into ``folder`` (tags and steps: :mod:`dcganlib.summaries`).
+
+    Every ``every_steps`` steps (and at an epoch's last step) the mean ``d_loss``/``g_loss`` of the
+    steps since the last point; after each recorded epoch the epoch's ``history`` row and grid. Place
+    it after :class:`RunRecorder`, whose row and grid it reads. ``steps_per_epoch`` numbers the steps.
+    """
+
+    def __init__(self, folder: Path, run_dir: Path, history: list[dict[str, float]], state: StopState,
+                 steps_per_epoch: int, every_steps: int) -> None:
+        super().__init__()
+        self.folder = folder
+        self.run_dir = run_dir
+        self.history = history
+        self.state = state
+        self.steps_per_epoch = steps_per_epoch
+        self.every_steps = every_steps
+        self.window = summaries.StepWindow()
+        self.writer: Optional[tf.summary.SummaryWriter] = None
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self.writer = summaries.open_writer(self.folder)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self.window.reset()
+
+    def on_train_batch_end(self, batch, logs=None):
+        count = batch + 1
+        if self.state.stopped or not logs or (count % self.every_steps and count != self.steps_per_epoch):
+            return
+        means = {name: float(logs[name]) for name in summaries.STEP_LOSSES if name in logs}
+        summaries.write_steps(self.writer, self._epoch * self.steps_per_epoch + count, self.window.close(count, means))
+
+    def on_epoch_end(self, epoch, logs=None):
+        number = epoch + 1
+        if self.state.stopped or not self.history or self.history[-1]["epoch"] != number:
+            return
+        summaries.write_epoch(self.writer, self.history[-1], runs.grid_path(self.run_dir, number))
+
+    def on_train_end(self, logs=None):
+        if self.writer is not None:
+            self.writer.close()
 
 
 class UnlessStopped(keras.callbacks.Callback):
@@ -270,5 +334,6 @@ def grid_display_callback(run_dir: str | Path, *, every: int = 1, width: Optiona
     return callback
 
 
-__all__ = ["StopState", "DivergenceGuard", "StopRequest", "stop_on_signals", "RunRecorder", "UnlessStopped",
+__all__ = ["StopState", "DivergenceGuard", "StopRequest", "stop_on_signals", "RunRecorder", "ManifestUpdater",
+           "TensorBoardLogger", "UnlessStopped",
            "QualityTracker", "grid_display_callback"]

@@ -104,6 +104,8 @@ def _add_train(sub: Any, fmt: type) -> None:
                         "smoke: tiny, for tests/CI")
     p.add_argument("--smoke", action="store_true", help="same as --preset smoke: 32 px, 2 epochs, 64 images")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=None,
+                   help="do not write RUN/tensorboard/ (config key 'tensorboard'; on by default)")
     p.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start afresh")
     p.add_argument("--force", action="store_true",
                    help="with --resume: accept settings that differ from the saved config.json")
@@ -204,6 +206,7 @@ def train_config(args: argparse.Namespace):
         "generator": args.generator,
         "loss": args.loss,
         "precision": args.precision,
+        "tensorboard": args.tensorboard,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.smoke and args.preset not in (None, "smoke"):

@@ -48,6 +48,10 @@ SWITCH_KEYS = ("d_dropout", "ema")
 MISSING = "(missing)"
 
 
+#: Keys a resume may change without --force: the run's length and what is shown or logged, not how it trains.
+OUTPUT_ONLY_KEYS = ("epochs", "verbose", "tensorboard", "tensorboard_every_steps")
+
+
 @dataclass(frozen=True)
 class Config:
     """Every knob of a dcganlib run. Images inside the library are float32 in ``[-1, 1]``, NHWC."""
@@ -100,6 +104,8 @@ class Config:
     keep_checkpoints: int = 3  # checkpoints kept on disk
     gif_frame_ms: int = 400  # milliseconds per GIF frame
     track_ssim: bool = True  # record best-match SSIM and diversity on a small sample every epoch
+    tensorboard: bool = True  # write RUN/tensorboard/ event files (dcganlib/summaries.py)
+    tensorboard_every_steps: int = 10  # TensorBoard losses: mean over every N training steps
     verbose: Optional[int] = None  # Keras verbosity; None = progress bar in a TTY, one line per epoch otherwise
 
     def __post_init__(self) -> None:
@@ -139,7 +145,7 @@ class Config:
             raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
         return dataclasses.replace(self, **changes)
 
-    def diff(self, other: "Config", ignore: tuple[str, ...] = ("epochs", "verbose"),
+    def diff(self, other: "Config", ignore: tuple[str, ...] = OUTPUT_ONLY_KEYS,
              missing: tuple[str, ...] = ()) -> dict[str, tuple]:
         """Fields whose values differ: ``{key: (self_value, other_value)}``, skipping ``ignore``.
 
@@ -310,6 +316,9 @@ def _validate(c: Config) -> None:
     _check_type("max_images", c.max_images, (int,), optional=True)
     _check_type("jit_compile", c.jit_compile, (bool,), optional=True)
     _check_type("track_ssim", c.track_ssim, (bool,))
+    _check_type("tensorboard", c.tensorboard, (bool,))
+    _check_type("tensorboard_every_steps", c.tensorboard_every_steps, (int,))
+    _check_range("tensorboard_every_steps", c.tensorboard_every_steps, 1, 1_000_000)
     _check_type("verbose", c.verbose, (int,), optional=True)
     for name, choices in (("generator", GENERATORS), ("generator_start", GENERATOR_STARTS),
                           ("generator_upsample", UPSAMPLINGS),

@@ -56,6 +56,18 @@ def available_memory_bytes() -> Optional[int]:
     return min(found) if found else None
 
 
+def cpu_model() -> str:
+    """The CPU's ``model name`` from ``/proc/cpuinfo``, or ``"unknown"`` (not Linux, or not listed)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    for line in text.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
 def cpu_supports_bf16() -> bool:
     """True if the CPU has native bfloat16 arithmetic (AVX512_BF16 or AMX-BF16)."""
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
@@ -134,5 +146,5 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.mixed_precision.set_dtype_policy(previous)
 
 
-__all__ = ["cpu_flags", "available_memory_bytes", "cpu_supports_bf16", "resolve_precision", "resolve_strategy", "resolve_jit_compile",
-           "dtype_policy"]
+__all__ = ["cpu_flags", "cpu_model", "available_memory_bytes", "cpu_supports_bf16", "resolve_precision",
+           "resolve_strategy", "resolve_jit_compile", "dtype_policy"]

@@ -100,7 +100,8 @@ class Progress:
             bar = f" [{'#' * filled}{'.' * (BAR_WIDTH - filled)}]"
         counts = self._counts()
         elapsed = f"{now - self.started:.1f} s"
-        self.stream.write(f"\rdcganlib: {self.label}{bar} {counts + ' ' if counts else ''}{elapsed}{end}")
+        # \033[K clears what a longer earlier drawing left at the end of the line
+        self.stream.write(f"\rdcganlib: {self.label}{bar} {counts + ' ' if counts else ''}{elapsed}\033[K{end}")
         self.stream.flush()
 
 

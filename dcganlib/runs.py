@@ -4,12 +4,14 @@ A run folder holds everything needed to watch, resume and use a run (no TensorFl
 so ``gif``, ``--help`` and every check before training answer at once)::
 
     config.json        the Config of the run (atomic JSON)
+    run.json           how it ran: resolved precision, devices, versions, times, speed (dcganlib.manifest)
     split.json         the data audit of dcganlib.data (sources, per-split subjects and counts)
     history.csv        one row per finished epoch: epoch, seconds, every metric (rewritten atomically)
     grids/epoch_0001.png  generator output for the SAME fixed noise every epoch, labelled "epoch N"
     training.gif       the grids as an animation (rebuilt at the end of train())
     checkpoints/       tf.train.CheckpointManager: G, D, both optimizers, epoch, noise RNG state
     generator.keras    the final generator (Keras format, loaded with safe_mode=True)
+    tensorboard/       TensorBoard event files: history metrics, losses every N steps, grids (dcganlib.summaries)
     evaluation/        metrics.json and figures of ``python -m dcganlib evaluate``
     generated/         images of ``python -m dcganlib generate`` (the default --out)
     train.lock         held while a process trains into the folder
@@ -32,6 +34,7 @@ from .errors import ConfigError, RunFolderError
 from .files import write_text
 
 CONFIG_FILE = "config.json"
+RUN_MANIFEST_FILE = "run.json"
 SPLIT_FILE = "split.json"
 HISTORY_FILE = "history.csv"
 GRIDS_DIR = "grids"
@@ -40,13 +43,14 @@ CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_NAME = "ckpt"  # checkpoints are checkpoints/ckpt-<epoch>.{index,data-*}
 CHECKPOINT_STATE_FILE = "checkpoint"  # TensorFlow's text file naming the latest checkpoint
 GENERATOR_FILE = "generator.keras"
+TENSORBOARD_DIR = "tensorboard"
 EVALUATION_DIR = "evaluation"
 METRICS_FILE = "metrics.json"
 GENERATED_DIR = "generated"
 LOCK_FILE = "train.lock"
 #: Everything train() and the commands after it write; --overwrite deletes exactly these and nothing else.
-RUN_ARTEFACTS = (CONFIG_FILE, SPLIT_FILE, HISTORY_FILE, GRIDS_DIR, GIF_FILE, CHECKPOINT_DIR, GENERATOR_FILE,
-                 METRICS_FILE, EVALUATION_DIR, GENERATED_DIR)
+RUN_ARTEFACTS = (CONFIG_FILE, RUN_MANIFEST_FILE, SPLIT_FILE, HISTORY_FILE, GRIDS_DIR, GIF_FILE, CHECKPOINT_DIR,
+                 GENERATOR_FILE, TENSORBOARD_DIR, METRICS_FILE, EVALUATION_DIR, GENERATED_DIR)
 _EPOCH_GRID = re.compile(r"^epoch_(\d+)\.png$")
 _CHECKPOINT_INDEX = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)\.index$")
 _CHECKPOINT_DATA = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)\.data-(\d+)-of-(\d+)$")
@@ -365,7 +369,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 
 
 __all__ = [
-    "CONFIG_FILE", "SPLIT_FILE", "HISTORY_FILE", "GRIDS_DIR", "GIF_FILE", "CHECKPOINT_DIR", "CHECKPOINT_NAME",
+    "CONFIG_FILE", "RUN_MANIFEST_FILE", "SPLIT_FILE", "HISTORY_FILE", "GRIDS_DIR", "GIF_FILE", "CHECKPOINT_DIR",
+    "CHECKPOINT_NAME", "TENSORBOARD_DIR",
     "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "LOCK_FILE", "RUN_ARTEFACTS",
     "grid_path", "epoch_grids", "checkpoints", "latest_checkpoint", "checkpoint_epoch", "record_checkpoints", "read_config", "read_history",
     "write_history", "history_column", "check_run_folder", "describe_artefacts", "create_run_folder",

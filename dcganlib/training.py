@@ -23,14 +23,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import data, runs
-from .callbacks import (DivergenceGuard, QualityTracker, RunRecorder, StopRequest, StopState, UnlessStopped,
-                        stop_on_signals)
+from . import data, runs, summaries
+from .callbacks import (DivergenceGuard, ManifestUpdater, QualityTracker, RunRecorder, StopRequest, StopState,
+                        TensorBoardLogger, UnlessStopped, stop_on_signals)
 from .config import Config, read_saved_config
 from .errors import ConfigError, DivergenceError, RunFolderError
 from .gan import DCGAN, build_gan, make_checkpoint, restore_newest, set_learning_rate
 from .hardware import resolve_jit_compile, resolve_precision, resolve_strategy
 from .images import make_run_gif
+from .manifest import RunManifest
 from .models import check_image_size
 from .pixels import to_float
 from .sampling import save_generator
@@ -96,9 +97,10 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
             print(f"dcganlib: note: {note}", file=sys.stderr)
         precision = resolve_precision(config)
         strategy = resolve_strategy(config)
+        jit_compile = resolve_jit_compile(config)
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
-            gan = build_gan(config, precision, resolve_jit_compile(config))
+            gan = build_gan(config, precision, jit_compile)
             checkpoint_bytes, generator_bytes = _checkpoint_bytes(gan), _variable_bytes(gan.generator.weights)
             runs.check_free_disk(config, run_dir, checkpoint_bytes, generator_bytes, resume=resume,
                                  overwrite=overwrite)
@@ -120,8 +122,13 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
                     print(f"dcganlib: {run_dir} has already trained {initial_epoch} epochs (the run's total is "
                           f"{config.epochs}); nothing to do. Pass a larger --epochs to continue.")
                 else:
+                    manifest = RunManifest(run_dir, config, precision=precision, strategy=strategy,
+                                           jit_compile=jit_compile, first_epoch=initial_epoch + 1,
+                                           images_per_epoch=steps_per_epoch(splits, config) * config.batch_size)
+                    manifest.record(history)
                     state = _fit(gan, config, splits, run_dir, manager, epoch_variable, history, initial_epoch,
-                                 callbacks)
+                                 callbacks, manifest)
+                    manifest.record(history, _status(state, history, config))
                     _raise_if_stopped(state, history, initial_epoch, run_dir)
             generator = gan.sampling_generator()
             _finish(generator, run_dir, config)  # still under the lock: nobody else writes here meanwhile
@@ -179,11 +186,25 @@ def _restore(gan: DCGAN, epoch_variable: tf.Variable, config: Config, run_dir: P
     return history
 
 
+def steps_per_epoch(splits: data.DatasetSplits, config: Config) -> int:
+    """Training steps of an epoch: full batches of the train split (``make_tf_dataset`` drops the last partial one)."""
+    return len(splits.train) // config.batch_size
+
+
+def _status(state: StopState, history: list[dict[str, float]], config: Config) -> str:
+    """The manifest status after ``fit()`` returned: diverged, stopped (a signal), finished, or running."""
+    if state.diverged_at is not None:
+        return "diverged"
+    if state.signal_name is not None:
+        return "stopped"
+    return "finished" if history and history[-1]["epoch"] >= config.epochs else "running"
+
+
 def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,
          manager: tf.train.CheckpointManager, epoch_variable: tf.Variable, history: list[dict[str, float]],
-         initial_epoch: int, extra: Optional[Sequence[keras.callbacks.Callback]]) -> StopState:
+         initial_epoch: int, extra: Optional[Sequence[keras.callbacks.Callback]], manifest: RunManifest) -> StopState:
     """``gan.fit()`` from ``initial_epoch`` to ``config.epochs`` with the library's callbacks; how it stopped."""
-    steps = len(splits.train) // config.batch_size  # make_tf_dataset drops the last partial batch
+    steps = steps_per_epoch(splits, config)
     dataset = data.epoch_stream(data.make_tf_dataset(splits.train, config.batch_size, seed=config.seed),
                                 steps, initial_epoch)
     state = StopState()
@@ -194,6 +215,12 @@ def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,
         tracker = QualityTracker(to_float(reference), seed=config.seed, reference_count=SSIM_REFERENCE_SIZE)
         own.append(UnlessStopped(tracker, state))
     own.append(RunRecorder(run_dir, config, manager, epoch_variable, history, state))
+    own.append(ManifestUpdater(manifest, history, state))
+    if config.tensorboard:
+        folder = run_dir / runs.TENSORBOARD_DIR
+        # A killed run may have logged epochs after its checkpoint; they are trained again now.
+        summaries.truncate_training_events(folder, initial_epoch, steps)
+        own.append(TensorBoardLogger(folder, run_dir, history, state, steps, config.tensorboard_every_steps))
     with stop_on_signals(stopper):
         gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                 shuffle=False, verbose=resolve_verbose(config), callbacks=own + list(extra or []))
@@ -287,4 +314,5 @@ def ensure_run(config: Config, run_dir: str | os.PathLike,
     return train(config, run_dir, callbacks=callbacks).run_dir
 
 
-__all__ = ["TrainResult", "train", "ensure_run", "scale_learning_rates", "resolve_verbose", "SSIM_REFERENCE_SIZE"]
+__all__ = ["TrainResult", "train", "ensure_run", "scale_learning_rates", "resolve_verbose", "steps_per_epoch",
+           "SSIM_REFERENCE_SIZE"]
