@@ -63,20 +63,19 @@ def min_log_level() -> int:
 def filter_log_text(text: str, level: int) -> str:
     """``text`` without the Abseil log records of severity below ``level`` (0 INFO, 1 WARNING, 2 ERROR, 3 FATAL).
 
-    A record's continuation lines (those that do not start a record) share its fate; Abseil's
-    "before InitializeLog" banner goes at ``level`` >= 1 (it is a WARNING about logging itself). Every
-    other line is kept as it is.
+    Only lines that *start* a record are dropped (and Abseil's "before InitializeLog" banner, at ``level``
+    >= 1: a WARNING about logging itself); any other line is kept as it is, even if it continues a dropped
+    record, so nothing that is not a log record can be lost. (TensorFlow's one multi-line record at
+    import, ``cpu_feature_guard``, is INFO that it already hides itself at level >= 1.)
     """
-    kept: list[str] = []
-    dropping = False
+    kept = []
     for line in text.splitlines(keepends=True):
         record = _RECORD.match(line)
-        if record is not None:
-            dropping = _SEVERITY[record.group(1)] < level
-        elif line.rstrip("\r\n") == _BANNER:
-            dropping = level >= 1
-        if not dropping:
-            kept.append(line)
+        if record is not None and _SEVERITY[record.group(1)] < level:
+            continue
+        if record is None and line.rstrip("\r\n") == _BANNER and level >= 1:
+            continue
+        kept.append(line)
     return "".join(kept)
 
 

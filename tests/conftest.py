@@ -2,9 +2,10 @@
 
 import os
 
-# Must happen before TensorFlow is imported anywhere in the test session.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Must happen before TensorFlow is imported anywhere in the test session: no GPU, and dcganlib's quiet
+# terminal (dcganlib.terminal) prepared for the first TensorFlow import.
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+import dcganlib  # noqa: E402,F401
 
 
 # ---- data fixtures (owned by the data work) -------------------------------------------------------
