@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,13 @@ def snapshot(folder: Path) -> dict[str, str]:
 
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK_FILE}
+
+
+#: An Abseil/glog record as TensorFlow prints it ("I0000 00:00:1796179047.467518   11771 port.cc:153] …").
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]")
+ABSL_BANNER = "All log messages before absl::InitializeLog()"
+
+
+def tensorflow_log_lines(text: str) -> list[str]:
+    """The TensorFlow C++ log records (and Abseil's banner) in ``text``: none may reach a user's terminal."""
+    return [line for line in text.splitlines() if TF_LOG_LINE.match(line) or ABSL_BANNER in line]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,14 +22,15 @@ from PIL import Image
 
 from dcganlib import runs
 from dcganlib.config import smoke_config
-from helpers import dead_pid, error_line, main, snapshot, write_slices
+from helpers import dead_pid, error_line, main, snapshot, tensorflow_log_lines, write_slices
 
 KEEP = 2  # checkpoints the refusal tests' config keeps
 
 
 def cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
-               DCGANLIB_CACHE=str(cwd / "cache"))  # the demo dataset is built inside tmp_path
+    # As from a new shell: no TF_CPP_MIN_LOG_LEVEL (dcganlib keeps TensorFlow quiet itself).
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "DCGANLIB_VERBOSE")}
+    env.update(CUDA_VISIBLE_DEVICES="", DCGANLIB_CACHE=str(cwd / "cache"))  # the demo dataset is built in tmp_path
     return subprocess.run([sys.executable, "-m", "dcganlib", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -58,6 +60,21 @@ def test_train_smoke_writes_a_run(smoke_run):
     assert config["image_size"] == 32 and config["epochs"] == 2 and config["data"] is None
     assert (run / "history.csv").read_text().count("\n") == 3  # header + 2 epochs
     assert sorted(p.name for p in (run / "grids").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
+
+
+def test_train_and_evaluate_show_no_tensorflow_log_lines_but_progress(smoke_run, tmp_path):
+    cwd, done = smoke_run
+    assert tensorflow_log_lines(done.stderr) == [], done.stderr
+    # The first run builds the demo dataset and decodes it: one line each (stderr is not a terminal here).
+    assert re.search(r"^dcganlib: building the demo dataset \(120 slices of 256 px\): 10/10 subjects, done in ",
+                     done.stderr, re.MULTILINE), done.stderr
+    assert re.search(r"^dcganlib: decoding 120 files under .* at 32 px: 120/120 files, done in ", done.stderr,
+                     re.MULTILINE), done.stderr
+    run = tmp_path / "run"
+    shutil.copytree(cwd / "runs" / "smoke", run)
+    evaluated = cli("evaluate", run, "--count", "16", cwd=cwd)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert tensorflow_log_lines(evaluated.stderr) == [], evaluated.stderr
 
 
 def test_train_again_is_refused_then_resume_adds_one_epoch(smoke_run, capsys, monkeypatch):

@@ -16,16 +16,7 @@ import pytest
 
 from dcganlib import terminal
 from dcganlib.progress import PROGRESS_ENV, Progress
-
-#: An Abseil/glog record as TensorFlow prints it ("I0000 00:00:1796179047.467518   11771 port.cc:153] …").
-TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]", re.MULTILINE)
-ABSL_BANNER = "All log messages before absl::InitializeLog()"
-
-
-def tensorflow_log_lines(text: str) -> list[str]:
-    """The TensorFlow C++ log records (and Abseil's banner) in ``text``."""
-    return [line for line in text.splitlines() if TF_LOG_LINE.match(line) or ABSL_BANNER in line]
-
+from helpers import tensorflow_log_lines
 
 def fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
     """``python -c code`` with the environment of a new shell (no TF_CPP_MIN_LOG_LEVEL) plus ``env``."""
