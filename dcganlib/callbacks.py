@@ -164,28 +164,24 @@ class ManifestUpdater(keras.callbacks.Callback):
 
 
 class TensorBoardLogger(keras.callbacks.Callback):
-    """TensorBoard events of training into ``folder`` (tags and steps: :mod:`dcganlib.summaries`).
+    """TensorBoard events of training into ``run_dir/tensorboard`` (tags and steps: :mod:`dcganlib.summaries`).
 
     Every ``every_steps`` steps (and at an epoch's last step) the mean ``d_loss``/``g_loss`` of the
     steps since the last point; after each recorded epoch the epoch's ``history`` row and grid. Place
     it after :class:`RunRecorder`, whose row and grid it reads. ``steps_per_epoch`` numbers the steps.
     """
 
-    def __init__(self, folder: Path, run_dir: Path, history: list[dict[str, float]], state: StopState,
-                 steps_per_epoch: int, every_steps: int) -> None:
+    def __init__(self, run_dir: Path, history: list[dict[str, float]], state: StopState, steps_per_epoch: int,
+                 every_steps: int) -> None:
         super().__init__()
-        self.folder = folder
-        self.run_dir = run_dir
-        self.history = history
-        self.state = state
-        self.steps_per_epoch = steps_per_epoch
-        self.every_steps = every_steps
+        self.run_dir, self.history, self.state = run_dir, history, state
+        self.steps_per_epoch, self.every_steps = steps_per_epoch, every_steps
         self.window = summaries.StepWindow()
         self.writer: Optional[tf.summary.SummaryWriter] = None
         self._epoch = 0
 
     def on_train_begin(self, logs=None):
-        self.writer = summaries.open_writer(self.folder)
+        self.writer = summaries.open_writer(self.run_dir / runs.TENSORBOARD_DIR)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

@@ -217,10 +217,9 @@ def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,
     own.append(RunRecorder(run_dir, config, manager, epoch_variable, history, state))
     own.append(ManifestUpdater(manifest, history, state))
     if config.tensorboard:
-        folder = run_dir / runs.TENSORBOARD_DIR
         # A killed run may have logged epochs after its checkpoint; they are trained again now.
-        summaries.truncate_training_events(folder, initial_epoch, steps)
-        own.append(TensorBoardLogger(folder, run_dir, history, state, steps, config.tensorboard_every_steps))
+        summaries.truncate_training_events(run_dir / runs.TENSORBOARD_DIR, initial_epoch, steps)
+        own.append(TensorBoardLogger(run_dir, history, state, steps, config.tensorboard_every_steps))
     with stop_on_signals(stopper):
         gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                 shuffle=False, verbose=resolve_verbose(config), callbacks=own + list(extra or []))
