@@ -27,9 +27,12 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 import tensorflow as tf
+
+from . import runs
+from .config import Config
 
 TRAINING_SUFFIX = ".training"
 EVALUATION_SUFFIX = ".evaluation"
@@ -197,12 +200,17 @@ def write_evaluation_figures(folder: str | os.PathLike, step: int, figures: Iter
     writer.close()
 
 
-def evaluation_step(history: Sequence[Mapping[str, float]]) -> int:
-    """The step of an evaluation: the last epoch in the run's history (0 without one)."""
-    return int(history[-1]["epoch"]) if history else 0
+def log_evaluation(run_dir: str | os.PathLike, config: Config, figures: Iterable[str | os.PathLike]) -> None:
+    """``evaluate``'s figures (PNG paths) into ``run_dir/tensorboard`` as ``evaluation/<file stem>`` at the
+    run's last epoch; nothing when the run's ``config.tensorboard`` is off."""
+    if not config.tensorboard:
+        return
+    history = runs.read_history(Path(run_dir) / runs.HISTORY_FILE)
+    step = int(history[-1]["epoch"]) if history else 0
+    write_evaluation_figures(Path(run_dir) / runs.TENSORBOARD_DIR, step, [(Path(p).stem, Path(p)) for p in figures])
 
 
 __all__ = ["TRAINING_SUFFIX", "EVALUATION_SUFFIX", "EPOCH_PREFIX", "STEP_PREFIX", "GRID_TAG", "EVALUATION_PREFIX",
            "STEP_LOSSES", "open_writer", "read_png", "write_epoch", "write_steps", "StepWindow", "event_files",
            "read_events", "scalars", "images", "truncate_training_events", "remove_rewrite_leftovers",
-           "write_evaluation_figures", "evaluation_step"]
+           "write_evaluation_figures", "log_evaluation"]
