@@ -7,7 +7,7 @@ training starts, after every epoch and at the end (atomically, :mod:`dcganlib.fi
 ``evaluate`` copies it into ``metrics.json``. Layout::
 
     {
-      "status": "finished",            # running | finished | stopped (a signal) | diverged
+      "status": "finished",            # running | finished | stopped (a signal) | diverged | interrupted
       "epochs_completed": 30, "epochs_total": 30,
       "started_at": "2026-01-01T10:00:00Z", "updated_at": "…", "finished_at": "…" or null,
       "seconds_per_epoch": 21.7,        # of the latest session: median of history.csv's "seconds"

@@ -192,12 +192,12 @@ def steps_per_epoch(splits: data.DatasetSplits, config: Config) -> int:
 
 
 def _status(state: StopState, history: list[dict[str, float]], config: Config) -> str:
-    """The manifest status after ``fit()`` returned: diverged, stopped (a signal), finished, or running."""
+    """The manifest status after ``fit()`` returned: diverged, finished, or stopped (a signal, a callback)."""
     if state.diverged_at is not None:
         return "diverged"
     if state.signal_name is not None:
         return "stopped"
-    return "finished" if history and history[-1]["epoch"] >= config.epochs else "running"
+    return "finished" if history and history[-1]["epoch"] >= config.epochs else "stopped"
 
 
 def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,

@@ -159,7 +159,7 @@ def test_first_decode_of_a_folder_reports_progress_and_a_cached_load_does_not(ma
     capsys.readouterr()
     load_dataset(config)
     first = capsys.readouterr().err
-    assert re.search(rf"dcganlib: decoding 12 files under \S+ at 32 px: 12/12 files, done in \d", first), first
+    assert re.search(r"dcganlib: decoding 12 files under \S+ at 32 px: 12/12 files, done in \d", first), first
     load_dataset(config)
     assert "decoding" not in capsys.readouterr().err
 

@@ -116,7 +116,8 @@ def _decode_files(files: Sequence[Path], root: Path,
     images = np.empty((max(1, len(files)), size, size, channels), np.uint8)
     count = 0
     workers = min(8, os.cpu_count() or 1, max(1, len(files)))
-    with Progress(f"decoding {len(files)} files under {root} at {size} px", total=len(files), unit="files") as bar, ThreadPoolExecutor(max_workers=workers) as pool:
+    label = f"decoding {len(files)} files under {root} at {size} px"
+    with Progress(label, total=len(files), unit="files") as bar, ThreadPoolExecutor(max_workers=workers) as pool:
         for index, (path, result) in enumerate(zip(files, pool.map(work, files))):
             bar.update()
             if isinstance(result, str):
