@@ -20,6 +20,9 @@ and so are dcganlib's own warnings (Python ``warnings``) and everything printed 
 
 ``--verbose`` (every CLI command) or ``DCGANLIB_VERBOSE=1`` turns all of this off: TensorFlow logs as it
 does on its own. Importing TensorFlow *before* dcganlib leaves its load-time lines on the terminal.
+One case loses output: a process that TensorFlow kills *during* its import (an abort, e.g. a CPU without
+the instructions the wheel needs) dies before the captured text is written back; ``--verbose`` shows it.
+The Python logger ``tensorflow`` is set to ERROR unless the user gave it a level.
 """
 
 from __future__ import annotations
