@@ -37,12 +37,14 @@ from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
 
-from . import metrics, runs, seeds
+from . import metrics, runs, seeds, summaries
 from .config import Config, default_config
 from .errors import DataError, RunFolderError
 from .files import check_output_file, remove_orphaned_temporaries, write_json
+from .manifest import read_manifest
 from .metrics import artefacts, features as feature_space, prdc, two_sample
 from .pixels import to_uint8
+from .progress import Progress
 from .references import EvaluationSets, real_roles
 
 TWO_SAMPLE_EPOCHS = 6
@@ -70,15 +72,19 @@ DEFINITIONS = {
                     "nearest by L2; fraction_closer_than_real_l2 = share of images closer to a training image than "
                     "the 1st percentile of the reference (real, unseen subjects) images' nearest distances",
     "fid_kid": "FID / KID on ImageNet InceptionV3 pool features, only with local weights (never downloaded)",
+    "run_manifest": "the run's run.json: the resolved precision, devices, software versions and speed of the "
+                    "training that made the evaluated generator (null for runs from before run.json)",
 }
 
 
 # ------------------------------------------------------------------------------------------------
 # every figure, for the generated images and for the real stand-in
 @contextlib.contextmanager
-def _stage(name: str, timings: dict[str, float]) -> Iterator[None]:
+def _stage(name: str, timings: dict[str, float], of: str = "") -> Iterator[None]:
+    """Time a stage into ``timings[name]`` and show its progress (``of``: whose figures, in the line)."""
     start = time.perf_counter()
-    yield
+    with Progress(f"evaluate: {name.replace('_', ' ')}" + (f" of the {of}" if of else "")):
+        yield
     timings[name] = round(time.perf_counter() - start, 3) + timings.get(name, 0.0)
 
 
@@ -99,37 +105,39 @@ class ReferenceSide:
 
 def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.ndarray, test_candidate: np.ndarray,
             side: ReferenceSide, count: int, *, seed: int = 0, epochs: int = TWO_SAMPLE_EPOCHS,
-            timings: Optional[dict[str, float]] = None) -> tuple[dict[str, Any], dict[str, Any]]:
+            timings: Optional[dict[str, float]] = None,
+            name: str = "generated images") -> tuple[dict[str, Any], dict[str, Any]]:
     """Every figure for one candidate set (uint8 images): the two-sample test on the four sets, and the
-    held-out figures of ``test_candidate[:count]`` against ``side``. ``(results, details)``."""
+    held-out figures of ``test_candidate[:count]`` against ``side``. ``(results, details)``. ``name`` says
+    whose figures they are in the progress lines."""
     timings = {} if timings is None else timings
     candidate = test_candidate[:count]
     results: dict[str, Any] = {}
     details: dict[str, Any] = {}
-    with _stage("two_sample_test", timings):
+    with _stage("two_sample_test", timings, name):
         test = two_sample.two_sample_test(train_real, train_candidate, test_real, test_candidate, seed=seed,
                                           epochs=epochs)
     results["two_sample_test"] = {k: v for k, v in test.items() if k != "roc"}
     details["two_sample"] = test
-    with _stage("feature_metrics", timings):
+    with _stage("feature_metrics", timings, name):
         features = feature_space.standardise(side.network(candidate), side.raw_features)
         results["feature_metrics"] = {
             "frechet_distance": metrics.frechet_distance(*metrics.feature_statistics(features), *side.statistics),
             "kid": metrics.kernel_distance(features, side.features, subsets=50, seed=seed)["mean"],
             **{k: v for k, v in prdc.precision_recall_density_coverage(side.features, features).items()
                if k in ("precision", "recall", "density", "coverage")}}
-    with _stage("artefacts", timings):
+    with _stage("artefacts", timings, name):
         details["spectrum"] = artefacts.radial_power_spectrum(candidate)
         details["histogram"] = artefacts.tissue_histogram(candidate)
         results["spectrum"] = artefacts.spectrum_deviation(details["spectrum"], side.spectrum)
         results["tissue_intensity"] = artefacts.tissue_wasserstein(details["histogram"], side.histogram)
-    with _stage("ssim_family", timings):
+    with _stage("ssim_family", timings, name):
         details["best_match"] = metrics.best_match_ssim(candidate, side.reference)
         results["best_match_ssim"] = details["best_match"].summary()
         results["paired_ssim"] = metrics.paired_ssim(candidate, side.reference, seed=seed)["mean"]
         results["diversity"] = metrics.mean_pairwise_ssim(candidate, max_images=DIVERSITY_MAX_IMAGES, seed=seed)
         results["ms_ssim"] = metrics.ms_ssim_diversity(candidate, seed=seed)
-    with _stage("memorisation", timings):
+    with _stage("memorisation", timings, name):
         check = metrics.memorisation_check(candidate, side.train, side.reference, baseline_nearest=side.nearest)
     results["memorisation"] = {k: v for k, v in check.items() if not k.endswith("_nearest")}
     details["memorisation"] = check
@@ -153,7 +161,7 @@ def evaluate_sets(sets: EvaluationSets, *, seed: int = 0, inception_weights: Opt
                                            sets.generated_heldout, side, count, seed=seed, epochs=two_sample_epochs,
                                            timings=timings)
     real, real_details = measure(*sets.reference_test, side, count, seed=seed, epochs=two_sample_epochs,
-                                 timings=timings)
+                                 timings=timings, name="real reference")
     results: dict[str, Any] = {name: {"generated": generated[name], "real_reference": real[name]} for name in generated}
     best = results["best_match_ssim"]
     best["ratio_mean"] = best["generated"]["mean"] / best["real_reference"]["mean"]
@@ -193,7 +201,9 @@ def run_sets(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] 
     config = runs.read_config(run_dir)
     generator = load_generator(run_dir)
     roles = real_roles(config, reference, seed)
-    images = sample(generator, roles.generated_needed, seed=seed)
+    with Progress(f"evaluate: sampling {roles.generated_needed} images", total=roles.generated_needed,
+                  unit="images") as bar:
+        images = sample(generator, roles.generated_needed, seed=seed, progress=bar)
     if not np.isfinite(images).all():
         raise RunFolderError(f"the generator of {run_dir} produces NaN/Inf images (did training diverge?); "
                              "evaluate an earlier checkpoint or resume with --lr-scale 0.5")
@@ -251,10 +261,12 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
     folder = run_dir / runs.EVALUATION_DIR
     _check_before_work(out, folder, inception_weights, seed)
     started = time.perf_counter()
-    sets, _ = run_sets(run_dir, reference=reference, seed=seed)
+    sets, config = run_sets(run_dir, reference=reference, seed=seed)
     load_seconds = time.perf_counter() - started
     payload = _evaluate(sets, {"run_dir": str(run_dir)}, folder, run_dir / runs.HISTORY_FILE, seed,
                         inception_weights, load_seconds)
+    payload["run_manifest"] = read_manifest(run_dir)  # run.json: how the evaluated generator was trained
+    summaries.log_evaluation(run_dir, config, [folder / name for name in payload["figures"]])
     return _finish(payload, Path(out) if out is not None else folder / runs.METRICS_FILE, quiet, str(run_dir))
 
 
@@ -292,7 +304,8 @@ def _evaluate(sets: EvaluationSets, source: dict[str, str], folder: Path, histor
     results, details = evaluate_sets(sets, seed=seed, inception_weights=inception_weights)
     results["timings_seconds"]["load_and_generate"] = round(load_seconds, 3)
     started = time.perf_counter()
-    figures = write_figures(folder, sets, results, details, history, seed)
+    with Progress("evaluate: figures"):
+        figures = write_figures(folder, sets, results, details, history, seed)
     results["timings_seconds"]["figures"] = round(time.perf_counter() - started, 3)
     return {
         "source": source,

@@ -147,12 +147,16 @@ def images(folder: str | os.PathLike, suffix: str = "") -> dict[str, list[int]]:
 
 
 def _rewrite(path: Path, keep: Callable[[Any], bool]) -> int:
-    """Rewrite one event file with only the events ``keep`` accepts (atomically); the number dropped."""
+    """Rewrite one event file with only the events ``keep`` accepts (atomically), or delete it when no
+    summary is left; the number of events dropped."""
     events, complete = read_events(path)
     kept = [event for event in events if keep(event)]
     dropped = len(events) - len(kept)
     if dropped == 0 and complete:
         return 0
+    if not any(event.summary.value for event in kept):  # only the file-version header would remain
+        path.unlink()
+        return dropped
     tmp = path.with_name(f"{_REWRITE_PREFIX}{os.getpid()}-{path.name.replace('tfevents', 'events')}")
     try:
         with tf.io.TFRecordWriter(str(tmp)) as records:

@@ -62,7 +62,7 @@ def test_train_smoke_writes_a_run(smoke_run):
     assert sorted(p.name for p in (run / "grids").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
 
 
-def test_train_and_evaluate_show_no_tensorflow_log_lines_but_progress(smoke_run, tmp_path):
+def test_train_shows_no_tensorflow_log_lines_but_progress(smoke_run):
     cwd, done = smoke_run
     assert tensorflow_log_lines(done.stderr) == [], done.stderr
     # The first run builds the demo dataset and decodes it: one line each (stderr is not a terminal here).
@@ -70,11 +70,29 @@ def test_train_and_evaluate_show_no_tensorflow_log_lines_but_progress(smoke_run,
                      done.stderr, re.MULTILINE), done.stderr
     assert re.search(r"^dcganlib: decoding 120 files under .* at 32 px: 120/120 files, done in ", done.stderr,
                      re.MULTILINE), done.stderr
+
+
+def test_evaluate_shows_no_tensorflow_log_lines_but_progress_and_records_the_run(finished_run, tmp_path):
+    from dcganlib import summaries
+
     run = tmp_path / "run"
-    shutil.copytree(cwd / "runs" / "smoke", run)
-    evaluated = cli("evaluate", run, "--count", "16", cwd=cwd)
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    assert tensorflow_log_lines(evaluated.stderr) == [], evaluated.stderr
+    shutil.copytree(finished_run.run_dir, run)
+    done = cli("evaluate", run, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert tensorflow_log_lines(done.stderr) == [], done.stderr
+    # One progress line per stage, for the generated images and for the real reference.
+    assert re.search(r"^dcganlib: evaluate: sampling \d+ images: (\d+)/\1 images, done in", done.stderr,
+                     re.MULTILINE), done.stderr
+    for stage in ("two sample test", "feature metrics", "artefacts", "ssim family", "memorisation"):
+        for whose in ("generated images", "real reference"):
+            assert f"dcganlib: evaluate: {stage} of the {whose}: done in " in done.stderr, (stage, whose)
+    assert "dcganlib: evaluate: figures: done in " in done.stderr
+    # metrics.json says what trained the generator; TensorBoard holds the figures at the run's last epoch.
+    metrics = json.loads((run / runs.EVALUATION_DIR / runs.METRICS_FILE).read_text())
+    assert metrics["run_manifest"] == json.loads((run / runs.RUN_MANIFEST_FILE).read_text())
+    logged = summaries.images(run / runs.TENSORBOARD_DIR, summaries.EVALUATION_SUFFIX)
+    assert set(logged) == {f"evaluation/{Path(name).stem}" for name in metrics["figures"]}
+    assert all(steps == [2] for steps in logged.values()), logged
 
 
 def test_train_again_is_refused_then_resume_adds_one_epoch(smoke_run, capsys, monkeypatch):

@@ -179,3 +179,20 @@ def test_generate_npy_stack_holds_the_png_pixels(finished_run, tmp_path):
     assert stack.dtype == np.uint8 and stack.shape == (5, 32, 32, 1)
     for index, path in enumerate(paths):
         np.testing.assert_array_equal(stack[index, ..., 0], np.asarray(Image.open(path)))
+
+
+# ------------------------------------------------------------------------------------------------
+# evaluate (the command itself: test_cli)
+def test_a_re_evaluation_replaces_its_figures_at_its_step(finished_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run.run_dir, run_dir)
+    figures = [runs.grid_path(run_dir, 1), runs.grid_path(run_dir, 2)]  # any PNGs will do
+    config = runs.read_config(run_dir)
+    for _ in range(2):
+        summaries.log_evaluation(run_dir, config, figures)
+    logged = summaries.images(run_dir / runs.TENSORBOARD_DIR, summaries.EVALUATION_SUFFIX)
+    assert logged == {"evaluation/epoch_0001": [2], "evaluation/epoch_0002": [2]}  # the run's last epoch, once
+    assert summaries.images(run_dir / runs.TENSORBOARD_DIR, summaries.TRAINING_SUFFIX) == {"grid": [1, 2]}
+    summaries.log_evaluation(run_dir, config.replace(tensorboard=False), figures)  # off: nothing more
+    # The first evaluation's file, left without summaries, is gone.
+    assert len(summaries.event_files(run_dir / runs.TENSORBOARD_DIR, summaries.EVALUATION_SUFFIX)) == 1
