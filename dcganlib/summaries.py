@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from . import runs
 from .config import Config
+from .files import remove_orphaned_temporaries, temporary_name
 
 TRAINING_SUFFIX = ".training"
 EVALUATION_SUFFIX = ".evaluation"
@@ -42,7 +43,7 @@ GRID_TAG = "grid"
 EVALUATION_PREFIX = "evaluation/"
 #: Losses logged every N steps (the names of DCGAN's metrics).
 STEP_LOSSES = ("d_loss", "g_loss")
-_REWRITE_PREFIX = ".rewrite-"  # a rewrite in progress; no "tfevents" in the name, so TensorBoard skips it
+_REWRITE_STEM = "rewrite"  # a rewrite in progress: .rewrite.tmp-PID-TAG, no "tfevents", so TensorBoard skips it
 
 
 def open_writer(folder: str | os.PathLike, suffix: str = TRAINING_SUFFIX) -> tf.summary.SummaryWriter:
@@ -157,7 +158,7 @@ def _rewrite(path: Path, keep: Callable[[Any], bool]) -> int:
     if not any(event.summary.value for event in kept):  # only the file-version header would remain
         path.unlink()
         return dropped
-    tmp = path.with_name(f"{_REWRITE_PREFIX}{os.getpid()}-{path.name.replace('tfevents', 'events')}")
+    tmp = path.with_name(temporary_name(_REWRITE_STEM))
     try:
         with tf.io.TFRecordWriter(str(tmp)) as records:
             for event in kept:
@@ -175,11 +176,8 @@ def _summary_steps_at_most(limits: Callable[[str], int]) -> Callable[[Any], bool
 
 
 def remove_rewrite_leftovers(folder: str | os.PathLike) -> None:
-    """Delete what a rewrite killed half-way left behind (call it while nobody else rewrites the folder)."""
-    folder = Path(folder)
-    if folder.is_dir():
-        for path in folder.glob(f"{_REWRITE_PREFIX}*"):
-            path.unlink(missing_ok=True)
+    """Delete what a rewrite killed half-way left behind (rewrites of live processes are kept)."""
+    remove_orphaned_temporaries(folder, stem=_REWRITE_STEM)
 
 
 def truncate_training_events(folder: str | os.PathLike, epoch: int, steps_per_epoch: int) -> int:

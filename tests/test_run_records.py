@@ -152,7 +152,7 @@ def test_resume_continues_the_curves_without_duplicate_steps(finished_run, tmp_p
     for epoch, value in scalars["epoch/d_loss"]:
         assert value == pytest.approx(history[epoch - 1]["d_loss"], rel=1e-6)
     assert summaries.images(folder) == {"grid": [1, 2, 3]}
-    assert not list(folder.glob(".rewrite-*"))
+    assert not list(folder.glob(".rewrite.tmp-*"))
 
     record = json.loads((run_dir / runs.RUN_MANIFEST_FILE).read_text())
     first, second = record["sessions"]
