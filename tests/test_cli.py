@@ -438,8 +438,8 @@ def test_resume_without_a_readable_checkpoint_names_what_overwrite_would_delete(
     assert line == (
         f"dcganlib: error: cannot resume {run}: none of the 2 checkpoints in {run / 'checkpoints'} can be read "
         "(ckpt-2: OpError: not an sstable (bad magic number); ckpt-1: OpError: not an sstable (bad magic number)); "
-        "start it again with --overwrite, which deletes config.json, split.json, history.csv, grids/ (2 files), "
-        "training.gif, checkpoints/ (5 files), generator.keras")
+        "start it again with --overwrite, which deletes config.json, run.json, split.json, history.csv, grids/ "
+        "(2 files), training.gif, checkpoints/ (5 files), generator.keras, tensorboard/ (1 files)")
 
 
 def test_resume_without_any_checkpoint_names_what_overwrite_would_delete(existing_run, capsys):
@@ -448,8 +448,8 @@ def test_resume_without_any_checkpoint_names_what_overwrite_would_delete(existin
     line, _ = refusal("train", "--out", run, "--resume", folder=run, capsys=capsys)
     assert line == (
         f"dcganlib: error: cannot resume {run}: no checkpoint in {run / 'checkpoints'} (the run stopped before its "
-        "first epoch finished); start it again with --overwrite, which deletes config.json, split.json, "
-        "history.csv, grids/ (2 files), training.gif, generator.keras")
+        "first epoch finished); start it again with --overwrite, which deletes config.json, run.json, split.json, "
+        "history.csv, grids/ (2 files), training.gif, generator.keras, tensorboard/ (1 files)")
 
 
 @pytest.mark.parametrize("argv, keys", [
