@@ -294,6 +294,7 @@ OTHER_VALUES = {
     "penalty_every": 4, "augment": "translation", "batch_size": 8, "epochs": 3, "seed": 7,
     "precision": "mixed_bfloat16", "jit_compile": True, "strategy": "default", "grid_size": 4,
     "checkpoint_every": 2, "keep_checkpoints": 1, "gif_frame_ms": 100, "track_ssim": False, "verbose": 1,
+    "tensorboard": False, "tensorboard_every_steps": 5,
 }
 
 
