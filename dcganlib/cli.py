@@ -89,7 +89,7 @@ def _add_train(sub: Any, fmt: type) -> None:
     p.add_argument("--image-size", type=int, default=None, help="square image side (default 64; smoke 32)")
     p.add_argument("--epochs", type=int, default=None,
                    help="total epochs of the run; with --resume, trains only the missing ones")
-    p.add_argument("--batch-size", type=int, default=None, help="images per step (default 64)")
+    p.add_argument("--batch-size", type=int, default=None, help="images per step (default 32)")
     p.add_argument("--max-images", type=int, default=None, help="use at most N training images")
     p.add_argument("--seed", type=int, default=None, help="one seed for split, shuffling, noise, init")
     p.add_argument("--generator", choices=("radford", "resize"), default=None,
@@ -99,8 +99,9 @@ def _add_train(sub: Any, fmt: type) -> None:
                    default=None, help="numeric policy; auto picks the fastest safe one for the hardware")
     p.add_argument("--config", type=Path, default=None, help="JSON file with config keys (see config.py)")
     p.add_argument("--preset", choices=("default", "radford", "smoke"), default=None,
-                   help="default: 64 px, resize-conv G, widths 32, 30 epochs (the README main job); radford: "
-                        "the paper's networks (transposed convs, widths 64, 20 epochs, ~4x the compute); "
+                   help="default: 64 px, resize-conv G width 32, D width 16, batch 32, EMA, 42 epochs (the README "
+                        "main job); radford: the paper's networks (transposed convs, widths 64, batch 64, 20 "
+                        "epochs, ~3.6x the compute per epoch); "
                         "smoke: tiny, for tests/CI")
     p.add_argument("--smoke", action="store_true", help="same as --preset smoke: 32 px, 2 epochs, 64 images")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
@@ -169,7 +170,7 @@ def _add_bench(sub: Any, fmt: type) -> None:
     p = sub.add_parser("bench", formatter_class=fmt,
                        help="measure training-step, input-pipeline and end-to-end speed against a reference")
     p.add_argument("--preset", choices=("default", "radford"), default="default",
-                   help="networks to time: the default (resize-conv G, widths 32) or the paper's (widths 64)")
+                   help="networks to time: the default (resize-conv G width 32, D width 16) or the paper's (widths 64)")
     p.add_argument("--image-size", type=int, default=64, help="square image side")
     p.add_argument("--batch-size", type=int, default=64, help="images per step")
     p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")

@@ -34,16 +34,16 @@ Mixed precision: hidden layers follow the global ``keras.mixed_precision`` polic
 ``tanh`` and the discriminator's logit layer are float32 so the losses are always computed in float32.
 
 Parameter counts at 64 px (1 channel, ``latent_dim=100``; measured with ``count_params()``, including the
-batch norms' non-trainable moving statistics), for the paper's widths 64 (``radford_config()``) and the
-default widths 32:
+batch norms' non-trainable moving statistics), for the paper's widths 64 (``radford_config()``), widths 32
+(the default generator) and 16 (the default discriminator):
 
-=========================  =====================  =====================
-model                      widths 64 (moving)     widths 32 (moving)
-=========================  =====================  =====================
+=========================  =====================  =====================  =====================
+model                      widths 64 (moving)     widths 32 (moving)     widths 16 (moving)
+=========================  =====================  =====================  =====================
 generator radford           3,576,577  (1,920)     1,100,161  (960)
 generator resize            2,371,905  (1,920)       798,881  (960)
-discriminator               2,765,377  (1,792)       694,561  (896)
-=========================  =====================  =====================
+discriminator               2,765,377  (1,792)       694,561  (896)         175,249  (448)
+=========================  =====================  =====================  =====================
 
 (The ``conv_transpose`` start has exactly as many parameters as ``dense``: a ``base × base`` valid
 transposed convolution of a 1×1 map is the same linear map as the dense projection.)

@@ -140,10 +140,11 @@ def resolved(*argv: str, cwd: Path):
 
 def test_presets_and_flags_resolve_to_the_documented_settings(config_file, tmp_path):
     default = resolved(cwd=tmp_path)
-    assert (default.generator, default.g_filters, default.d_filters, default.epochs, default.image_size) == \
-        ("resize", 32, 32, 30, 64)
+    assert (default.generator, default.g_filters, default.d_filters, default.batch_size, default.ema,
+            default.ema_rampup, default.epochs, default.image_size) == ("resize", 32, 16, 32, 0.99, 0.05, 42, 64)
     paper = resolved("--preset", "radford", cwd=tmp_path)
-    assert (paper.generator, paper.g_filters, paper.d_filters, paper.epochs) == ("radford", 64, 64, 20)
+    assert (paper.generator, paper.g_filters, paper.d_filters, paper.batch_size, paper.ema, paper.epochs) == \
+        ("radford", 64, 64, 64, 0.0, 20)
     assert resolved("--smoke", cwd=tmp_path) == resolved("--preset", "smoke", cwd=tmp_path)
     assert resolved("--preset", "radford", "--epochs", "3", "--generator", "resize", cwd=tmp_path).replace() == \
         paper.replace(epochs=3, generator="resize")

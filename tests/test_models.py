@@ -67,7 +67,7 @@ def test_widths_follow_radford_and_are_capped():
     assert generator_widths(paper) == [512, 256, 128, 64]
     assert discriminator_widths(paper) == [64, 128, 256, 512]
     assert generator_widths(Config()) == [256, 128, 64, 32]  # the default halves the paper's widths
-    assert discriminator_widths(Config()) == [32, 64, 128, 256]
+    assert discriminator_widths(Config()) == [16, 32, 64, 128]  # D at half G's width (README, Ablation)
     # 256 px: six doublings, but the multiplier stops at 8×
     assert generator_widths(paper.replace(image_size=256)) == [512, 512, 512, 256, 128, 64]
     assert discriminator_widths(paper.replace(image_size=256)) == [64, 128, 256, 512, 512, 512]
@@ -160,10 +160,11 @@ def test_parameter_counts_64px_defaults():
     assert build_generator(paper).count_params() == 3_576_577
     assert build_generator(paper.replace(generator="resize")).count_params() == 2_371_905
     assert build_discriminator(paper).count_params() == 2_765_377
-    default = Config()  # resize generator, widths 32
+    default = Config()  # resize generator at width 32, discriminator at width 16
     assert build_generator(default).count_params() == 798_881
     assert build_generator(default.replace(generator="radford")).count_params() == 1_100_161
-    assert build_discriminator(default).count_params() == 694_561
+    assert build_discriminator(default).count_params() == 175_249
+    assert build_discriminator(default.replace(d_filters=32)).count_params() == 694_561
 
 
 def test_dropout_adds_layers_but_no_parameters():
