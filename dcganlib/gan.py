@@ -112,7 +112,7 @@ class DCGAN(keras.Model):
         return self.generator(z, training=training)
 
     def _replica_seed(self) -> tf.Tensor:
-        """The next ``(2,)`` seed of the model's generator, distinct per replica (see sample_noise)."""
+        """The next ``(2,)`` seed of the model's generator, distinct per replica (for DiffAugment)."""
         seed = self.seed_generator.next()
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
@@ -124,11 +124,20 @@ class DCGAN(keras.Model):
     def sample_noise(self, batch_size) -> tf.Tensor:
         """``z ~ N(0, I)``, float32 ``(batch_size, latent_dim)``, from the model's seed generator.
 
-        Under a multi-replica strategy every replica folds its replica id into the seed: the seed
-        generator's state is mirrored, so without it all replicas would draw the same ``z``.
+        Under a strategy with R replicas, ``batch_size`` is a replica's share of the global batch: every
+        replica draws the noise of the whole global batch (R × ``batch_size`` rows, one seed) and keeps
+        its own rows, replica r rows ``r·batch_size`` onwards, the same rows of the global batch that
+        ``tf.distribute`` hands it of the real images. So the noise of a step is the one a single device
+        draws for the global batch (the draw costs R times a replica's share, negligible beside the networks).
         """
-        return tf.random.stateless_normal((batch_size, self.latent_dim), seed=self._replica_seed(),
-                                          dtype=tf.float32)
+        seed = self.seed_generator.next()
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if replicas == 1:
+            return tf.random.stateless_normal((batch_size, self.latent_dim), seed=seed, dtype=tf.float32)
+        everyone = tf.random.stateless_normal((batch_size * replicas, self.latent_dim), seed=seed, dtype=tf.float32)
+        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * tf.cast(batch_size, tf.int32)
+        return tf.slice(everyone, tf.stack([start, 0]), tf.stack([tf.cast(batch_size, tf.int32), self.latent_dim]))
 
     def augmented(self, images: tf.Tensor) -> tf.Tensor:
         """``T(images)``, ``T`` the DiffAugment policy with a fresh seed (identity when off)."""
