@@ -208,7 +208,13 @@ class DCGAN(keras.Model):
         }
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 reduces fit()'s logs over the workers with strategy.reduce(MEAN, value, axis=0),
+            # which fails on scalars ("Invalid reduction dimension 0 for input with 0 dimensions",
+            # tensorflow/tensorflow#72388): one-element vectors are averaged over the replicas into scalars.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
 
 def copy_averaged_weights(g_optimizer: keras.optimizers.Optimizer, generator: keras.Model,

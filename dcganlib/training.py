@@ -89,7 +89,13 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
     check_image_size(config.image_size)
     runs.check_run_folder(config, run_dir, resume, overwrite, force, writer=chief)
     scaled = scale_learning_rates(config, lr_scale)  # a bad scale fails here, before the folder is touched
+    # Before TensorFlow runs anything: MultiWorkerMirroredStrategy configures this process's collective
+    # ops, and waits here until every worker has started.
+    strategy = resolve_strategy(config)
+    _check_replicas(config, strategy)
     with contextlib.ExitStack() as held:
+        if role is not None:  # from here on a worker that dies stops the others with one line
+            held.enter_context(_stop_when_worker_lost(role, run_dir))
         if chief:
             runs.create_run_folder(run_dir)
             held.enter_context(runs.run_lock(run_dir))
@@ -104,8 +110,6 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
         for note in splits.notes() if chief else ():
             print(f"dcganlib: note: {note}", file=sys.stderr)
         precision = resolve_precision(config)
-        strategy = resolve_strategy(config)
-        _check_replicas(config, strategy)
         jit_compile = resolve_jit_compile(config)
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
@@ -120,8 +124,6 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
             if chief:
                 guards.enter_context(_stop_when_disk_full(run_dir, runs.disk_needed(config, checkpoint_bytes,
                                                                                     generator_bytes)))
-            if role is not None:
-                guards.enter_context(_stop_when_worker_lost(role, run_dir))
             with strategy.scope():
                 epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
                 # Restore before the manager reads the state file: the restore may rewrite it (fallback).
@@ -242,8 +244,7 @@ def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,
     ``manifest`` None: a non-chief worker of a multi-worker run, which trains and saves its checkpoint share
     but writes nothing into the run folder (no grid, history, run.json, TensorBoard, SSIM figures)."""
     steps = steps_per_epoch(splits, config)
-    dataset = data.epoch_stream(data.make_tf_dataset(splits.train, config.batch_size, seed=config.seed),
-                                steps, initial_epoch)
+    dataset = data.epoch_stream(splits.train, config.batch_size, steps, seed=config.seed, initial_epoch=initial_epoch)
     state = StopState()
     stopper = StopRequest(state)
     chief = manifest is not None  # only the chief of a multi-worker run writes the run folder
@@ -349,7 +350,8 @@ def _stop_when_worker_lost(role: WorkerRole, run_dir: Path) -> Iterator[None]:
                 f"--resume --out {run_dir}" if last else
                 f"no checkpoint was saved yet; start every worker again with --overwrite --out {run_dir}")
         raise WorkerLostError(f"{role.name} lost contact with the other workers ({_collective_failure(exc)}); "
-                              f"training stopped; {then}") from None
+                              f"training stopped (a worker that refused to start says why in its own output); "
+                              f"{then}") from None
 
 
 def _finish(generator: keras.Model, run_dir: Path, config: Config) -> None:
