@@ -43,7 +43,9 @@ class DCGAN(keras.Model):
     fake logits < 0), ``d_real`` (mean σ(D(x))) and ``d_fake`` (mean σ(D(G(z)))).
 
     The noise comes from a ``keras.random.SeedGenerator(seed)`` owned by the model, whose state is
-    checkpointed, so a resumed run draws the noise an uninterrupted one would have drawn.
+    checkpointed, so a resumed run draws the noise an uninterrupted one would have drawn. Under several
+    replicas each takes its rows of the global batch's draw (:meth:`sample_noise`), and the networks
+    built in the strategy's scope synchronise their batch norms, so a step is the single-device step.
 
     ``ema > 0`` keeps an exponential moving average of G's trainable weights, ``w̄ ← β_t·w̄ + (1−β_t)·w``
     after every G update, with ``β_t`` from :func:`ema_decay` (constant ``ema``, or ramped up with
@@ -140,7 +142,9 @@ class DCGAN(keras.Model):
         return tf.slice(everyone, tf.stack([start, 0]), tf.stack([tf.cast(batch_size, tf.int32), self.latent_dim]))
 
     def augmented(self, images: tf.Tensor) -> tf.Tensor:
-        """``T(images)``, ``T`` the DiffAugment policy with a fresh seed (identity when off)."""
+        """``T(images)``, ``T`` the DiffAugment policy with a fresh seed (identity when off). Under several
+        replicas each draws its own parameters (its replica id folded into the seed): reproducible, but
+        not the draws one device makes for the whole batch."""
         if self.augment:
             return diff_augment(images, self.augment, self._replica_seed())
         return images

@@ -76,11 +76,16 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
       no ``force`` for it): ``train(saved_config, run_dir, resume=True, lr_scale=0.5)`` continues a
       diverged run from its last good checkpoint at half the rates, and saves them in ``config.json``.
     * ``callbacks`` are extra Keras callbacks, run after the library's own.
+    * ``config.strategy == "multi_worker"``: this process is one worker of the cluster in ``TF_CONFIG``
+      (:mod:`dcganlib.cluster`), started with the same arguments as the others. The chief writes
+      ``run_dir`` as above; the others write nothing there (they read it on a resume) and save their share
+      of each checkpoint into a scratch folder they delete. A worker that dies stops the others with
+      :class:`WorkerLostError`; every worker then resumes with ``resume=True``.
 
     Raises :class:`ConfigError` / :class:`RunFolderError` / :class:`DataError` before any training for a
     problem the user can fix (including too little free disk for the checkpoints), and
     :class:`DivergenceError` if a loss becomes NaN/Inf (the last good checkpoint stays on disk; resume
-    with ``lr_scale`` < 1).
+    with ``lr_scale`` < 1), :class:`WorkerLostError` when another worker of a multi-worker run is gone.
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
