@@ -169,8 +169,9 @@ def _check_replicas(config: Config, strategy: tf.distribute.Strategy) -> None:
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
         lower = config.batch_size - config.batch_size % replicas
+        which = " (workers × devices each)" if config.strategy == "multi_worker" else ""
         raise ConfigError(f"batch_size {config.batch_size} does not split evenly over the {replicas} replicas of "
-                          f"strategy {config.strategy} (workers × devices each); use a multiple of {replicas}, "
+                          f"strategy {config.strategy}{which}; use a multiple of {replicas}, "
                           f"e.g. --batch-size {max(lower, replicas)}")
 
 
