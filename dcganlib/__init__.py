@@ -9,6 +9,7 @@ Modules, in the order a run uses them (ARCHITECTURE.md has the map and the data 
 * :mod:`dcganlib.augment`   — DiffAugment for the discriminator's inputs
 * :mod:`dcganlib.gan`       — the GAN ``keras.Model`` with its train step, optimizers, checkpoint
 * :mod:`dcganlib.hardware`  — precision, distribution strategy and XLA for the machine
+* :mod:`dcganlib.cluster`   — several machines: this process's role from ``TF_CONFIG``
 * :mod:`dcganlib.callbacks` — what happens after each step and epoch: guards, recorder, SSIM tracker
 * :mod:`dcganlib.training`  — :func:`~dcganlib.training.train`
 * :mod:`dcganlib.runs`      — the run folder: names, history, rules, lock
@@ -31,7 +32,8 @@ from . import terminal as _terminal
 _terminal.quiet_tensorflow()
 
 from .config import Config, default_config, smoke_config  # noqa: E402
-from .errors import ConfigError, DataError, DcganlibError, DivergenceError, RunFolderError  # noqa: E402
+from .errors import (ConfigError, DataError, DcganlibError, DivergenceError, RunFolderError,  # noqa: E402
+                     WorkerLostError)
 
 __version__ = "0.1.0"
 
@@ -44,5 +46,6 @@ __all__ = [
     "DataError",
     "RunFolderError",
     "DivergenceError",
+    "WorkerLostError",
     "__version__",
 ]

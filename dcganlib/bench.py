@@ -14,7 +14,7 @@ alike; ratios are taken per repeat and their median and min–max are reported. 
   ``BinaryCrossentropy(from_logits=True)``, separate Adam optimizers) on the same architecture
   (:mod:`dcganlib.models` builders), the same batch, float32;
 * ``end_to_end``        — an epoch as ``train()`` runs it: :func:`dcganlib.data.load_dataset` from the
-  decoded cache, ``make_tf_dataset`` + ``epoch_stream``, then its ``steps`` steps (interleaved with the
+  decoded cache, ``epoch_stream``, then its ``steps`` steps (interleaved with the
   others) on that stream; the train split is capped at ``steps × batch_size`` images;
 * ``library_fit``       — whole ``gan.fit(steps_per_epoch=steps)`` calls (once per repeat), timed from the
   first step's start to the last step's end; ``fit_call_overhead_s`` is the rest of the call (set-up,
@@ -389,10 +389,10 @@ class _Paths:
 
     def end_to_end_start(self) -> Callable[[], None]:
         """An epoch's start as in train(): load from the decoded cache, build the stream; returns its stepper."""
-        from .data import epoch_stream, make_tf_dataset
+        from .data import epoch_stream
 
         loaded = self.load()  # a decoded-cache hit, as in every run after the first
-        stream = epoch_stream(make_tf_dataset(loaded.train, self.cfg.batch_size, seed=self.cfg.seed), self.steps)
+        stream = epoch_stream(loaded.train, self.cfg.batch_size, self.steps, seed=self.cfg.seed)
         return self.stepper(self.gan, stream)
 
     def library_fit(self) -> tuple[float, float]:

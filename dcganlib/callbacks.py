@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import signal
 import threading
 import time
@@ -116,11 +117,17 @@ class RunRecorder(keras.callbacks.Callback):
 
     One callback, in that order, so that a process killed at any point leaves a consistent folder: the
     checkpoint is the last thing written, and a resume drops history rows newer than the checkpoint.
+
+    ``chief=False`` is a worker of a multi-worker run other than the chief: it writes no grid and no
+    history, and takes part in every checkpoint save (TensorFlow's multi-worker pattern: every worker
+    saves) into its ``manager``'s scratch folder, which it deletes right after.
     """
 
     def __init__(self, run_dir: Path, config: Config, manager: tf.train.CheckpointManager,
-                 epoch_variable: tf.Variable, history: list[dict[str, float]], state: StopState) -> None:
+                 epoch_variable: tf.Variable, history: list[dict[str, float]], state: StopState, *,
+                 chief: bool = True) -> None:
         super().__init__()
+        self.chief = chief
         self.run_dir = run_dir
         self.config = config
         self.manager = manager
@@ -137,16 +144,20 @@ class RunRecorder(keras.callbacks.Callback):
         if self.state.stopped:  # a partial or broken epoch: keep the last good state on disk
             return
         number = epoch + 1
-        save_grid_of(self.model.sampling_generator(), self.noise, runs.grid_path(self.run_dir, number),
-                     label=f"epoch {number}")
+        if self.chief:
+            save_grid_of(self.model.sampling_generator(), self.noise, runs.grid_path(self.run_dir, number),
+                         label=f"epoch {number}")
         row: dict[str, float] = {"epoch": number, "seconds": round(time.perf_counter() - self._started, 3)}
         for key, value in (logs or {}).items():
             row[key] = float(value)
         self.history[:] = [r for r in self.history if r["epoch"] < number] + [row]
-        runs.write_history(self.run_dir / runs.HISTORY_FILE, self.history)
+        if self.chief:
+            runs.write_history(self.run_dir / runs.HISTORY_FILE, self.history)
         self.epoch_variable.assign(number)
         if number % self.config.checkpoint_every == 0 or number == self.config.epochs:
             self.manager.save(checkpoint_number=number)
+            if not self.chief:
+                shutil.rmtree(self.manager.directory, ignore_errors=True)
 
 
 class ManifestUpdater(keras.callbacks.Callback):

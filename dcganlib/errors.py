@@ -26,6 +26,13 @@ class RunFolderError(DcganlibError):
     """A run folder that cannot be used: exists without --resume/--overwrite, locked, unwritable."""
 
 
+class WorkerLostError(DcganlibError):
+    """Training on several machines stopped because another worker died or became unreachable; the last
+    checkpoint is intact and every worker resumes from it with ``--resume``."""
+
+    exit_code = 4
+
+
 class DivergenceError(DcganlibError):
     """Training produced a NaN or Inf loss; the last good checkpoint is intact."""
 

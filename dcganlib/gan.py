@@ -43,7 +43,9 @@ class DCGAN(keras.Model):
     fake logits < 0), ``d_real`` (mean σ(D(x))) and ``d_fake`` (mean σ(D(G(z)))).
 
     The noise comes from a ``keras.random.SeedGenerator(seed)`` owned by the model, whose state is
-    checkpointed, so a resumed run draws the noise an uninterrupted one would have drawn.
+    checkpointed, so a resumed run draws the noise an uninterrupted one would have drawn. Under several
+    replicas each takes its rows of the global batch's draw (:meth:`sample_noise`), and the networks
+    built in the strategy's scope synchronise their batch norms, so a step is the single-device step.
 
     ``ema > 0`` keeps an exponential moving average of G's trainable weights, ``w̄ ← β_t·w̄ + (1−β_t)·w``
     after every G update, with ``β_t`` from :func:`ema_decay` (constant ``ema``, or ramped up with
@@ -112,7 +114,7 @@ class DCGAN(keras.Model):
         return self.generator(z, training=training)
 
     def _replica_seed(self) -> tf.Tensor:
-        """The next ``(2,)`` seed of the model's generator, distinct per replica (see sample_noise)."""
+        """The next ``(2,)`` seed of the model's generator, distinct per replica (for DiffAugment)."""
         seed = self.seed_generator.next()
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
@@ -124,14 +126,25 @@ class DCGAN(keras.Model):
     def sample_noise(self, batch_size) -> tf.Tensor:
         """``z ~ N(0, I)``, float32 ``(batch_size, latent_dim)``, from the model's seed generator.
 
-        Under a multi-replica strategy every replica folds its replica id into the seed: the seed
-        generator's state is mirrored, so without it all replicas would draw the same ``z``.
+        Under a strategy with R replicas, ``batch_size`` is a replica's share of the global batch: every
+        replica draws the noise of the whole global batch (R × ``batch_size`` rows, one seed) and keeps
+        its own rows, replica r rows ``r·batch_size`` onwards, the same rows of the global batch that
+        ``tf.distribute`` hands it of the real images. So the noise of a step is the one a single device
+        draws for the global batch (the draw costs R times a replica's share, negligible beside the networks).
         """
-        return tf.random.stateless_normal((batch_size, self.latent_dim), seed=self._replica_seed(),
-                                          dtype=tf.float32)
+        seed = self.seed_generator.next()
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if replicas == 1:
+            return tf.random.stateless_normal((batch_size, self.latent_dim), seed=seed, dtype=tf.float32)
+        everyone = tf.random.stateless_normal((batch_size * replicas, self.latent_dim), seed=seed, dtype=tf.float32)
+        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * tf.cast(batch_size, tf.int32)
+        return tf.slice(everyone, tf.stack([start, 0]), tf.stack([tf.cast(batch_size, tf.int32), self.latent_dim]))
 
     def augmented(self, images: tf.Tensor) -> tf.Tensor:
-        """``T(images)``, ``T`` the DiffAugment policy with a fresh seed (identity when off)."""
+        """``T(images)``, ``T`` the DiffAugment policy with a fresh seed (identity when off). Under several
+        replicas each draws its own parameters (its replica id folded into the seed): reproducible, but
+        not the draws one device makes for the whole batch."""
         if self.augment:
             return diff_augment(images, self.augment, self._replica_seed())
         return images
@@ -199,7 +212,13 @@ class DCGAN(keras.Model):
         }
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 reduces fit()'s logs over the workers with strategy.reduce(MEAN, value, axis=0),
+            # which fails on scalars ("Invalid reduction dimension 0 for input with 0 dimensions",
+            # tensorflow/tensorflow#72388): one-element vectors are averaged over the replicas into scalars.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
 
 def copy_averaged_weights(g_optimizer: keras.optimizers.Optimizer, generator: keras.Model,

@@ -100,6 +100,8 @@ def resolve_strategy(config: Config) -> tf.distribute.Strategy:
     * ``"multi_worker"``: ``MultiWorkerMirroredStrategy``, configured by the ``TF_CONFIG`` environment
       variable (one process per machine, the same command on each).
     """
+    if config.strategy == "multi_worker":  # first: listing the devices would start TensorFlow's runtime
+        return _multi_worker()
     gpus = tuple(d.name for d in tf.config.list_logical_devices("GPU"))
     if config.strategy == "auto":
         return _mirrored(gpus) if len(gpus) > 1 else tf.distribute.get_strategy()
@@ -107,8 +109,6 @@ def resolve_strategy(config: Config) -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     if config.strategy == "mirrored":
         return _mirrored(gpus or tuple(d.name for d in tf.config.list_logical_devices("CPU")))
-    if config.strategy == "multi_worker":
-        return _multi_worker()
     raise ConfigError(f"config key 'strategy' must be auto, default, mirrored or multi_worker; "
                       f"got {config.strategy!r}")
 
@@ -123,7 +123,15 @@ def _mirrored(devices: tuple[str, ...]) -> tf.distribute.Strategy:
 
 @lru_cache(maxsize=None)
 def _multi_worker() -> tf.distribute.Strategy:
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as exc:
+        if "must be configured at program startup" not in str(exc):
+            raise
+        raise ConfigError("strategy multi_worker must be set up before TensorFlow runs anything in the process "
+                          "(it configures the process's collective ops): start each worker with "
+                          "'python -m dcganlib train', not from a notebook or a script that already used "
+                          "TensorFlow") from None
 
 
 def resolve_jit_compile(config: Config) -> bool:

@@ -111,6 +111,8 @@ def _strategy_name(strategy: Any) -> str:
     """``MirroredStrategy``, ``MultiWorkerMirroredStrategy`` …, or ``default`` (one device, no distribution)."""
     import tensorflow as tf
 
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"  # its class is CollectiveAllReduceStrategy, the name nobody asked for
     name = type(strategy).__name__
     return "default" if type(strategy) is type(tf.distribute.get_strategy()) and name.startswith("_") else name
 

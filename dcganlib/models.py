@@ -26,6 +26,8 @@ Details shared by both networks (Radford et al. §3–4):
   config always builds the same initial weights;
 * no bias before a batch norm (``use_bias=False``): the norm's ``beta`` already is one;
 * no batch norm on the generator's output layer nor on the discriminator's input layer;
+* under a strategy with several replicas (built in its scope) the batch norms are synchronised: they
+  normalise with the statistics of the global batch, as one device would (README, "Several machines");
 * batch-norm momentum 0.9 and epsilon 1e-5 (PyTorch's defaults, which the DCGAN reference code used):
   Keras' 0.99 lets the moving statistics that ``training=False`` sampling uses lag far behind in a
   short run.
@@ -54,6 +56,7 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from .config import Config
@@ -147,7 +150,11 @@ def _kernel_init(seeds: Iterator[int]) -> keras.initializers.Initializer:
 
 
 def _batch_norm(seeds: Iterator[int], name: str) -> layers.BatchNormalization:
+    # Built under a strategy with several replicas (in its scope), the norm takes its batch statistics
+    # over the global batch (an all-reduce per call), so each replica normalises exactly as one device
+    # would on the whole batch and the distributed update equals the single-device one.
     return layers.BatchNormalization(
+        synchronized=tf.distribute.get_strategy().num_replicas_in_sync > 1,
         momentum=_BN_MOMENTUM,
         epsilon=_BN_EPSILON,
         gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=_INIT_STD, seed=next(seeds)),

@@ -226,8 +226,14 @@ def _contents(run_dir: Path) -> list[str]:
     return sorted(p.name for p in run_dir.iterdir() if p.name != LOCK_FILE)
 
 
-def check_run_folder(config: Config, run_dir: Path, resume: bool, overwrite: bool, force: bool) -> None:
-    """Every rule about the run folder, checked before any data is read or graph built."""
+def check_run_folder(config: Config, run_dir: Path, resume: bool, overwrite: bool, force: bool, *,
+                     writer: bool = True) -> None:
+    """Every rule about the run folder, checked before any data is read or graph built.
+
+    ``writer=False`` is a worker of a multi-worker run other than the chief: it never writes the folder
+    and only reads it on a resume (the saved config, the checkpoints), so the rules about what a new run
+    may find there are the chief's, which may have created the folder already.
+    """
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite contradict each other: resume continues the run in "
                           f"{run_dir}, overwrite deletes it; pass one of them")
@@ -259,6 +265,8 @@ def check_run_folder(config: Config, run_dir: Path, resume: bool, overwrite: boo
             raise RunFolderError(f"cannot resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_DIR} "
                                  "(the run stopped before its first epoch finished); start it again with "
                                  f"--overwrite, which deletes {describe_artefacts(run_dir)}")
+    elif not writer:
+        return
     elif contents and not overwrite:
         raise RunFolderError(f"run folder {run_dir} already exists and is not empty; pass --resume to "
                              "continue it, --overwrite to delete it and start afresh, or choose another --out")

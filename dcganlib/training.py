@@ -26,8 +26,9 @@ import tensorflow as tf
 from . import data, runs, summaries
 from .callbacks import (DivergenceGuard, ManifestUpdater, QualityTracker, RunRecorder, StopRequest, StopState,
                         TensorBoardLogger, UnlessStopped, stop_on_signals)
+from .cluster import WorkerRole, scratch_folder, worker_role
 from .config import Config, read_saved_config
-from .errors import ConfigError, DivergenceError, RunFolderError
+from .errors import ConfigError, DivergenceError, RunFolderError, WorkerLostError
 from .gan import DCGAN, build_gan, make_checkpoint, restore_newest, set_learning_rate
 from .hardware import resolve_jit_compile, resolve_precision, resolve_strategy
 from .images import make_run_gif
@@ -75,65 +76,103 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
       no ``force`` for it): ``train(saved_config, run_dir, resume=True, lr_scale=0.5)`` continues a
       diverged run from its last good checkpoint at half the rates, and saves them in ``config.json``.
     * ``callbacks`` are extra Keras callbacks, run after the library's own.
+    * ``config.strategy == "multi_worker"``: this process is one worker of the cluster in ``TF_CONFIG``
+      (:mod:`dcganlib.cluster`), started with the same arguments as the others. The chief writes
+      ``run_dir`` as above; the others write nothing there (they read it on a resume) and save their share
+      of each checkpoint into a scratch folder they delete. A worker that dies stops the others with
+      :class:`WorkerLostError`; every worker then resumes with ``resume=True``.
 
     Raises :class:`ConfigError` / :class:`RunFolderError` / :class:`DataError` before any training for a
     problem the user can fix (including too little free disk for the checkpoints), and
     :class:`DivergenceError` if a loss becomes NaN/Inf (the last good checkpoint stays on disk; resume
-    with ``lr_scale`` < 1).
+    with ``lr_scale`` < 1), :class:`WorkerLostError` when another worker of a multi-worker run is gone.
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    role = worker_role(config)  # a bad TF_CONFIG fails here, before TensorFlow waits for workers
+    chief = role is None or role.is_chief
     check_image_size(config.image_size)
-    runs.check_run_folder(config, run_dir, resume, overwrite, force)
+    runs.check_run_folder(config, run_dir, resume, overwrite, force, writer=chief)
     scaled = scale_learning_rates(config, lr_scale)  # a bad scale fails here, before the folder is touched
-    runs.create_run_folder(run_dir)
-    with runs.run_lock(run_dir):
-        # Re-check under the lock: another process may have written here since the first look.
-        runs.check_run_folder(config, run_dir, resume, overwrite, force)
+    # Before TensorFlow runs anything: MultiWorkerMirroredStrategy configures this process's collective
+    # ops, and waits here until every worker has started.
+    strategy = resolve_strategy(config)
+    _check_replicas(config, strategy)
+    with contextlib.ExitStack() as held:
+        if role is not None:  # from here on a worker that dies stops the others with one line
+            held.enter_context(_stop_when_worker_lost(role, run_dir))
+        if chief:
+            runs.create_run_folder(run_dir)
+            held.enter_context(runs.run_lock(run_dir))
+            # Re-check under the lock: another process may have written here since the first look.
+            runs.check_run_folder(config, run_dir, resume, overwrite, force)
+            runs.remove_stale_temporaries(run_dir)  # a killed writer's temp files; nobody else writes here now
+            checkpoint_dir = run_dir / runs.CHECKPOINT_DIR
+        else:  # another worker of a multi-worker run: its share of each checkpoint goes to a scratch folder
+            checkpoint_dir = held.enter_context(scratch_folder(role)) / runs.CHECKPOINT_DIR
         config = scaled
-        runs.remove_stale_temporaries(run_dir)  # a killed writer's temp files; nobody else writes here now
         splits = _load_training_data(config)
-        for note in splits.notes():
+        for note in splits.notes() if chief else ():
             print(f"dcganlib: note: {note}", file=sys.stderr)
         precision = resolve_precision(config)
-        strategy = resolve_strategy(config)
         jit_compile = resolve_jit_compile(config)
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             gan = build_gan(config, precision, jit_compile)
             checkpoint_bytes, generator_bytes = _checkpoint_bytes(gan), _variable_bytes(gan.generator.weights)
-            runs.check_free_disk(config, run_dir, checkpoint_bytes, generator_bytes, resume=resume,
-                                 overwrite=overwrite)
-            if overwrite and not resume:  # only once everything is known to work: a typo must not cost a run
+            if chief:
+                runs.check_free_disk(config, run_dir, checkpoint_bytes, generator_bytes, resume=resume,
+                                     overwrite=overwrite)
+            if chief and overwrite and not resume:  # only once everything is known to work: a typo must not cost a run
                 runs.clear_run_folder(run_dir)
-        with _stop_when_disk_full(run_dir, runs.disk_needed(config, checkpoint_bytes, generator_bytes)):
+        with contextlib.ExitStack() as guards:
+            if chief:
+                guards.enter_context(_stop_when_disk_full(run_dir, runs.disk_needed(config, checkpoint_bytes,
+                                                                                    generator_bytes)))
             with strategy.scope():
                 epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
                 # Restore before the manager reads the state file: the restore may rewrite it (fallback).
-                history = _restore(gan, epoch_variable, config, run_dir) if resume else []
-                manager = tf.train.CheckpointManager(make_checkpoint(gan, epoch_variable),
-                                                     str(run_dir / runs.CHECKPOINT_DIR),
-                                                     max_to_keep=config.keep_checkpoints,
+                history = _restore(gan, epoch_variable, config, run_dir, chief) if resume else []
+                # Every worker saves; a non-chief keeps only the one being written (then deletes it).
+                manager = tf.train.CheckpointManager(make_checkpoint(gan, epoch_variable), str(checkpoint_dir),
+                                                     max_to_keep=config.keep_checkpoints if chief else 1,
                                                      checkpoint_name=runs.CHECKPOINT_NAME)
                 initial_epoch = int(epoch_variable.numpy())
-                config.to_json(run_dir / runs.CONFIG_FILE)
-                splits.save_report(run_dir / runs.SPLIT_FILE)
+                if chief:
+                    config.to_json(run_dir / runs.CONFIG_FILE)
+                    splits.save_report(run_dir / runs.SPLIT_FILE)
                 if initial_epoch >= config.epochs:
-                    print(f"dcganlib: {run_dir} has already trained {initial_epoch} epochs (the run's total is "
-                          f"{config.epochs}); nothing to do. Pass a larger --epochs to continue.")
+                    if chief:
+                        print(f"dcganlib: {run_dir} has already trained {initial_epoch} epochs (the run's total "
+                              f"is {config.epochs}); nothing to do. Pass a larger --epochs to continue.")
                 else:
                     manifest = RunManifest(run_dir, config, precision=precision, strategy=strategy,
                                            jit_compile=jit_compile, first_epoch=initial_epoch + 1,
-                                           images_per_epoch=steps_per_epoch(splits, config) * config.batch_size)
-                    manifest.record(history)
+                                           images_per_epoch=steps_per_epoch(splits, config) * config.batch_size,
+                                           ) if chief else None
+                    if manifest is not None:
+                        manifest.record(history)
                     state = _fit(gan, config, splits, run_dir, manager, epoch_variable, history, initial_epoch,
                                  callbacks, manifest)
-                    manifest.record(history, _status(state, history, config))
+                    if manifest is not None:
+                        manifest.record(history, _status(state, history, config))
                     _raise_if_stopped(state, history, initial_epoch, run_dir)
             generator = gan.sampling_generator()
-            _finish(generator, run_dir, config)  # still under the lock: nobody else writes here meanwhile
+            if chief:
+                _finish(generator, run_dir, config)  # still under the lock: nobody else writes here meanwhile
     completed = history[-1]["epoch"] if history else initial_epoch
     return TrainResult(run_dir, history, generator, completed, precision, time.perf_counter() - started)
+
+
+def _check_replicas(config: Config, strategy: tf.distribute.Strategy) -> None:
+    """The global batch must split evenly over the replicas (each takes the same rows of noise and images)."""
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        lower = config.batch_size - config.batch_size % replicas
+        which = " (workers × devices each)" if config.strategy == "multi_worker" else ""
+        raise ConfigError(f"batch_size {config.batch_size} does not split evenly over the {replicas} replicas of "
+                          f"strategy {config.strategy}{which}; use a multiple of {replicas}, "
+                          f"e.g. --batch-size {max(lower, replicas)}")
 
 
 def scale_learning_rates(config: Config, scale: float) -> Config:
@@ -169,9 +208,11 @@ def _checkpoint_bytes(gan: DCGAN) -> int:
                            + gan.g_optimizer.variables + gan.d_optimizer.variables)
 
 
-def _restore(gan: DCGAN, epoch_variable: tf.Variable, config: Config, run_dir: Path) -> list[dict[str, float]]:
-    """Restore the newest readable checkpoint (older ones when it is damaged) and make the state file name
-    it; return the history rows up to its epoch (later rows are redone)."""
+def _restore(gan: DCGAN, epoch_variable: tf.Variable, config: Config, run_dir: Path,
+             writer: bool = True) -> list[dict[str, float]]:
+    """Restore the newest readable checkpoint (older ones when it is damaged) and (``writer``: not a
+    non-chief worker, which only reads the folder) make the state file name it; return the history rows up
+    to its epoch (later rows are redone)."""
     restored = restore_newest(run_dir, lambda: make_checkpoint(gan, epoch_variable), complete=True,
                               purpose=f"resume {run_dir}",
                               advice="start it again with --overwrite, which deletes "
@@ -182,7 +223,8 @@ def _restore(gan: DCGAN, epoch_variable: tf.Variable, config: Config, run_dir: P
     set_learning_rate(gan.d_optimizer, config.d_learning_rate)
     epoch = int(epoch_variable.numpy())
     history = [row for row in runs.read_history(run_dir / runs.HISTORY_FILE) if row["epoch"] <= epoch]
-    runs.record_checkpoints(run_dir, restored)
+    if writer:
+        runs.record_checkpoints(run_dir, restored)
     return history
 
 
@@ -202,27 +244,31 @@ def _status(state: StopState, history: list[dict[str, float]], config: Config) -
 
 def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,
          manager: tf.train.CheckpointManager, epoch_variable: tf.Variable, history: list[dict[str, float]],
-         initial_epoch: int, extra: Optional[Sequence[keras.callbacks.Callback]], manifest: RunManifest) -> StopState:
-    """``gan.fit()`` from ``initial_epoch`` to ``config.epochs`` with the library's callbacks; how it stopped."""
+         initial_epoch: int, extra: Optional[Sequence[keras.callbacks.Callback]],
+         manifest: Optional[RunManifest]) -> StopState:
+    """``gan.fit()`` from ``initial_epoch`` to ``config.epochs`` with the library's callbacks; how it stopped.
+    ``manifest`` None: a non-chief worker of a multi-worker run, which trains and saves its checkpoint share
+    but writes nothing into the run folder (no grid, history, run.json, TensorBoard, SSIM figures)."""
     steps = steps_per_epoch(splits, config)
-    dataset = data.epoch_stream(data.make_tf_dataset(splits.train, config.batch_size, seed=config.seed),
-                                steps, initial_epoch)
+    dataset = data.epoch_stream(splits.train, config.batch_size, steps, seed=config.seed, initial_epoch=initial_epoch)
     state = StopState()
     stopper = StopRequest(state)
+    chief = manifest is not None  # only the chief of a multi-worker run writes the run folder
     own: list[keras.callbacks.Callback] = [DivergenceGuard(state), stopper]
-    if config.track_ssim:  # before the recorder, so its figures land in history.csv
+    if config.track_ssim and chief:  # before the recorder, so its figures land in history.csv
         reference = splits.validate if len(splits.validate) else splits.train
         tracker = QualityTracker(to_float(reference), seed=config.seed, reference_count=SSIM_REFERENCE_SIZE)
         own.append(UnlessStopped(tracker, state))
-    own.append(RunRecorder(run_dir, config, manager, epoch_variable, history, state))
-    own.append(ManifestUpdater(manifest, history, state))
-    if config.tensorboard:
+    own.append(RunRecorder(run_dir, config, manager, epoch_variable, history, state, chief=chief))
+    if manifest is not None:
+        own.append(ManifestUpdater(manifest, history, state))
+    if config.tensorboard and chief:
         # A killed run may have logged epochs after its checkpoint; they are trained again now.
         summaries.truncate_training_events(run_dir / runs.TENSORBOARD_DIR, initial_epoch, steps)
         own.append(TensorBoardLogger(run_dir, history, state, steps, config.tensorboard_every_steps))
     with stop_on_signals(stopper):
         gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                shuffle=False, verbose=resolve_verbose(config), callbacks=own + list(extra or []))
+                shuffle=False, verbose=resolve_verbose(config) if chief else 0, callbacks=own + list(extra or []))
     return state
 
 
@@ -280,6 +326,40 @@ def _stop_when_disk_full(run_dir: Path, needed: int) -> Iterator[None]:
             f"free now): free some and continue with --resume --out {run_dir}") from None
 
 
+#: What a collective op raises when another worker died or cannot be reached: TensorFlow's coordination
+#: service reports a task that stopped sending heartbeats (about 10 s after a SIGKILL), or the gRPC
+#: connection to a dead worker is refused, as UnavailableError; a collective past its timeout as
+#: DeadlineExceededError.
+WORKER_LOST_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError)
+_TRACE_LINES = ("Graph execution error", "Detected at node", "File ", "[[", ":UNKNOWN:")
+
+
+def _collective_failure(exc: BaseException) -> str:
+    """The line of a TensorFlow collective error that says what happened (the rest is its graph trace)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if not line.startswith(_TRACE_LINES):
+            following = lines[index + 1] if line.endswith(":") and index + 1 < len(lines) else ""
+            return f"{type(exc).__name__}: {line} {following}".strip()[:300]
+    return type(exc).__name__
+
+
+@contextlib.contextmanager
+def _stop_when_worker_lost(role: WorkerRole, run_dir: Path) -> Iterator[None]:
+    """Turn a collective op failing because another worker is gone into one :class:`WorkerLostError`
+    naming the last checkpoint to resume from, instead of a graph traceback."""
+    try:
+        yield
+    except WORKER_LOST_ERRORS as exc:
+        last = runs.latest_checkpoint(run_dir)
+        then = (f"the last checkpoint {Path(last).name} in {run_dir} is intact; restart every worker with "
+                f"--resume --out {run_dir}" if last else
+                f"no checkpoint was saved yet; start every worker again with --overwrite --out {run_dir}")
+        raise WorkerLostError(f"{role.name} lost contact with the other workers ({_collective_failure(exc)}); "
+                              f"training stopped (a worker that refused to start says why in its own output); "
+                              f"{then}") from None
+
+
 def _finish(generator: keras.Model, run_dir: Path, config: Config) -> None:
     save_generator(generator, run_dir / runs.GENERATOR_FILE)
     if runs.epoch_grids(run_dir):
@@ -314,4 +394,4 @@ def ensure_run(config: Config, run_dir: str | os.PathLike,
 
 
 __all__ = ["TrainResult", "train", "ensure_run", "scale_learning_rates", "resolve_verbose", "steps_per_epoch",
-           "SSIM_REFERENCE_SIZE"]
+           "SSIM_REFERENCE_SIZE", "WORKER_LOST_ERRORS"]

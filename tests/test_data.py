@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from dcganlib.config import Config
-from dcganlib.data import SkippedFilesWarning, load_dataset, make_tf_dataset
+from dcganlib.data import SkippedFilesWarning, epoch_stream, load_dataset, make_tf_dataset
 from dcganlib.pixels import to_uint8
 from dcganlib.errors import ConfigError, DataError
 
@@ -303,6 +303,25 @@ def test_make_tf_dataset_is_seeded_and_reshuffles_each_epoch():
     assert first == second
     assert first[0] != first[1]
     assert epoch_orders(make_tf_dataset(images, 8, seed=5, shuffle=False), 1)[0] == list(range(32))
+
+
+def test_epoch_stream_orders_depend_on_the_seed_and_the_epoch_only():
+    """Epoch e's order is the same however the stream is started (a resume starts at e directly) or
+    iterated; every epoch is a permutation (its first steps × batch images), and epochs differ."""
+    images = np.repeat(np.arange(30, dtype=np.uint8)[:, None, None, None], 2, axis=1).repeat(2, axis=2)
+
+    def orders(stream, epochs: int) -> list[list[int]]:
+        values = [int(v) for b in stream.take(epochs * 3) for v in to_uint8(b.numpy())[:, 0, 0, 0]]
+        return [values[i * 24:(i + 1) * 24] for i in range(epochs)]
+
+    run = orders(epoch_stream(images, 8, 3, seed=5), 3)  # 3 steps of 8: 24 of the 30 images per epoch
+    assert orders(epoch_stream(images, 8, 3, seed=5), 3) == run
+    assert orders(epoch_stream(images, 8, 3, seed=5, initial_epoch=2), 1) == run[2:]
+    assert all(len(set(order)) == 24 and set(order) <= set(range(30)) for order in run)
+    assert run[0] != run[1] != run[2]
+    assert orders(epoch_stream(images, 8, 3, seed=6), 1)[0] != run[0]
+    with pytest.raises(DataError, match="30 images cannot fill 4 batches of 8"):
+        epoch_stream(images, 8, 4, seed=5)
 
 
 def test_make_tf_dataset_keeps_remainder_when_asked():

@@ -272,10 +272,9 @@ def update(gan, batch, strategy=None):
     after = [v.numpy() for v in gan.generator.trainable_variables + gan.discriminator.trainable_variables]
     return [a - b for a, b in zip(after, before)]   # = -gradient with SGD(1)
 
-# BatchNorm normalises per replica, so 2 replicas on a batch of 8 compute, by definition, the mean of
-# the gradients of the two halves of 4: compare against that, computed on one device.
-halves = [update(fixed_noise_gan(config, sgd), real[i:i + 4]) for i in (0, 4)]
-expected = [(a + b) / 2 for a, b in zip(*halves)]
+# Built under two replicas, the batch norms are synchronised (global-batch statistics), so 2 replicas
+# on a batch of 8 make the update one device makes on the whole batch of 8.
+expected = update(fixed_noise_gan(config, sgd), real)
 strategy = hardware.resolve_strategy(config.replace(strategy="mirrored"))
 assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
 with strategy.scope():
@@ -287,13 +286,19 @@ assert worst < 1e-4, worst
 doubled = max(float(np.max(np.abs(g - 2 * e))) for g, e in zip(got, expected))
 assert doubled > 1e-6  # the check can see a missing 1/replicas scaling
 
-# different noise on each replica: the per-replica seeds differ
+halves = [update(fixed_noise_gan(config, sgd), real[i:i + 4]) for i in (0, 4)]  # per-replica batch norms
+unsynchronised = max(float(np.max(np.abs((a + b) / 2 - e))) for a, b, e in zip(*halves, expected))
+assert unsynchronised > 1e-4, unsynchronised  # the check can see per-replica statistics
+
+# the noise: each replica takes its rows of the global batch's draw, the draw of one device
 with strategy.scope():
     plain = gan_module.build_gan(config)
+one = gan_module.build_gan(config)
 def draw():
     return plain.sample_noise(4)
 z = strategy.experimental_local_results(strategy.run(draw))
 assert not np.allclose(z[0].numpy(), z[1].numpy())
+np.testing.assert_array_equal(np.concatenate([z[0].numpy(), z[1].numpy()]), one.sample_noise(8).numpy())
 
 # fit() through train(): one epoch on two replicas, checkpoint and all
 out = Path(sys.argv[2])

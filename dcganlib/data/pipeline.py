@@ -45,17 +45,44 @@ def make_tf_dataset(images_u8: np.ndarray, batch_size: int, *, seed: int, shuffl
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def epoch_stream(dataset, steps_per_epoch: int, initial_epoch: int = 0):
-    """One endless stream of epochs (``dataset`` repeated), starting at epoch ``initial_epoch``.
+def epoch_stream(images_u8: np.ndarray, batch_size: int, steps_per_epoch: int, *, seed: int,
+                 initial_epoch: int = 0):
+    """The endless batches ``fit()`` trains on: epoch after epoch from ``initial_epoch`` (0-based), each
+    ``steps_per_epoch`` full batches of float32 ``[-1, 1]`` images ``(B, S, S, C)`` in that epoch's order.
 
-    A seeded ``tf.data`` shuffle draws a new order for every iterator created on it, and ``fit()``
-    creates a varying number of them (two per epoch in Keras 3.15, one more under a distribution
-    strategy). Handing ``fit()`` one repeated stream with ``steps_per_epoch`` makes it keep a single
-    iterator for the whole run, so epoch ``e``'s order depends on ``(seed, e)`` only, and skipping
-    the batches of the finished epochs puts a resumed run on exactly the orders an uninterrupted run
-    sees. (Skipping costs one pass over the uint8 batches per finished epoch, no training.)
+    Epoch ``e``'s order is a stateless shuffle of the indices seeded with ``(seed, e)``
+    (``tf.random.experimental.stateless_shuffle``): it depends on nothing else. Not on how many iterators
+    ``fit()`` creates (Keras 3.15 makes two per epoch, one more under a distribution strategy), and not on
+    ``tf.distribute`` rewriting the pipeline to split each batch over workers (a stateful seeded shuffle
+    restarts its stream there: the workers of a multi-worker run would see other orders than one process);
+    a resumed run starts at its epoch's order directly.
     """
-    return dataset.repeat().skip(initial_epoch * steps_per_epoch)
+    import tensorflow as tf
+
+    images = np.asarray(images_u8)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise TypeError(f"epoch_stream expects uint8 images (N, S, S, C); got {images.dtype} {images.shape}")
+    count = len(images)
+    if steps_per_epoch < 1 or steps_per_epoch * batch_size > count:
+        raise DataError(f"{count} images cannot fill {steps_per_epoch} batches of {batch_size}; lower batch_size "
+                        "(--batch-size) or add images (see max_images)")
+    with tf.device("/CPU:0"):
+        store = tf.convert_to_tensor(images)  # one host tensor, as in make_tf_dataset
+    used = steps_per_epoch * batch_size
+
+    @tf.autograph.experimental.do_not_convert
+    def epoch_indices(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64),
+                                                         seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order[:used])
+
+    @tf.autograph.experimental.do_not_convert
+    def gather(index):
+        return tensor_to_float(tf.gather(store, index))
+
+    indices = tf.data.Dataset.counter(start=initial_epoch).flat_map(epoch_indices)
+    batches = indices.batch(batch_size, drop_remainder=True)
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
 __all__ = ["make_tf_dataset", "epoch_stream"]
