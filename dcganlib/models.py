@@ -208,14 +208,15 @@ def build_generator(config: Config) -> keras.Model:
     x = _batch_norm(seeds, "project_bn")(x)
     x = _activation(act, f"project_{act}")(x)
 
-    def upsample(x, filters: int, name: str, use_bias: bool):
+    def upsample(x, filters: int, name: str, use_bias: bool, dtype: Optional[str] = None):
         if config.generator == "radford":
             return layers.Conv2DTranspose(filters, kernel_size=4, strides=2, padding="same", use_bias=use_bias,
-                                          kernel_initializer=_kernel_init(seeds), name=f"{name}_convT")(x)
+                                          kernel_initializer=_kernel_init(seeds), dtype=dtype,
+                                          name=f"{name}_convT")(x)
         if config.generator == "resize":
             x = layers.UpSampling2D(2, interpolation=config.generator_upsample, name=f"{name}_upsample")(x)
             return layers.Conv2D(filters, kernel_size=3, padding="same", use_bias=use_bias,
-                                 kernel_initializer=_kernel_init(seeds), name=f"{name}_conv")(x)
+                                 kernel_initializer=_kernel_init(seeds), dtype=dtype, name=f"{name}_conv")(x)
         raise ConfigError(f"config key 'generator' must be radford or resize; got {config.generator!r}")
 
     for i, filters in enumerate(widths[1:], start=1):
@@ -223,8 +224,10 @@ def build_generator(config: Config) -> keras.Model:
         x = _batch_norm(seeds, f"block{i}_bn")(x)
         x = _activation(act, f"block{i}_{act}")(x)
 
-    x = upsample(x, config.channels, "output", use_bias=True)
-    # float32 so that the losses and the saved images never see bfloat16/float16 rounding
+    # The output convolution and tanh in float32, so that the losses and the saved images never see
+    # bfloat16/float16 rounding: a bfloat16 pre-activation has 8 significant bits, ≈ 0.2–0.4 grey levels
+    # apart after tanh, which gave the generated tissue histogram a comb of alternating uint8 bins.
+    x = upsample(x, config.channels, "output", use_bias=True, dtype="float32")
     image = layers.Activation("tanh", dtype="float32", name="tanh")(x)
     model = keras.Model(z, image, name=f"generator_{config.generator}")
     _check_output(model, (config.image_size, config.image_size, config.channels))

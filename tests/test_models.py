@@ -232,6 +232,22 @@ def test_outputs_are_float32_under_mixed_bfloat16(bfloat16_policy):
     assert tuple(logits.shape) == (2, 1)
 
 
+@pytest.mark.parametrize("generator_kind", ["radford", "resize"])
+def test_generator_output_is_not_rounded_to_bfloat16(bfloat16_policy, generator_kind):
+    # A bfloat16 pre-activation leaves only 8 significant bits before tanh, which printed a comb of
+    # alternating uint8 bins into the generated intensity histogram: the output conv computes in float32.
+    generator = build_generator(tiny(image_size=16, generator=generator_kind))
+    output_conv = next(layer for layer in generator.layers if layer.name.startswith("output_conv"))
+    assert output_conv.compute_dtype == "float32"
+    z = np.random.default_rng(3).standard_normal((4, 8)).astype("float32") * 10
+    pre_tanh = keras.Model(generator.input, output_conv.output)(z, training=False)
+    values = keras.ops.convert_to_numpy(pre_tanh).ravel()
+    as_bf16 = keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.cast(values, "bfloat16"), "float32"))
+    assert np.mean(values != as_bf16) > 0.9  # float32 values are almost never bfloat16-representable
+    images = keras.ops.convert_to_numpy(generator(z, training=False)).ravel()
+    np.testing.assert_allclose(images, np.tanh(values), rtol=1e-5, atol=1e-6)
+
+
 def test_save_and_load_round_trip_gives_identical_outputs(tmp_path):
     config = tiny(image_size=16, generator="resize", generator_activation="leaky_relu")
     generator = build_generator(config)
