@@ -229,7 +229,7 @@ def _restore(gan: DCGAN, epoch_variable: tf.Variable, config: Config, run_dir: P
 
 
 def steps_per_epoch(splits: data.DatasetSplits, config: Config) -> int:
-    """Training steps of an epoch: full batches of the train split (``make_tf_dataset`` drops the last partial one)."""
+    """Training steps of an epoch: full batches of the train split (``epoch_stream`` drops the last partial one)."""
     return len(splits.train) // config.batch_size
 
 

@@ -8,41 +8,52 @@ from ..errors import DataError
 from ..pixels import tensor_to_float
 
 
-def make_tf_dataset(images_u8: np.ndarray, batch_size: int, *, seed: int, shuffle: bool = True,
-                    drop_remainder: bool = True):
-    """Batches of float32 ``[-1, 1]`` images ``(B, S, S, C)`` from uint8 ``(N, S, S, C)``, prefetched.
-
-    The images stay one uint8 tensor on the host; the dataset shuffles *indices* (seeded, reshuffled
-    each epoch), batches them and gathers + casts + scales a whole batch in one vectorised op, so
-    per-image Python/graph overhead never limits training and the graph holds no huge constant.
-    """
+def _host_images(images_u8: np.ndarray, caller: str):
+    """The uint8 ``(N, S, S, C)`` images as one host tensor: captured by the map function (not a per-element
+    ``from_tensor_slices`` pipeline), and a plain tensor rather than a ``tf.Variable`` so a
+    distribution-strategy scope around the caller does not turn it into a mirrored variable."""
     import tensorflow as tf
 
     images = np.asarray(images_u8)
     if images.dtype != np.uint8 or images.ndim != 4:
-        raise TypeError(f"make_tf_dataset expects uint8 images (N, S, S, C); got {images.dtype} {images.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    count = len(images)
-    if count == 0 or (drop_remainder and count < batch_size):
-        raise DataError(f"only {count} images for batch_size {batch_size}; lower batch_size (--batch-size) "
-                        "or add images (see max_images)")
+        raise TypeError(f"{caller} expects uint8 images (N, S, S, C); got {images.dtype} {images.shape}")
     with tf.device("/CPU:0"):
-        # One host tensor, captured by the map function (not a per-element from_tensor_slices
-        # pipeline); a plain tensor rather than a tf.Variable so a distribution-strategy scope around
-        # this call does not turn it into a mirrored variable.
-        store = tf.convert_to_tensor(images)
-    indices = tf.data.Dataset.range(count)
-    if shuffle:
-        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    batches = indices.batch(batch_size, drop_remainder=drop_remainder)
+        return tf.convert_to_tensor(images)
+
+
+def _gathered(index_batches, store):
+    """Batches of indices → float32 ``[-1, 1]`` image batches: one vectorised gather + cast + scale per
+    batch, so per-image Python/graph overhead never limits training; prefetched."""
+    import tensorflow as tf
 
     @tf.autograph.experimental.do_not_convert
     def gather(index):
         return tensor_to_float(tf.gather(store, index))
 
-    dataset = batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return index_batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def make_tf_dataset(images_u8: np.ndarray, batch_size: int, *, seed: int, shuffle: bool = True,
+                    drop_remainder: bool = True):
+    """Batches of float32 ``[-1, 1]`` images ``(B, S, S, C)`` from uint8 ``(N, S, S, C)``, prefetched.
+
+    The images stay one uint8 tensor on the host; the dataset shuffles *indices* (seeded, reshuffled
+    each epoch), batches them and gathers + casts + scales a whole batch in one vectorised op.
+    """
+    import tensorflow as tf
+
+    store = _host_images(images_u8, "make_tf_dataset")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    count = int(store.shape[0])
+    if count == 0 or (drop_remainder and count < batch_size):
+        raise DataError(f"only {count} images for batch_size {batch_size}; lower batch_size (--batch-size) "
+                        "or add images (see max_images)")
+    indices = tf.data.Dataset.range(count)
+    if shuffle:
+        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    return _gathered(indices.batch(batch_size, drop_remainder=drop_remainder), store)
 
 
 def epoch_stream(images_u8: np.ndarray, batch_size: int, steps_per_epoch: int, *, seed: int,
@@ -59,15 +70,11 @@ def epoch_stream(images_u8: np.ndarray, batch_size: int, steps_per_epoch: int, *
     """
     import tensorflow as tf
 
-    images = np.asarray(images_u8)
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise TypeError(f"epoch_stream expects uint8 images (N, S, S, C); got {images.dtype} {images.shape}")
-    count = len(images)
+    store = _host_images(images_u8, "epoch_stream")
+    count = int(store.shape[0])
     if steps_per_epoch < 1 or steps_per_epoch * batch_size > count:
         raise DataError(f"{count} images cannot fill {steps_per_epoch} batches of {batch_size}; lower batch_size "
                         "(--batch-size) or add images (see max_images)")
-    with tf.device("/CPU:0"):
-        store = tf.convert_to_tensor(images)  # one host tensor, as in make_tf_dataset
     used = steps_per_epoch * batch_size
 
     @tf.autograph.experimental.do_not_convert
@@ -76,13 +83,8 @@ def epoch_stream(images_u8: np.ndarray, batch_size: int, steps_per_epoch: int, *
                                                          seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
         return tf.data.Dataset.from_tensor_slices(order[:used])
 
-    @tf.autograph.experimental.do_not_convert
-    def gather(index):
-        return tensor_to_float(tf.gather(store, index))
-
     indices = tf.data.Dataset.counter(start=initial_epoch).flat_map(epoch_indices)
-    batches = indices.batch(batch_size, drop_remainder=True)
-    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    return _gathered(indices.batch(batch_size, drop_remainder=True), store)
 
 
 __all__ = ["make_tf_dataset", "epoch_stream"]
