@@ -106,4 +106,23 @@ def diff_augment(images: tf.Tensor, policy: str | Sequence[str] | None, seed: tf
     return images
 
 
-__all__ = ["POLICIES", "parse_policy", "diff_augment", "color", "translation", "cutout"]
+def adaptive_augment(images: tf.Tensor, policy: str | Sequence[str] | None, seed: tf.Tensor,
+                     probability: tf.Tensor) -> tf.Tensor:
+    """Each policy of ``policy`` (in the order of :func:`diff_augment`) applied to each image with
+    ``probability`` ``p`` in ``[0, 1]``, independently per image and policy (adaptive discriminator
+    augmentation, Karras et al. 2020). Below ``p ≈ 0.8`` the augmented distribution still determines the
+    clean one, so G is not pushed to reproduce the augmentations ("non-leaking"); ``p = 1`` is
+    :func:`diff_augment`. Gradients flow to the pixels of the branch each image took."""
+    names = parse_policy(policy)
+    if not names:
+        return images
+    images = tf.cast(images, tf.float32)
+    probability = tf.cast(probability, tf.float32)
+    for name, part in zip(names, _split(tf.cast(seed, tf.int32), len(names))):
+        apply_seed, draw_seed = _split(part, 2)
+        chosen = tf.random.stateless_uniform(tf.stack([tf.shape(images)[0], 1, 1, 1]), draw_seed) < probability
+        images = tf.where(chosen, _FUNCTIONS[name](images, apply_seed), images)
+    return images
+
+
+__all__ = ["POLICIES", "parse_policy", "diff_augment", "adaptive_augment", "color", "translation", "cutout"]

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import keras
 import numpy as np
@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from . import runs, seeds, summaries
 from .config import Config
+from .gan import set_learning_rate
 from .manifest import RunManifest
 from .metrics.ssim_family import best_match_ssim, mean_pairwise_ssim
 from .pixels import as_float_images
@@ -161,17 +162,20 @@ class RunRecorder(keras.callbacks.Callback):
 
 
 class ManifestUpdater(keras.callbacks.Callback):
-    """After each recorded epoch: ``run.json`` from the run's ``history`` (the rows :class:`RunRecorder` keeps)."""
+    """After each recorded epoch: ``run.json`` from the run's ``history`` (the rows :class:`RunRecorder` keeps)
+    and ``quality()`` (the tracked-quality record, None when the run tracks none)."""
 
-    def __init__(self, manifest: RunManifest, history: list[dict[str, float]], state: StopState) -> None:
+    def __init__(self, manifest: RunManifest, history: list[dict[str, float]], state: StopState,
+                 quality: Callable[[], Optional[dict[str, Any]]] = lambda: None) -> None:
         super().__init__()
         self.manifest = manifest
         self.history = history
         self.state = state
+        self.quality = quality
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.state.stopped:
-            self.manifest.record(self.history)
+            self.manifest.record(self.history, quality=self.quality())
 
 
 class TensorBoardLogger(keras.callbacks.Callback):
@@ -214,6 +218,26 @@ class TensorBoardLogger(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.writer is not None:
             self.writer.close()
+
+
+def decayed_rate(rate: float, decay: float, epoch: int, epochs: int) -> float:
+    """The learning rate of 0-based ``epoch`` of ``epochs`` under linear decay: ``rate · (1 − decay · epoch /
+    (epochs − 1))``, i.e. ``rate`` in the first epoch and ``(1 − decay) · rate`` in the last."""
+    return rate * (1.0 - decay * epoch / max(epochs - 1, 1))
+
+
+class LearningRateDecay(keras.callbacks.Callback):
+    """Sets both optimizers' learning rates at the start of every epoch (:func:`decayed_rate`), so a resumed
+    run continues the schedule of an uninterrupted one."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+
+    def on_epoch_begin(self, epoch, logs=None):
+        c = self.config
+        set_learning_rate(self.model.g_optimizer, decayed_rate(c.g_learning_rate, c.lr_decay, epoch, c.epochs))
+        set_learning_rate(self.model.d_optimizer, decayed_rate(c.d_learning_rate, c.lr_decay, epoch, c.epochs))
 
 
 class UnlessStopped(keras.callbacks.Callback):
@@ -342,5 +366,6 @@ def grid_display_callback(run_dir: str | Path, *, every: int = 1, width: Optiona
 
 
 __all__ = ["StopState", "DivergenceGuard", "StopRequest", "stop_on_signals", "RunRecorder", "ManifestUpdater",
+           "LearningRateDecay", "decayed_rate",
            "TensorBoardLogger", "UnlessStopped",
            "QualityTracker", "grid_display_callback"]

@@ -162,6 +162,9 @@ def _add_evaluate(sub: Any, fmt: type) -> None:
     p.add_argument("--inception-weights", type=Path, default=None,
                    help="InceptionV3 weights (.h5/.weights.h5) for FID/KID; default: Keras cache if present")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and every random choice of the evaluation")
+    p.add_argument("--epoch", type=int, default=None,
+                   help="grade the generator of this epoch (a checkpoint or the best epoch's file still on disk) "
+                        "instead of generator.keras, the best epoch's; its figures go to RUN_DIR/evaluation/epoch_NNNN/")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out file (the default metrics.json of a run is always rewritten)")
 
@@ -271,6 +274,8 @@ def _gif(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     if (args.run_dir is None) == (args.images is None):
         raise ConfigError("evaluate needs either a run folder (RUN_DIR) or --images PATH, not both")
+    if args.epoch is not None and (args.images is not None or args.epoch < 1):
+        raise ConfigError("--epoch takes a positive epoch number of a run folder (RUN_DIR)")
     if args.out is not None:  # refused now, not after the evaluation
         from .files import check_output_file
 
@@ -282,7 +287,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                         inception_weights=args.inception_weights, seed=args.seed)
     else:
         evaluate_run(args.run_dir, reference=args.reference, out=args.out,
-                     inception_weights=args.inception_weights, seed=args.seed)
+                     inception_weights=args.inception_weights, seed=args.seed, epoch=args.epoch)
     return 0
 
 

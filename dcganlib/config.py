@@ -42,15 +42,16 @@ AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies, see 
 ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "generator", "generator_start", "generator_upsample",
                      "generator_activation", "g_filters", "d_filters", "d_norm")
 #: Keys whose value only matters for the architecture when it turns the feature on or off: d_dropout > 0
-#: adds Dropout layers to D, ema > 0 adds the moving averages to G's optimizer (and its checkpoint).
+#: adds Dropout layers to D, ema > 0 adds the moving averages to G's optimizer (and its checkpoint),
+#: ada_target > 0 adds the augmentation probability to the checkpoint.
 #: Changing the rate or the decay of a feature that stays on is a training setting (--force).
-SWITCH_KEYS = ("d_dropout", "ema")
+SWITCH_KEYS = ("d_dropout", "ema", "ada_target")
 #: How :meth:`Config.diff` shows a key that a saved config.json lacks.
 MISSING = "(missing)"
 
 
 #: Keys a resume may change without --force: the run's length and what is shown or logged, not how it trains.
-OUTPUT_ONLY_KEYS = ("epochs", "verbose", "tensorboard", "tensorboard_every_steps")
+OUTPUT_ONLY_KEYS = ("epochs", "verbose", "tensorboard", "tensorboard_every_steps", "eval_every")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,10 @@ class Config:
     r2_gamma: float = 0.0  # R2 penalty γ/2·E‖∇D(G(z))‖²; 0 = off
     penalty_every: int = 1  # lazy regularisation: R1/R2 every k-th step, scaled by k (Karras et al. 2020)
     augment: str = ""  # DiffAugment of every image D sees, e.g. "translation,cutout"; "" = off
+    # adaptive augmentation (Karras et al. 2020): each policy of `augment` hits an image with probability p,
+    # p following sign(D(real)) towards this target; 0 = off (every image augmented, DiffAugment)
+    ada_target: float = 0.0
+    lr_decay: float = 0.0  # both learning rates fall linearly over the run's epochs to (1 - lr_decay) x rate
     batch_size: int = 32  # global batch (split across replicas); 32 measured better than 64 per CPU-second
     epochs: int = 42  # total epochs of the run (a resumed run trains up to this number)
     seed: int = 42  # drives the split, shuffling, noise, augmentation and initialisation
@@ -106,6 +111,9 @@ class Config:
     keep_checkpoints: int = 3  # checkpoints kept on disk
     gif_frame_ms: int = 400  # milliseconds per GIF frame
     track_ssim: bool = True  # record best-match SSIM and diversity on a small sample every epoch
+    # quality figures against the validate split every N epochs (and the last); they pick the exported
+    # generator (dcganlib.tracking); 0 = off (the last epoch's generator is exported)
+    eval_every: int = 1
     tensorboard: bool = True  # write RUN/tensorboard/ event files (dcganlib/summaries.py)
     tensorboard_every_steps: int = 10  # TensorBoard losses: mean over every N training steps
     verbose: Optional[int] = None  # Keras verbosity; None = progress bar in a TTY, one line per epoch otherwise
@@ -307,9 +315,10 @@ def _validate(c: Config) -> None:
     num = (int, float)
     for name in ("image_size", "channels", "demo_count", "latent_dim", "g_filters", "d_filters",
                  "batch_size", "epochs", "seed", "nifti_axis", "grid_size", "checkpoint_every",
-                 "keep_checkpoints", "gif_frame_ms", "penalty_every"):
+                 "keep_checkpoints", "gif_frame_ms", "penalty_every", "eval_every"):
         _check_type(name, getattr(c, name), (int,))
     for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "ema", "ema_rampup", "r1_gamma",
+                 "ada_target", "lr_decay",
                  "r2_gamma", "g_learning_rate",
                  "d_learning_rate", "beta_1", "beta_2"):
         _check_type(name, getattr(c, name), num)
@@ -358,6 +367,12 @@ def _validate(c: Config) -> None:
     if unknown:
         raise ConfigError(f"config key 'augment' has unknown policy {', '.join(unknown)}; use a comma-separated "
                           f"list of {', '.join(AUGMENTATIONS)} (or \"\" for none)")
+    _check_range("ada_target", c.ada_target, 0.0, 1.0, high_open=True)
+    if c.ada_target and not c.augment:
+        raise ConfigError("config key 'ada_target' adapts the probability of the 'augment' policies; set augment "
+                          "too, e.g. \"translation,cutout\" (or ada_target 0)")
+    _check_range("lr_decay", c.lr_decay, 0.0, 1.0, high_open=True)
+    _check_range("eval_every", c.eval_every, 0, 1_000_000)
     if c.label_smoothing and c.loss != "bce":
         raise ConfigError("config key 'label_smoothing' applies to loss 'bce' only; "
                           f"set it to 0 for loss {c.loss!r}")

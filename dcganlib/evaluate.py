@@ -42,14 +42,14 @@ from .config import Config, default_config
 from .errors import DataError, RunFolderError
 from .files import check_output_file, remove_orphaned_temporaries, write_json
 from .manifest import read_manifest
-from .metrics import artefacts, features as feature_space, prdc, two_sample
+from .metrics import artefacts, features as feature_space, prdc, quality, two_sample
 from .pixels import to_uint8
 from .progress import Progress
 from .references import EvaluationSets, real_roles
 
 TWO_SAMPLE_EPOCHS = 6
 DIVERSITY_MAX_IMAGES = 256  # pairwise SSIM grows with N²: 256 images = 65k pairs
-FEATURE_SEED = 0  # one random feature network for every evaluation, so figures compare across runs
+FEATURE_SEED = quality.FEATURE_SEED
 
 DEFINITIONS = {
     "real_reference": "every figure is also computed for real images of subjects the generator never saw, put "
@@ -88,18 +88,14 @@ def _stage(name: str, timings: dict[str, float], of: str = "") -> Iterator[None]
     timings[name] = round(time.perf_counter() - start, 3) + timings.get(name, 0.0)
 
 
-class ReferenceSide:
-    """What every candidate is compared with, computed once: the reference images' features, spectrum,
-    tissue histogram and nearest training images, and the fixed random feature network."""
+class ReferenceSide(quality.RealSide):
+    """What every candidate is compared with, computed once: the reference images' features, spectrum and
+    tissue histogram (:class:`~dcganlib.metrics.quality.RealSide`), their nearest training images, and
+    the fixed random feature network."""
 
     def __init__(self, reference: np.ndarray, train: np.ndarray) -> None:
+        super().__init__(reference, seed=FEATURE_SEED)
         self.reference, self.train = reference, train
-        self.network = feature_space.RandomFeatures(reference.shape[-1], seed=FEATURE_SEED)
-        self.raw_features = self.network(reference)
-        self.features = feature_space.standardise(self.raw_features, self.raw_features)
-        self.statistics = metrics.feature_statistics(self.features)
-        self.spectrum = artefacts.radial_power_spectrum(reference)
-        self.histogram = artefacts.tissue_histogram(reference)
         self.nearest = metrics.nearest_neighbours(reference, train)
 
 
@@ -120,17 +116,10 @@ def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.n
     results["two_sample_test"] = {k: v for k, v in test.items() if k != "roc"}
     details["two_sample"] = test
     with _stage("feature_metrics", timings, name):
-        features = feature_space.standardise(side.network(candidate), side.raw_features)
-        results["feature_metrics"] = {
-            "frechet_distance": metrics.frechet_distance(*metrics.feature_statistics(features), *side.statistics),
-            "kid": metrics.kernel_distance(features, side.features, subsets=50, seed=seed)["mean"],
-            **{k: v for k, v in prdc.precision_recall_density_coverage(side.features, features).items()
-               if k in ("precision", "recall", "density", "coverage")}}
+        results["feature_metrics"] = quality.feature_figures(candidate, side, seed=seed)
     with _stage("artefacts", timings, name):
-        details["spectrum"] = artefacts.radial_power_spectrum(candidate)
-        details["histogram"] = artefacts.tissue_histogram(candidate)
-        results["spectrum"] = artefacts.spectrum_deviation(details["spectrum"], side.spectrum)
-        results["tissue_intensity"] = artefacts.tissue_wasserstein(details["histogram"], side.histogram)
+        figures, details["spectrum"], details["histogram"] = quality.artefact_figures(candidate, side)
+        results["spectrum"], results["tissue_intensity"] = figures["spectrum"], figures["tissue_w1"]
     with _stage("ssim_family", timings, name):
         details["best_match"] = metrics.best_match_ssim(candidate, side.reference)
         results["best_match_ssim"] = details["best_match"].summary()
@@ -190,16 +179,17 @@ def _inception(reference: np.ndarray, generated: np.ndarray, stand_in: np.ndarra
 # ------------------------------------------------------------------------------------------------
 # the images: a run's generator, or a folder / .npy of generated images
 def run_sets(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
-             seed: int = 0) -> tuple[EvaluationSets, Config]:
+             seed: int = 0, epoch: Optional[int] = None) -> tuple[EvaluationSets, Config]:
     """The evaluation sets of a run: its real roles (:func:`dcganlib.references.real_roles`) and as many
-    images from its generator (noise of stream "sample" of ``seed``, quantised to uint8) as they need."""
+    images from its generator (noise of stream "sample" of ``seed``, quantised to uint8) as they need —
+    ``generator.keras``, or the generator of ``epoch`` (:func:`dcganlib.sampling.load_generator`)."""
     from .sampling import load_generator, sample
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunFolderError(f"run folder not found: {run_dir}")
     config = runs.read_config(run_dir)
-    generator = load_generator(run_dir)
+    generator = load_generator(run_dir, epoch)
     roles = real_roles(config, reference, seed)
     with Progress(f"evaluate: sampling {roles.generated_needed} images", total=roles.generated_needed,
                   unit="images") as bar:
@@ -254,20 +244,45 @@ def image_sets(images: str | os.PathLike, reference: Optional[str | os.PathLike]
 # entry points
 def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
                  out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
-                 seed: int = 0, *, quiet: bool = False) -> dict:
+                 seed: int = 0, *, quiet: bool = False, epoch: Optional[int] = None) -> dict:
     """Evaluate the run in ``run_dir``; write ``metrics.json`` (``out``, default ``RUN/evaluation/metrics.json``)
-    and the figures (always ``RUN/evaluation/``); return the metrics dict."""
+    and the figures (always in that default folder); return the metrics dict.
+
+    The generator graded is ``generator.keras`` — the best epoch's when the run tracked quality
+    (:mod:`dcganlib.tracking`) — or, with ``epoch``, that epoch's (its default folder is then
+    ``RUN/evaluation/epoch_NNNN/``). ``metrics.json`` says which under ``"generator"``."""
     run_dir = Path(run_dir)
-    folder = run_dir / runs.EVALUATION_DIR
+    folder = runs.evaluation_dir(run_dir, epoch)
     _check_before_work(out, folder, inception_weights, seed)
     started = time.perf_counter()
-    sets, config = run_sets(run_dir, reference=reference, seed=seed)
+    sets, config = run_sets(run_dir, reference=reference, seed=seed, epoch=epoch)
     load_seconds = time.perf_counter() - started
     payload = _evaluate(sets, {"run_dir": str(run_dir)}, folder, run_dir / runs.HISTORY_FILE, seed,
                         inception_weights, load_seconds)
-    payload["run_manifest"] = read_manifest(run_dir)  # run.json: how the evaluated generator was trained
+    manifest = read_manifest(run_dir)
+    payload["run_manifest"] = manifest  # run.json: how the evaluated generator was trained
+    payload["generator"] = graded_generator(manifest, epoch, reference is not None)
     summaries.log_evaluation(run_dir, config, [folder / name for name in payload["figures"]])
     return _finish(payload, Path(out) if out is not None else folder / runs.METRICS_FILE, quiet, str(run_dir))
+
+
+def graded_generator(manifest: Optional[Mapping[str, Any]], epoch: Optional[int], own_reference: bool) -> dict:
+    """The ``metrics.json`` record of which generator was graded, and whether the images that chose it are
+    among those that grade it (``own_reference``: ``--reference`` replaced the run's held-out images)."""
+    quality = (manifest or {}).get("quality") or {}
+    if epoch is not None:
+        return {"epoch": epoch, "chosen_by": "asked for (--epoch)"}
+    if quality.get("best_epoch") is None:
+        completed = (manifest or {}).get("epochs_completed")
+        return {"epoch": completed, "chosen_by": "the last epoch (the run tracked no quality figures)"}
+    overlap = ("no: --reference replaced the held-out images" if own_reference else
+               "yes: the validate split that chose the epoch is half of the held-out images graded here, so the "
+               "held-out figures carry a small selection bias in the generator's favour (the real reference's "
+               "figures carry none)")
+    return {"epoch": quality["best_epoch"],
+            "chosen_by": f"the best {quality.get('criterion')} against {quality.get('reference_images')}, measured "
+                         f"every {quality.get('eval_every')} epoch(s) during training",
+            "choosing_images_also_grade": overlap}
 
 
 def evaluate_images(images: str | os.PathLike, reference: Optional[str | os.PathLike] = None,

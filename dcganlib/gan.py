@@ -23,13 +23,19 @@ import tensorflow as tf
 from keras import ops
 
 from . import losses, models, runs
-from .augment import diff_augment, parse_policy
+from .augment import adaptive_augment, diff_augment, parse_policy
 from .config import Config
 from .errors import RunFolderError
 from .hardware import dtype_policy
 
 #: Metrics of :class:`DCGAN`, in history.csv column order.
 METRIC_NAMES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
+#: The mean augmentation probability of an epoch, a metric of runs with adaptive augmentation.
+AUGMENT_METRIC = "augment_p"
+#: Adaptive augmentation's speed: the probability can move from 0 to 1 within this many real images
+#: (1,000 steps at batch 32; Karras et al. use 500k images for datasets of 1k–100k images, too slow for
+#: runs of a few hundred thousand images in all).
+ADA_SPEED_IMAGES = 32_000
 
 
 class DCGAN(keras.Model):
@@ -66,7 +72,7 @@ class DCGAN(keras.Model):
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *,
                  loss_pair: tuple[Callable, Callable], latent_dim: int, seed: int, ema: float = 0.0,
                  augment: str = "", r1_gamma: float = 0.0, r2_gamma: float = 0.0, penalty_every: int = 1,
-                 **kwargs: Any) -> None:
+                 ada_target: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -78,6 +84,13 @@ class DCGAN(keras.Model):
         self.d_optimizer: Optional[keras.optimizers.Optimizer] = None
         self.ema = float(ema)
         self.augment = parse_policy(augment)
+        self.ada_target = float(ada_target)
+        # p of adaptive augmentation: each replica proposes p + its step, the variable takes the mean.
+        self.augment_probability = (tf.Variable(0.0, trainable=False, name="augment_probability",
+                                                aggregation=tf.VariableAggregation.MEAN)
+                                    if self.ada_target > 0 else None)
+        if self.augment_probability is not None:
+            self.trackers[AUGMENT_METRIC] = keras.metrics.Mean(name=AUGMENT_METRIC)
         self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)
         self.penalty_every = int(penalty_every)
         # A second G whose weights are overwritten with the averages on demand (never trained).
@@ -145,9 +158,21 @@ class DCGAN(keras.Model):
         """``T(images)``, ``T`` the DiffAugment policy with a fresh seed (identity when off). Under several
         replicas each draws its own parameters (its replica id folded into the seed): reproducible, but
         not the draws one device makes for the whole batch."""
+        if self.augment_probability is not None:
+            return adaptive_augment(images, self.augment, self._replica_seed(), self.augment_probability)
         if self.augment:
             return diff_augment(images, self.augment, self._replica_seed())
         return images
+
+    def adapt_augmentation(self, real_logits: tf.Tensor, batch_size: tf.Tensor, replicas: int) -> None:
+        """Adaptive augmentation's update: ``p ← clip(p + sign(E[sign D(x)] − target) · B / speed, 0, 1)``
+        with ``E[sign D(x)]`` over the batch's (augmented) real images — D's overfitting signal ``r_t`` of
+        Karras et al. 2020 (0: D cannot tell, 1: D is sure of every real image) — ``B`` the global batch and
+        ``speed`` :data:`ADA_SPEED_IMAGES`."""
+        signal = tf.reduce_mean(tf.sign(real_logits))
+        step = tf.cast(batch_size * replicas, tf.float32) / ADA_SPEED_IMAGES
+        moved = self.augment_probability + tf.sign(signal - self.ada_target) * step
+        self.augment_probability.assign(tf.clip_by_value(moved, 0.0, 1.0))
 
     def gradient_penalty(self, real_seen: tf.Tensor, fake_seen: tf.Tensor) -> tf.Tensor:
         """``k · (r1_gamma/2 · E‖∇D(real)‖² + r2_gamma/2 · E‖∇D(fake)‖²)`` on every k-th D step (k =
@@ -202,6 +227,8 @@ class DCGAN(keras.Model):
 
         real_logits = tf.cast(real_logits, tf.float32)
         fake_logits = tf.cast(fake_logits, tf.float32)
+        if self.augment_probability is not None:
+            self.adapt_augmentation(real_logits, batch_size, replicas)
         values = {
             "d_loss": d_loss,
             "g_loss": g_loss,
@@ -210,6 +237,8 @@ class DCGAN(keras.Model):
             "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
             "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),
         }
+        if self.augment_probability is not None:
+            values[AUGMENT_METRIC] = tf.identity(self.augment_probability)
         for name, value in values.items():
             self.trackers[name].update_state(value)
         results = {name: tracker.result() for name, tracker in self.trackers.items()}
@@ -313,7 +342,8 @@ def build_gan(config: Config, precision: str = "float32", jit_compile: bool = Fa
         discriminator = models.build_discriminator(config)
     gan = DCGAN(generator, discriminator, loss_pair=losses.get_loss_pair(config), latent_dim=config.latent_dim,
                 seed=config.seed, ema=config.ema, augment=config.augment, r1_gamma=config.r1_gamma,
-                r2_gamma=config.r2_gamma, penalty_every=config.penalty_every, name="dcgan")
+                r2_gamma=config.r2_gamma, penalty_every=config.penalty_every, ada_target=config.ada_target,
+                name="dcgan")
     g_optimizer, d_optimizer = make_optimizers(config, precision)
     gan.compile(g_optimizer, d_optimizer, jit_compile=jit_compile)
     return gan
@@ -322,10 +352,11 @@ def build_gan(config: Config, precision: str = "float32", jit_compile: bool = Fa
 def make_checkpoint(gan: DCGAN, epoch: tf.Variable) -> tf.train.Checkpoint:
     """A ``tf.train.Checkpoint`` of everything a resume needs: both networks (including batch-norm
     moving statistics), both optimizers (step counters and Adam moments), the epoch counter and the
-    noise generator's state."""
+    noise generator's state (and adaptive augmentation's probability when the run adapts it)."""
+    extra = {} if gan.augment_probability is None else {"augment_probability": gan.augment_probability}
     return tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
                                g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
-                               epoch=epoch, noise_seed=gan.seed_generator.state.value)
+                               epoch=epoch, noise_seed=gan.seed_generator.state.value, **extra)
 
 
 #: What restoring a checkpoint whose files are damaged raises (TensorFlow's read errors; a cut file's
@@ -342,7 +373,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def restore_newest(run_dir: str | os.PathLike, make_checkpoint: Callable[[], tf.train.Checkpoint], *,
-                   complete: bool, purpose: str, advice: str = "") -> str:
+                   complete: bool, purpose: str, advice: str = "", epoch: Optional[int] = None) -> str:
     """Restore the newest readable checkpoint of ``run_dir`` (:func:`dcganlib.runs.checkpoints`); its prefix.
 
     ``make_checkpoint()`` returns a fresh ``tf.train.Checkpoint`` of the objects to fill (a failed
@@ -352,9 +383,9 @@ def restore_newest(run_dir: str | os.PathLike, make_checkpoint: Callable[[], tf.
     stderr, ``dcganlib: checkpoint ckpt-4 is unreadable (…); falling back to ckpt-3``, and the next older
     one is tried. :class:`RunFolderError` when none is left (``purpose``, e.g. ``"resume RUN"``, says what
     failed, ``advice`` what to do), or at once when a readable checkpoint does not fit the objects: the
-    older ones of the run have the same structure.
+    older ones of the run have the same structure. ``epoch`` restricts the search to that epoch's checkpoint.
     """
-    found = runs.checkpoints(run_dir)
+    found = [prefix for prefix in runs.checkpoints(run_dir) if epoch is None or runs.checkpoint_epoch(prefix) == epoch]
     failures = []
     for index, prefix in enumerate(found):
         name = Path(prefix).name

@@ -18,8 +18,9 @@ training starts, after every epoch and at the end (atomically, :mod:`dcganlib.fi
                    "gpus": [{"name": "/physical_device:GPU:0", "model": "…", "compute_capability": "8.0"}]},
       "software": {"python": "3.11.9", "tensorflow": "2.21.0", "keras": "3.12.0", "numpy": "2.1.3",
                    "dcganlib": "0.1.0", "git_commit": "…" or null, "platform": "Linux-…"},
-      "sessions": [ … one entry per train() call that trained: the same fields for its epochs … ]
-    }
+      "sessions": [ … one entry per train() call that trained: the same fields for its epochs … ],
+      "quality": {"criterion": "val_fd", "best_epoch": 37, "best_value": 41.2, "real_reference": {…}, …}
+    }                                   # (runs that track quality: dcganlib.tracking)
 
 A resume adds a session (it may run on another machine); a session that never recorded its end
 (killed) is marked ``"interrupted"`` by the next one. Times are UTC, ISO 8601.
@@ -157,6 +158,7 @@ class RunManifest:
         self.path = Path(run_dir) / runs.RUN_MANIFEST_FILE
         self.config = config
         self.images_per_epoch = int(images_per_epoch)
+        self.quality: Optional[dict[str, Any]] = None
         previous = read_manifest(run_dir) or {}
         self.sessions: list[dict[str, Any]] = [
             {**session, "status": "interrupted"} if session.get("status") == "running" else session
@@ -172,8 +174,11 @@ class RunManifest:
             "hardware": hardware(config, precision, strategy, jit_compile), "software": software(),
         }
 
-    def record(self, history: Sequence[dict[str, float]], status: str = "running") -> dict[str, Any]:
-        """Update this session from ``history`` (the run's rows so far) and write ``run.json``; return it."""
+    def record(self, history: Sequence[dict[str, float]], status: str = "running",
+               quality: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        """Update this session from ``history`` (the run's rows so far) and write ``run.json``; return it.
+        ``quality`` (:mod:`dcganlib.tracking`: the criterion, the best epoch, the real reference) is kept
+        from the previous call when not given."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
         first = self.session["first_epoch"]
@@ -201,6 +206,10 @@ class RunManifest:
             "software": session["software"],
             "sessions": sessions,
         }
+        if quality is not None:
+            self.quality = quality
+        if self.quality is not None:
+            manifest["quality"] = self.quality
         write_json(self.path, manifest)
         return manifest
 

@@ -9,7 +9,8 @@ so ``gif``, ``--help`` and every check before training answer at once)::
     history.csv        one row per finished epoch: epoch, seconds, every metric (rewritten atomically)
     grids/epoch_0001.png  generator output for the SAME fixed noise every epoch, labelled "epoch N"
     training.gif       the grids as an animation (rebuilt at the end of train())
-    checkpoints/       tf.train.CheckpointManager: G, D, both optimizers, epoch, noise RNG state
+    checkpoints/       tf.train.CheckpointManager: G, D, both optimizers, epoch, noise RNG state;
+                       best-epoch_0012.keras: the sampling generator of the best epoch so far (dcganlib.tracking)
     generator.keras    the final generator (Keras format, loaded with safe_mode=True)
     tensorboard/       TensorBoard event files: history metrics, losses every N steps, grids (dcganlib.summaries)
     evaluation/        metrics.json and figures of ``python -m dcganlib evaluate``
@@ -52,6 +53,7 @@ LOCK_FILE = "train.lock"
 RUN_ARTEFACTS = (CONFIG_FILE, RUN_MANIFEST_FILE, SPLIT_FILE, HISTORY_FILE, GRIDS_DIR, GIF_FILE, CHECKPOINT_DIR,
                  GENERATOR_FILE, TENSORBOARD_DIR, METRICS_FILE, EVALUATION_DIR, GENERATED_DIR)
 _EPOCH_GRID = re.compile(r"^epoch_(\d+)\.png$")
+_BEST_GENERATOR = re.compile(r"^best-epoch_(\d+)\.keras$")
 _CHECKPOINT_INDEX = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)\.index$")
 _CHECKPOINT_DATA = re.compile(rf"^{CHECKPOINT_NAME}-(\d+)\.data-(\d+)-of-(\d+)$")
 _STATE_LINE = re.compile(r'^model_checkpoint_path:\s*"(.*)"\s*$', re.MULTILINE)
@@ -74,6 +76,26 @@ def epoch_grids(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
             if match:
                 found.append((int(match.group(1)), path))
     return sorted(found)
+
+
+def evaluation_dir(run_dir: str | os.PathLike, epoch: Optional[int] = None) -> Path:
+    """``run_dir/evaluation`` (the generator.keras evaluation), or ``run_dir/evaluation/epoch_0042`` for epoch 42's."""
+    folder = Path(run_dir) / EVALUATION_DIR
+    return folder if epoch is None else folder / f"epoch_{epoch:04d}"
+
+
+def best_generator_path(run_dir: str | os.PathLike, epoch: int) -> Path:
+    """``run_dir/checkpoints/best-epoch_0012.keras``: the best generator so far, of epoch 12."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"best-epoch_{epoch:04d}.keras"
+
+
+def best_generators(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``[(epoch, path), …]`` of the best-generator files in ``run_dir/checkpoints``, newest epoch first
+    (normally one; two only when a process died between writing the new one and deleting the old)."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    found = [(int(m.group(1)), folder / m.group(0)) for m in
+             (_BEST_GENERATOR.match(name) for name in (os.listdir(folder) if folder.is_dir() else ())) if m]
+    return sorted(found, reverse=True)
 
 
 def checkpoints(run_dir: str | os.PathLike) -> list[str]:

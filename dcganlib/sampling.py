@@ -41,9 +41,16 @@ def sample(generator: keras.Model, count: int, seed: int = 0, batch_size: int = 
     float32 ``[-1, 1]`` ``(count, S, S, C)``. ``progress`` (optional) counts the images as batches finish."""
     latent_dim = int(generator.input_shape[-1])
     z = seeds.rng(seed, "sample").standard_normal((count, latent_dim)).astype(np.float32)
+    return images_of(generator, z, batch_size, progress)
+
+
+def images_of(generator: keras.Model, noise: np.ndarray, batch_size: int = 256,
+              progress: Optional[Progress] = None) -> np.ndarray:
+    """``generator`` in inference mode on ``noise`` ``(N, latent_dim)``, in batches: float32 ``[-1, 1]``
+    ``(N, S, S, C)``."""
     parts = []
-    for start in range(0, count, batch_size):
-        parts.append(np.asarray(generator(z[start:start + batch_size], training=False), dtype=np.float32))
+    for start in range(0, len(noise), batch_size):
+        parts.append(np.asarray(generator(noise[start:start + batch_size], training=False), dtype=np.float32))
         if progress is not None:
             progress.update(len(parts[-1]))
     return np.concatenate(parts) if parts else np.zeros((0,) + tuple(generator.output_shape[1:]), np.float32)
@@ -63,41 +70,69 @@ def save_generator(generator: keras.Model, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_generator(run_dir: str | os.PathLike) -> keras.Model:
-    """The trained generator of a run: ``generator.keras`` (Keras safe mode), or, for a run that has not
-    finished, the newest readable checkpoint (:func:`dcganlib.gan.restore_newest`) restored into a generator
-    rebuilt from ``config.json``."""
+def load_generator(run_dir: str | os.PathLike, epoch: Optional[int] = None) -> keras.Model:
+    """The trained generator of a run: ``generator.keras`` (Keras safe mode; the best epoch's when the run
+    tracked quality, :mod:`dcganlib.tracking`), or, for a run that has not finished, the newest readable
+    checkpoint (:func:`dcganlib.gan.restore_newest`) restored into a generator rebuilt from ``config.json``.
+
+    ``epoch`` asks for the generator of that epoch instead: the best-generator file of that epoch, or the
+    checkpoint of that epoch (:class:`RunFolderError` listing the epochs on disk when there is neither).
+    """
     run_dir = Path(run_dir)
+    if epoch is not None:
+        return _generator_of_epoch(run_dir, epoch)
     path = run_dir / runs.GENERATOR_FILE
     if path.exists():
-        try:
-            return keras.models.load_model(path, safe_mode=True, compile=False)
-        except Exception as exc:  # whatever Keras raises for a damaged or unsafe file: one line, not a traceback
-            raise RunFolderError(f"cannot load {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}; "
-                                 "delete it to fall back to the latest checkpoint") from None
+        return _load_keras_file(path)
     if not runs.checkpoints(run_dir) or not (run_dir / runs.CONFIG_FILE).exists():
         raise RunFolderError(f"no trained generator in {run_dir}: expected {runs.GENERATOR_FILE} or "
                              f"{runs.CONFIG_FILE} with {runs.CHECKPOINT_DIR}/; train into it first")
     return _generator_from_checkpoint(runs.read_config(run_dir), run_dir)
 
 
-def _generator_from_checkpoint(config: Config, run_dir: Path) -> keras.Model:
-    """G rebuilt from ``config`` with the weights of the run's newest readable checkpoint (their moving
-    average when ``config.ema > 0``)."""
+def _load_keras_file(path: Path) -> keras.Model:
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # whatever Keras raises for a damaged or unsafe file: one line, not a traceback
+        raise RunFolderError(f"cannot load {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}; "
+                             "delete it to fall back to the latest checkpoint") from None
+
+
+def epochs_on_disk(run_dir: str | os.PathLike) -> list[int]:
+    """The epochs whose generator a run folder still holds (checkpoints and best-generator files), sorted."""
+    return sorted({runs.checkpoint_epoch(p) for p in runs.checkpoints(run_dir)}
+                  | {epoch for epoch, _ in runs.best_generators(run_dir)})
+
+
+def _generator_of_epoch(run_dir: Path, epoch: int) -> keras.Model:
+    best = dict(runs.best_generators(run_dir))
+    if epoch in best:
+        return _load_keras_file(best[epoch])
+    if epoch not in {runs.checkpoint_epoch(p) for p in runs.checkpoints(run_dir)}:
+        held = ", ".join(map(str, epochs_on_disk(run_dir))) or "none"
+        raise RunFolderError(f"{run_dir} holds no generator of epoch {epoch} (a run keeps its newest checkpoints and "
+                             f"its best epoch's generator); epochs on disk: {held}")
+    return _generator_from_checkpoint(runs.read_config(run_dir), run_dir, epoch)
+
+
+def _generator_from_checkpoint(config: Config, run_dir: Path, epoch: Optional[int] = None) -> keras.Model:
+    """G rebuilt from ``config`` with the weights of the run's newest readable checkpoint (of ``epoch``
+    when given; their moving average when ``config.ema > 0``)."""
     from . import models
 
     precision = resolve_precision(config)
     with dtype_policy(precision):
         generator = models.build_generator(config)
-    purpose = f"load the generator of {run_dir}"
+    purpose = f"load the generator of {run_dir}" + (f" at epoch {epoch}" if epoch is not None else "")
     if config.ema <= 0:
-        restore_newest(run_dir, lambda: tf.train.Checkpoint(generator=generator), complete=False, purpose=purpose)
+        restore_newest(run_dir, lambda: tf.train.Checkpoint(generator=generator), complete=False, purpose=purpose,
+                       epoch=epoch)
         return generator
     # The averaged weights live in G's optimizer: restore it too, then read them out.
     g_optimizer, _ = make_optimizers(config, precision)
     g_optimizer.build(generator.trainable_variables)
     restore_newest(run_dir, lambda: tf.train.Checkpoint(generator=generator, g_optimizer=g_optimizer),
-                   complete=False, purpose=purpose)
+                   complete=False, purpose=purpose, epoch=epoch)
     averaged = keras.models.clone_model(generator)
     copy_averaged_weights(g_optimizer, generator, averaged)
     return averaged
@@ -210,5 +245,6 @@ def _check_generate_folder(out: Path, names: list[str], overwrite: bool) -> list
     return list(earlier)
 
 
-__all__ = ["GENERATED_MANIFEST", "GENERATED_STACK", "fixed_noise", "sample", "save_grid_of", "save_generator", "load_generator",
+__all__ = ["GENERATED_MANIFEST", "GENERATED_STACK", "fixed_noise", "sample", "images_of", "save_grid_of", "save_generator", "load_generator",
+           "epochs_on_disk",
            "check_sample_memory", "generate"]

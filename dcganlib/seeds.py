@@ -29,6 +29,8 @@ STREAMS = {
     "train-cap": "which training images max_images keeps",
     "tracker-reference": "the real images the per-epoch SSIM tracker compares with",
     "tracker-noise": "the per-epoch SSIM tracker's fixed noise",
+    "quality-noise": "the fixed noise of the per-epoch quality figures (dcganlib.tracking)",
+    "quality-stand-in": "the training images that give the per-epoch quality figures their real reference",
     "paired-ssim": "the real partner of each image in paired SSIM",
     "diversity-subset": "the subset a diversity measure uses when a set is larger than its cap",
     "ms-ssim-pairs": "the random pairs of MS-SSIM diversity",

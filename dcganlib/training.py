@@ -23,8 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import data, runs, summaries
-from .callbacks import (DivergenceGuard, ManifestUpdater, QualityTracker, RunRecorder, StopRequest, StopState,
+from . import data, runs, summaries, tracking
+from .callbacks import (DivergenceGuard, LearningRateDecay, ManifestUpdater, QualityTracker, RunRecorder, StopRequest, StopState,
                         TensorBoardLogger, UnlessStopped, stop_on_signals)
 from .cluster import WorkerRole, scratch_folder, worker_role
 from .config import Config, read_saved_config
@@ -255,13 +255,24 @@ def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,
     stopper = StopRequest(state)
     chief = manifest is not None  # only the chief of a multi-worker run writes the run folder
     own: list[keras.callbacks.Callback] = [DivergenceGuard(state), stopper]
+    if config.lr_decay:
+        own.append(LearningRateDecay(config))
     if config.track_ssim and chief:  # before the recorder, so its figures land in history.csv
         reference = splits.validate if len(splits.validate) else splits.train
         tracker = QualityTracker(to_float(reference), seed=config.seed, reference_count=SSIM_REFERENCE_SIZE)
         own.append(UnlessStopped(tracker, state))
+    probe = _quality_probe(config, splits) if chief else None
+    if probe is not None:  # before the recorder, so its figures land in history.csv
+        own.append(UnlessStopped(tracking.ValidationTracker(probe, config.eval_every, config.epochs), state))
     own.append(RunRecorder(run_dir, config, manager, epoch_variable, history, state, chief=chief))
+    quality = lambda: None  # noqa: E731 - the manifest's record of tracked quality
+    if probe is not None:
+        best = (tracking.resume_best(run_dir, history, initial_epoch, gan.sampling_generator()) if initial_epoch
+                else tracking.BestSoFar())
+        own.append(tracking.BestGeneratorKeeper(run_dir, history, best))
+        quality = lambda: {**probe.describe(), **best.record(), "eval_every": config.eval_every}  # noqa: E731
     if manifest is not None:
-        own.append(ManifestUpdater(manifest, history, state))
+        own.append(ManifestUpdater(manifest, history, state, quality))
     if config.tensorboard and chief:
         # A killed run may have logged epochs after its checkpoint; they are trained again now.
         summaries.truncate_training_events(run_dir / runs.TENSORBOARD_DIR, initial_epoch, steps)
@@ -270,6 +281,19 @@ def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,
         gan.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                 shuffle=False, verbose=resolve_verbose(config) if chief else 0, callbacks=own + list(extra or []))
     return state
+
+
+def _quality_probe(config: Config, splits: data.DatasetSplits) -> Optional[tracking.QualityProbe]:
+    """The per-epoch quality probe of the run (None when ``eval_every`` is 0 or the validate split is too small,
+    with a note saying so)."""
+    if not config.eval_every:
+        return None
+    probe = tracking.make_probe(splits.validate, splits.train, config.latent_dim, config.seed)
+    if probe is None:
+        print(f"dcganlib: note: the validate split has {len(splits.validate)} images, fewer than the "
+              f"{tracking.MIN_REFERENCE} the per-epoch quality figures need: none are tracked and the last "
+              "epoch's generator is exported", file=sys.stderr)
+    return probe
 
 
 def _raise_if_stopped(state: StopState, history: list[dict[str, float]], initial_epoch: int, run_dir: Path) -> None:
@@ -361,7 +385,10 @@ def _stop_when_worker_lost(role: WorkerRole, run_dir: Path) -> Iterator[None]:
 
 
 def _finish(generator: keras.Model, run_dir: Path, config: Config) -> None:
-    save_generator(generator, run_dir / runs.GENERATOR_FILE)
+    """``generator.keras`` from the best epoch's generator when the run tracks quality (else ``generator``,
+    the last epoch's), and the GIF of the grids."""
+    if not config.eval_every or tracking.export_best(run_dir) is None:
+        save_generator(generator, run_dir / runs.GENERATOR_FILE)
     if runs.epoch_grids(run_dir):
         make_run_gif(run_dir, frame_ms=config.gif_frame_ms)
 
