@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's own log lines (hidden by default; also DCGANLIB_VERBOSE=1)")
-    for add in (_add_demo_data, _add_train, _add_generate, _add_gif, _add_evaluate, _add_bench):
+    for add in (_add_demo_data, _add_train, _add_generate, _add_gif, _add_evaluate, _add_curves, _add_bench):
         add(_SubParsers(sub, common), argparse.ArgumentDefaultsHelpFormatter)
     return parser
 
@@ -167,6 +167,24 @@ def _add_evaluate(sub: Any, fmt: type) -> None:
                         "instead of generator.keras, the best epoch's; its figures go to RUN_DIR/evaluation/epoch_NNNN/")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out file (the default metrics.json of a run is always rewritten)")
+
+
+def _add_curves(sub: Any, fmt: type) -> None:
+    p = sub.add_parser(
+        "curves", formatter_class=fmt,
+        help="quality against compute: the per-epoch figures of finished runs at given budgets, beside the real "
+             "reference (a Markdown table), and the curves as figures",
+        description="Read the per-epoch quality figures (history.csv val_* columns, run.json real reference) of "
+                    "runs trained with eval_every > 0. Runs named RECIPE-sSEED are one recipe's seeds. Prints, per "
+                    "recipe and budget, each figure of the last measured epoch within the budget (mean and range "
+                    "over seeds) and the real reference.")
+    p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run folders")
+    p.add_argument("--budget", type=int, action="append", default=None, metavar="IMAGES",
+                   help="a budget in images seen (repeat for several; default: the longest run's)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for the figures quality_curves_images and quality_curves_seconds (PNG + PDF); "
+                        "default: none, only the table")
+    p.add_argument("--overwrite", action="store_true", help="replace existing figures in --out")
 
 
 def _add_bench(sub: Any, fmt: type) -> None:
@@ -291,6 +309,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _curves(args: argparse.Namespace) -> int:
+    from .curves import CURVE_FIGURES, budget_table, markdown_table, read_curve
+
+    if args.budget is not None and min(args.budget) < 1:
+        raise ConfigError("--budget takes a positive number of images seen, e.g. --budget 67200")
+    if args.out is not None:  # refused before reading anything
+        from .files import check_output_file
+
+        for name in CURVE_FIGURES:
+            for suffix in (".png", ".pdf"):
+                check_output_file(args.out / f"{name}{suffix}", overwrite=args.overwrite)
+    curves = [read_curve(run_dir) for run_dir in args.run_dirs]
+    budgets = args.budget or [int(max(curve.images[-1] for curve in curves if len(curve.images)))]
+    print(markdown_table(budget_table(curves, budgets)))
+    if args.out is not None:
+        from .plots import plot_quality_curves, save_figure
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name, x in CURVE_FIGURES.items():
+            save_figure(plot_quality_curves(curves, x=x, budgets=budgets), name, args.out, close=True)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import run_benchmark
     from .config import PRESETS
@@ -307,6 +348,7 @@ COMMANDS = {
     "generate": _generate,
     "gif": _gif,
     "evaluate": _evaluate,
+    "curves": _curves,
     "bench": _bench,
 }
 

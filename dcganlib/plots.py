@@ -541,9 +541,94 @@ def plot_split_samples(splits: Any, count: int = 16, seed: int = 0) -> Figure:
     return fig
 
 
+# ------------------------------------------------------------------------------------------------
+# quality against compute (dcganlib.tracking, dcganlib.curves)
+QUALITY_LABELS = {"val_fd": "Fréchet distance (random-CNN)", "val_kid": "KID (random-CNN)",
+                  "val_precision": "precision (k=5)", "val_recall": "recall (k=5)",
+                  "val_spectrum": "high-frequency spectrum deviation", "val_tissue_w1": "tissue intensity W1"}
+#: Figures whose values span decades: drawn on a log axis.
+_LOG_FIGURES = ("val_fd", "val_kid", "val_spectrum", "val_tissue_w1")
+
+
+def plot_quality_history(history: str | os.PathLike | Iterable[Mapping[str, Any]],
+                         reference: Mapping[str, float], best_epoch: Optional[int] = None) -> Figure:
+    """One run's tracked figures (``history.csv``'s ``val_*`` columns) against the epoch, each with its real
+    reference (``run.json``'s ``quality.real_reference``) as a dashed line and the best epoch marked."""
+    rows, source = _history_rows(history)
+    columns = [c for c in QUALITY_LABELS if any(c in row for row in rows)]
+    if not columns:
+        raise DataError(f"{source} has no quality columns (val_*): the run tracked none (eval_every 0)")
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.2), squeeze=False)
+    for ax, column in zip(axes.ravel(), columns):
+        epochs, values = runs.history_column(rows, column)
+        ax.plot(epochs, values, color="C0", linewidth=1.2, label="generated (EMA G)")
+        if column in reference:
+            ax.axhline(reference[column], color="C2", linestyle="--", linewidth=1.2, label="real reference")
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="0.5", linestyle=":", linewidth=1, label=f"best epoch ({best_epoch})")
+        _quality_axis(ax, column, "epoch", values, reference.get(column))
+    _shared_legend(fig, axes[0, 0])
+    return fig
+
+
+def plot_quality_curves(curves: Sequence[Any], *, x: str = "images", budgets: Sequence[int] = ()) -> Figure:
+    """Recipes' tracked figures against compute: ``x`` = ``"images"`` (images seen) or ``"seconds"``
+    (wall-clock); one colour per recipe, a thin line per seed and a thick one for the mean over seeds
+    (on the first seed's grid), the real reference (mean over the runs) dashed, ``budgets`` (images) as
+    vertical lines. ``curves`` are :class:`dcganlib.curves.Curve` objects."""
+    from .curves import group_by_recipe
+
+    if x not in ("images", "seconds"):
+        raise ValueError(f"x must be 'images' or 'seconds', got {x!r}")
+    groups = group_by_recipe(curves)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), squeeze=False)
+    for ax, column in zip(axes.ravel(), QUALITY_LABELS):
+        for colour, (recipe, group) in enumerate(groups.items()):
+            for curve in group:
+                ax.plot(getattr(curve, x), curve.values[column], color=f"C{colour}", linewidth=0.5, alpha=0.5)
+            length = min(len(c.values[column]) for c in group)
+            mean = np.mean([c.values[column][:length] for c in group], axis=0)
+            ax.plot(getattr(group[0], x)[:length], mean, color=f"C{colour}", linewidth=1.6,
+                    label=f"{recipe} ({len(group)} seed{'s' if len(group) > 1 else ''})")
+        reference = np.mean([c.reference[column] for c in curves])
+        ax.axhline(reference, color="black", linestyle="--", linewidth=1.1, label="real reference")
+        for budget in budgets if x == "images" else ():
+            ax.axvline(budget, color="0.6", linestyle=":", linewidth=1)
+        _quality_axis(ax, column, "images seen" if x == "images" else "wall-clock seconds",
+                      np.concatenate([c.values[column] for c in curves]), reference)
+    _shared_legend(fig, axes[0, 0])
+    return fig
+
+
+def _quality_axis(ax: Any, column: str, xlabel: str, values: Any, reference: Optional[float]) -> None:
+    """Title, label and scale of one quality panel. Log panels stop at 3× the 90th percentile of the values
+    (or of the reference): the first epochs' figures are orders of magnitude off and would flatten the rest."""
+    ax.set_title(QUALITY_LABELS[column], fontsize="medium")
+    ax.set_xlabel(xlabel)
+    if column in _LOG_FIGURES:
+        ax.set_yscale("log")
+        finite = np.asarray(values, dtype=float)
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        tops = [3 * np.percentile(finite, 90)] if len(finite) else []
+        tops += [3 * reference] if reference is not None and reference > 0 else []
+        if tops:
+            ax.set_ylim(top=max(tops))
+    else:
+        ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+
+
+def _shared_legend(fig: Figure, ax: Any) -> None:
+    """One legend for all panels, below them (never over the data)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False, fontsize="small")
+
+
 __all__ = [
     "MIN_DPI", "save_figure", "figure_and_axes", "plot_sample_grid", "plot_image_histograms", "plot_data_survey",
     "plot_preprocessing", "plot_history", "model_summary_table", "plot_model_diagram", "plot_ssim_histograms",
     "plot_diversity", "plot_roc", "plot_power_spectra", "plot_tissue_intensity", "plot_feature_metrics",
-    "plot_closest_pairs", "plot_ssim_over_epochs", "plot_gallery", "plot_split_samples",
+    "plot_closest_pairs", "plot_ssim_over_epochs", "plot_gallery", "plot_split_samples", "QUALITY_LABELS",
+    "plot_quality_history", "plot_quality_curves",
 ]

@@ -254,3 +254,45 @@ def test_learning_rate_decays_linearly_to_its_final_value(data, tmp_path):
 
     load_generator(tmp_path / "run")  # eval_every 0: the last epoch's generator is exported
     assert runs.best_generators(tmp_path / "run") == []
+
+
+# ---- curves of quality against compute -----------------------------------------------------------------
+def test_curves_read_a_run_and_give_each_figure_at_a_budget(spoiled_run, tmp_path):
+    from dcganlib import curves, plots
+
+    _, result = spoiled_run
+    run_dir = tmp_path / "spoiled-s3"  # recipe "spoiled", seed from config.json
+    shutil.copytree(result.run_dir, run_dir)
+    curve = curves.read_curve(run_dir)
+    rows = _history(run_dir)
+    per_epoch = json.loads((run_dir / runs.RUN_MANIFEST_FILE).read_text())["sessions"][-1]["images_per_epoch"]
+    assert (curve.recipe, curve.seed) == ("spoiled", 3)
+    assert list(curve.epochs) == [1, 2, 3] and list(curve.images) == [per_epoch, 2 * per_epoch, 3 * per_epoch]
+    assert curve.seconds[-1] == pytest.approx(sum(row["seconds"] for row in rows))
+    assert curve.at(per_epoch - 1) is None
+    best = min(rows, key=lambda row: row["val_fd"])  # epoch 1 or 2: epoch 3 is white images
+    assert curve.at(3 * per_epoch)["epoch"] == best["epoch"]  # what a run stopped there exports
+    assert curve.at(per_epoch)["val_fd"] == rows[0]["val_fd"]
+    table = curves.budget_table([curve], [per_epoch, 3 * per_epoch])
+    assert [row["epoch"] for row in table] == [[1], [best["epoch"]]]
+    assert table[1]["val_recall"]["mean"] == best["val_recall"]
+    assert table[0]["val_fd"]["real_reference"] == curve.reference["val_fd"]
+    text = curves.markdown_table(table)
+    assert text.count("\n") == 4 and f"{3 * per_epoch:,}" in text and "real reference" in text
+    assert len(plots.plot_quality_curves([curve], budgets=[per_epoch]).axes) == 6
+    assert len(plots.plot_quality_curves([curve], x="seconds").axes) == 6
+    record = json.loads((run_dir / runs.RUN_MANIFEST_FILE).read_text())["quality"]
+    assert len(plots.plot_quality_history(run_dir / runs.HISTORY_FILE, record["real_reference"], 2).axes) == 6
+
+
+def test_curves_refuse_a_run_without_tracked_quality(spoiled_run, tmp_path):
+    from dcganlib import curves
+    from dcganlib.errors import RunFolderError
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(spoiled_run[1].run_dir, run_dir)
+    manifest = json.loads((run_dir / runs.RUN_MANIFEST_FILE).read_text())
+    del manifest["quality"]
+    (run_dir / runs.RUN_MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(RunFolderError, match="tracked no quality"):
+        curves.read_curve(run_dir)
