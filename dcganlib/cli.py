@@ -164,6 +164,10 @@ def _add_evaluate(sub: Any, fmt: type) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and every random choice of the evaluation")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out file (the default metrics.json of a run is always rewritten)")
+    p.add_argument("--value-range", choices=("-1,1", "0,1"), default=None,
+                   help="with --images: the range float images were saved in (write --value-range=-1,1); default: "
+                        "detected, and values within [0, 1] are refused as ambiguous. uint8 is read as is, uint16 "
+                        "as value/257; nothing is stretched")
 
 
 def _add_bench(sub: Any, fmt: type) -> None:
@@ -271,6 +275,8 @@ def _gif(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     if (args.run_dir is None) == (args.images is None):
         raise ConfigError("evaluate needs either a run folder (RUN_DIR) or --images PATH, not both")
+    if args.value_range is not None and args.images is None:
+        raise ConfigError("--value-range describes the files of --images; a run's generator needs none")
     if args.out is not None:  # refused now, not after the evaluation
         from .files import check_output_file
 
@@ -279,7 +285,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.images is not None:
         evaluate_images(args.images, reference=args.reference, out=args.out,
-                        inception_weights=args.inception_weights, seed=args.seed)
+                        inception_weights=args.inception_weights, seed=args.seed, value_range=args.value_range)
     else:
         evaluate_run(args.run_dir, reference=args.reference, out=args.out,
                      inception_weights=args.inception_weights, seed=args.seed)

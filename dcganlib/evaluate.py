@@ -43,7 +43,7 @@ from .errors import DataError, RunFolderError
 from .files import check_output_file, remove_orphaned_temporaries, write_json
 from .manifest import read_manifest
 from .metrics import artefacts, features as feature_space, prdc, two_sample
-from .pixels import to_uint8
+from .pixels import GENERATED_VALUES_RULE, to_uint8
 from .progress import Progress
 from .references import EvaluationSets, real_roles
 
@@ -72,6 +72,8 @@ DEFINITIONS = {
                     "nearest by L2; fraction_closer_than_real_l2 = share of images closer to a training image than "
                     "the 1st percentile of the reference (real, unseen subjects) images' nearest distances",
     "fid_kid": "FID / KID on ImageNet InceptionV3 pool features, only with local weights (never downloaded)",
+    "generated_values": GENERATED_VALUES_RULE,
+    "notes": "why figures of a degenerate set (no tissue, constant images) sit at their worst; empty otherwise",
     "run_manifest": "the run's run.json: the resolved precision, devices, software versions and speed of the "
                     "training that made the evaluated generator (null for runs from before run.json)",
 }
@@ -131,6 +133,7 @@ def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.n
         details["histogram"] = artefacts.tissue_histogram(candidate)
         results["spectrum"] = artefacts.spectrum_deviation(details["spectrum"], side.spectrum)
         results["tissue_intensity"] = artefacts.tissue_wasserstein(details["histogram"], side.histogram)
+    results["notes"] = degenerate_notes(candidate)
     with _stage("ssim_family", timings, name):
         details["best_match"] = metrics.best_match_ssim(candidate, side.reference)
         results["best_match_ssim"] = details["best_match"].summary()
@@ -142,6 +145,21 @@ def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.n
     results["memorisation"] = {k: v for k, v in check.items() if not k.endswith("_nearest")}
     details["memorisation"] = check
     return results, details
+
+
+def degenerate_notes(images: np.ndarray) -> list[str]:
+    """Why some figures of a degenerate set (uint8) sit at their worst: no tissue pixel, or constant images.
+    ``[]`` for ordinary images."""
+    notes = []
+    if not artefacts.tissue_histogram(images).any():
+        notes.append(f"tissue_intensity: no pixel above {artefacts.TISSUE_LEVEL:.0%} of the range (no tissue, e.g. "
+                     f"all black); the distance is set to {artefacts.NO_TISSUE:g}, its maximum")
+    flat = images.reshape(len(images), -1)
+    if len(flat) and (flat.min(axis=1) == flat.max(axis=1)).all():
+        value = int(flat[0, 0]) if (flat == flat[0, 0]).all() else None
+        notes.append("every image is constant" + (f" (all pixels {value})" if value is not None else "")
+                     + ": no structure, so the spectrum, SSIM and feature figures are at or near their worst")
+    return notes
 
 
 def evaluate_sets(sets: EvaluationSets, *, seed: int = 0, inception_weights: Optional[str | os.PathLike] = None,
@@ -213,37 +231,59 @@ def run_sets(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] 
     return roles.with_generated(to_uint8(images)), config
 
 
-def read_generated(path: str | os.PathLike) -> np.ndarray:
-    """Every image under ``path`` (a folder of PNG/JPEG/TIFF/BMP files, or a ``.npy`` stack), as uint8
-    ``(N, S, S, 1)``, read by the training readers at the size ``S`` of the first image (others are fitted)."""
-    from .data import load_dataset, survey_files
+def read_generated(path: str | os.PathLike, value_range: Optional[str] = None) -> np.ndarray:
+    """Every image under ``path`` (a folder of PNG/JPEG/TIFF/BMP files or ``.npy`` stacks, or one such file),
+    as uint8 ``(N, S, S, 1)`` at the size ``S`` of the first image (others are fitted like training data).
+
+    Values keep the range they were saved in (:data:`dcganlib.pixels.GENERATED_VALUES_RULE`; ``value_range``
+    ``"-1,1"`` or ``"0,1"`` declares it for float images), so one image set scores the same in every format.
+    Files that cannot be read are skipped with a warning naming the count and the first one.
+    """
+    import warnings
+
+    from .data.discovery import walk
+    from .data.loading import SkippedFilesWarning
+    from .data.readers import (IMAGE_SUFFIXES, NUMPY_SUFFIXES, UnreadableFile, fit, read_values, suffix_of,
+                               to_channels, values_to_uint8)
 
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"--images {path} does not exist; pass a folder of generated PNGs or a .npy stack")
-    rows = survey_files(path)
-    if not rows:
-        raise DataError(f"no image files in {path}; pass a folder of generated PNGs or a .npy stack")
-    first = path if path.is_file() else path / rows[0]["path"]
-    size = rows[0]["width"] and max(rows[0]["width"], rows[0]["height"])
-    if not size:
+    files = [path] if path.is_file() else [p for p in walk(path) if suffix_of(p) in IMAGE_SUFFIXES + NUMPY_SUFFIXES]
+    if not files:
+        raise DataError(f"no image files in {path} (the folder is empty or holds other files); pass a folder of generated PNGs or a "
+                        ".npy stack")
+    planes: list[np.ndarray] = []
+    skipped: list[tuple[Path, str]] = []
+    for file in files:
         try:
-            shape = np.load(first, mmap_mode="r", allow_pickle=False).shape
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read {first}: {exc}") from None
-        size = max(shape[-3:-1] if len(shape) >= 3 and shape[-1] in (3, 4) else shape[-2:])
+            planes += read_values(file)
+        except UnreadableFile as exc:
+            skipped.append((file, str(exc)))
+    if not planes:
+        file, reason = skipped[0]
+        raise DataError(f"no readable image in {path} (e.g. {file}: {reason}); pass a folder of generated PNGs or "
+                        "a .npy stack")
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable or non-image file(s) under {path} (e.g. {skipped[0][0]}: "
+                      f"{skipped[0][1]})", SkippedFilesWarning, stacklevel=2)
+    planes = values_to_uint8(planes, value_range, path)
+    size = max(planes[0].shape[:2])
     if size < 16:
         raise DataError(f"the images in {path} are {size} px; the evaluation needs at least 16 px")
-    loaded = load_dataset(default_config(data=str(path), image_size=int(size), channels=1, max_images=None,
-                                         val_fraction=0.0, test_fraction=0.0))
-    return np.concatenate([loaded.train, loaded.validate, loaded.test])
+    smaller = [plane.shape[:2] for plane in planes if max(plane.shape[:2]) < size]
+    if smaller:
+        raise DataError(f"{len(smaller)} images in {path} are smaller than the first one ({size} px, e.g. "
+                        f"{smaller[0][1]}x{smaller[0][0]}); give images of one size")
+    return np.stack([fit(to_channels(plane, 1), size) for plane in planes])
 
 
 def image_sets(images: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
-               seed: int = 0) -> tuple[EvaluationSets, Config]:
-    """The evaluation sets for generated images on disk against the real data ``reference`` (a folder or file
-    read like training data, split like training data; None = the embedded demo dataset)."""
-    generated = read_generated(images)
+               seed: int = 0, value_range: Optional[str] = None) -> tuple[EvaluationSets, Config]:
+    """The evaluation sets for generated images on disk (read by :func:`read_generated`) against the real data
+    ``reference`` (a folder or file read like training data, split like training data; None = the embedded
+    demo dataset)."""
+    generated = read_generated(images, value_range)
     config = default_config(data=None if reference is None else str(reference), image_size=generated.shape[1],
                             channels=1, max_images=None)
     roles = real_roles(config, None, seed).limited_to(len(generated))
@@ -272,15 +312,17 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
 
 def evaluate_images(images: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
                     out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
-                    seed: int = 0, *, quiet: bool = False) -> dict:
+                    seed: int = 0, *, quiet: bool = False, value_range: Optional[str] = None) -> dict:
     """Evaluate generated images on disk (any tool's) against real data; figures and ``metrics.json`` go to
-    ``out``'s folder (default: a sibling folder ``<images>-evaluation/``)."""
+    ``out``'s folder (default: a sibling folder ``<images>-evaluation/``). ``value_range`` (``"-1,1"``,
+    ``"0,1"``) declares the range of float images (:func:`read_generated`)."""
     images = Path(images)
     out_path = Path(out) if out is not None else images.parent / f"{images.name}-evaluation" / runs.METRICS_FILE
     _check_before_work(out, out_path.parent, inception_weights, seed)
     started = time.perf_counter()
-    sets, config = image_sets(images, reference=reference, seed=seed)
-    source = {"images": str(images), "reference": "the embedded demo dataset" if config.data is None else config.data}
+    sets, config = image_sets(images, reference=reference, seed=seed, value_range=value_range)
+    source = {"images": str(images), "reference": "the embedded demo dataset" if config.data is None else config.data,
+              "value_range": value_range or "as saved (see definitions: generated_values)"}
     payload = _evaluate(sets, source, out_path.parent, None, seed, inception_weights, time.perf_counter() - started)
     return _finish(payload, out_path, quiet, str(images))
 

@@ -3,7 +3,8 @@
 Formats (by suffix, :data:`SUPPORTED`):
 
 * PNG / JPEG / TIFF / BMP (8- or 16-bit, gray, RGB, RGBA, palette; a multi-page TIFF is a stack);
-* ``.npy``: one 2-D slice ``(H, W)``, a stack ``(N, H, W)`` or colour ``(…, H, W, 3|4)``; never unpickled;
+* ``.npy``: one 2-D slice ``(H, W)``, a stack ``(N, H, W)``, ``(N, H, W, 1|3|4)`` or ``(N, 1|3|4, H, W)``
+  (:func:`image_stack`); never unpickled;
 * NIfTI ``.nii`` / ``.nii.gz``: a 3-D volume, reoriented to RAS (``nibabel.as_closest_canonical``) and cut
   along ``config.nifti_axis`` (2 = axial); slices with under 2 % tissue (voxels above 5 % of the range)
   are dropped; non-square voxels are resampled to square pixels.
@@ -17,6 +18,10 @@ Size: every slice is resized so its longest side is ``image_size`` (Lanczos; asp
 black to a square. A slice whose longest side is *smaller* than ``image_size`` is reported, never
 upsampled. A header declaring more than :data:`MAX_IMAGE_PIXELS` pixels (or a NIfTI volume over
 :data:`MAX_NIFTI_VOXELS` voxels) is refused as a possible decompression bomb.
+
+Generated images (``evaluate --images``) are read by :func:`read_values` and :func:`values_to_uint8`
+instead: with the value range they were saved in (:data:`dcganlib.pixels.GENERATED_VALUES_RULE`), never
+scaled per file.
 
 Failures: a file the decoder libraries cannot read (truncated, corrupt, empty, not an image) raises
 :class:`UnreadableFile` with the reason, which :mod:`dcganlib.data.loading` turns into a skipped-file
@@ -139,8 +144,8 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
                         "remove the file or downscale it")
 
 
-def read_image(path: Path) -> list[np.ndarray]:
-    """Every frame of a Pillow-readable image (one for PNG/JPEG/BMP, the pages of a TIFF)."""
+def _pil_frames(path: Path) -> list[Any]:
+    """Every frame of a Pillow-readable image, loaded, after the pixel-count guard."""
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     try:
@@ -158,27 +163,120 @@ def read_image(path: Path) -> list[np.ndarray]:
         raise UnreadableFile("not a readable image") from None
     except PIL_ERRORS as exc:
         raise UnreadableFile(f"corrupt or truncated ({type(exc).__name__}: {exc})") from None
-    return [_pil_frame_to_uint8(frame) for frame in frames]
+    return frames
 
 
-def read_numpy(path: Path) -> list[np.ndarray]:
-    """The 2-D planes of a ``.npy`` array (read with ``allow_pickle=False``)."""
+def read_image(path: Path) -> list[np.ndarray]:
+    """Every frame of a Pillow-readable image (one for PNG/JPEG/BMP, the pages of a TIFF)."""
+    return [_pil_frame_to_uint8(frame) for frame in _pil_frames(path)]
+
+
+def image_stack(array: np.ndarray) -> np.ndarray:
+    """An array's images as ``(N, H, W)`` or ``(N, H, W, 3|4)``, from any of the layouts tools save:
+    ``(H, W)``, ``(H, W, 1|3|4)``, ``(N, H, W)``, ``(N, H, W, 1|3|4)`` (Keras) and ``(N, 1|3|4, H, W)``
+    (PyTorch). A last axis of 1, 3 or 4 after images wider than 4 px is channels; else a second axis of
+    1, 3 or 4 is. Raises :class:`UnreadableFile` for other shapes."""
+    channels = (1, 3, 4)
+    if array.ndim == 3 and array.shape[-1] in channels and array.shape[-2] > 4:
+        array = array[None]  # one image with channels
+    elif array.ndim == 2:
+        array = array[None, ..., None]
+    elif array.ndim == 3:
+        array = array[..., None]
+    elif array.ndim == 4 and not (array.shape[-1] in channels and array.shape[-2] > 4) and array.shape[1] in channels:
+        array = np.moveaxis(array, 1, -1)
+    if array.ndim != 4 or array.shape[-1] not in channels:
+        raise UnreadableFile(f"array of shape {array.shape}; expected (H, W), (N, H, W), (N, H, W, 1|3|4) or "
+                             "(N, 1|3|4, H, W)")
+    return array[..., 0] if array.shape[-1] == 1 else array
+
+
+def _load_numpy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)  # never unpickle: .npy files may come from anywhere
     except (OSError, ValueError, EOFError) as exc:
         raise UnreadableFile(f"not a readable .npy array ({exc})") from None
     if not isinstance(array, np.ndarray) or array.size == 0 or array.dtype.kind not in "buif":
         raise UnreadableFile("empty or non-numeric array")
-    colour = array.ndim >= 3 and array.shape[-1] in (3, 4) and array.shape[-2] > 4
-    if array.ndim == 2 or (array.ndim == 3 and colour):
-        array = array[None]
-    elif not (array.ndim == 3 or (array.ndim == 4 and colour)):
-        raise UnreadableFile(f"array of shape {array.shape}; expected (H, W), (N, H, W) or (N, H, W, 3|4)")
+    return image_stack(array)
+
+
+def read_numpy(path: Path) -> list[np.ndarray]:
+    """The 2-D planes of a ``.npy`` array (read with ``allow_pickle=False``; layouts of :func:`image_stack`)."""
+    array = _load_numpy(path)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif array.dtype != np.uint8:
         array = robust_uint8(array)
     return list(array)
+
+
+# ------------------------------------------------------------------------------------------------
+# generated images: the values as saved (dcganlib.pixels.GENERATED_VALUES_RULE), never rescaled per file
+def read_values(path: Path) -> list[np.ndarray]:
+    """The images of a PNG/JPEG/TIFF/BMP or ``.npy`` file with their stored dtype and values, as planes
+    ``(H, W)`` or ``(H, W, 3|4)``: 16-bit grey stays uint16, 32-bit float stays float."""
+    suffix = suffix_of(path)
+    if suffix in NUMPY_SUFFIXES:
+        return list(_load_numpy(path))
+    if suffix not in IMAGE_SUFFIXES:
+        raise UnreadableFile("not an image file (generated images are PNG/JPEG/TIFF/BMP or .npy)")
+    planes = []
+    for frame in _pil_frames(path):
+        if frame.mode.startswith("I;16"):
+            planes.append(np.asarray(frame).astype(np.uint16))
+        elif frame.mode in ("I", "F"):
+            planes.append(np.asarray(frame))
+        else:
+            planes.append(_pil_frame_to_uint8(frame))
+    return planes
+
+
+def values_to_uint8(planes: list[np.ndarray], value_range: Optional[str], where: Path) -> list[np.ndarray]:
+    """Planes of one image set → uint8 by :data:`dcganlib.pixels.GENERATED_VALUES_RULE`, decided for the
+    whole set (``value_range``: a key of :data:`~dcganlib.pixels.VALUE_RANGES` or None to detect).
+    :class:`DataError` for NaN/Inf, values outside the declared range and an ambiguous float range."""
+    from ..pixels import RANGE_TOLERANCE, VALUE_RANGES, detect_value_range, range_to_uint8, uint16_to_uint8
+
+    floats = [i for i, plane in enumerate(planes) if plane.dtype.kind == "f"]
+    for index, plane in enumerate(planes):
+        if plane.dtype.kind == "f" and not np.isfinite(plane).all():
+            count = sum(int((~np.isfinite(planes[i])).sum()) for i in floats)
+            row, column = (int(v) for v in np.argwhere(~np.isfinite(plane))[0][:2])
+            raise DataError(f"{where} holds {count} NaN/Inf values (the first in image {index}, row {row}, "
+                            f"column {column}); remove those images or replace the values")
+    declared = VALUE_RANGES[value_range] if value_range is not None else None
+    chosen = declared
+    if floats:
+        low = min(float(planes[i].min()) for i in floats)
+        high = max(float(planes[i].max()) for i in floats)
+        if declared is not None and not (declared[0] - RANGE_TOLERANCE <= low and high <= declared[1] + RANGE_TOLERANCE):
+            raise DataError(f"{where} holds float values in [{low:.4g}, {high:.4g}], outside --value-range "
+                            f"{value_range}; pass the range the images were saved in")
+        chosen = declared or detect_value_range(low, high)
+        if chosen is None and -RANGE_TOLERANCE <= low and high <= 1 + RANGE_TOLERANCE:
+            raise DataError(f"{where} holds float values in [{low:.4g}, {high:.4g}], which fit both [-1, 1] and "
+                            "[0, 1]; say which with --value-range 0,1 or --value-range=-1,1")
+        if chosen is None:
+            raise DataError(f"{where} holds float values in [{low:.4g}, {high:.4g}]; generated float images must "
+                            "lie in [-1, 1] or [0, 1] (--value-range); save them as uint8, uint16 or in one of "
+                            "those ranges")
+    converted = []
+    for plane in planes:
+        if plane.dtype == np.uint8:
+            converted.append(plane)
+        elif plane.dtype == np.bool_:
+            converted.append(plane.astype(np.uint8) * 255)
+        elif plane.dtype == np.uint16:
+            converted.append(uint16_to_uint8(plane))
+        elif plane.dtype.kind == "f":
+            converted.append(range_to_uint8(plane, chosen))
+        elif plane.min() >= 0 and plane.max() <= 255:
+            converted.append(plane.astype(np.uint8))
+        else:
+            raise DataError(f"{where} holds {plane.dtype} values in [{plane.min()}, {plane.max()}]; save generated "
+                            "images as uint8, uint16, or float in [-1, 1] or [0, 1]")
+    return converted
 
 
 def _load_nifti(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
@@ -286,4 +384,4 @@ def decode_file(path: str | os.PathLike, config: Config) -> np.ndarray:
 
 __all__ = ["SUPPORTED", "PIL_ERRORS", "IMAGE_SUFFIXES", "NUMPY_SUFFIXES", "NIFTI_SUFFIXES", "MAX_IMAGE_PIXELS",
            "UnreadableFile", "DecodedFile", "suffix_of", "is_supported", "decode", "decode_file",
-           "read_image", "read_numpy", "read_nifti"]
+           "read_image", "read_numpy", "read_nifti", "image_stack", "read_values", "values_to_uint8"]
