@@ -83,7 +83,7 @@ def _add_train(sub: Any, fmt: type) -> None:
                     "then the flags below. With --resume the run folder's saved config.json is the base and "
                     "training continues from the latest checkpoint up to --epochs in total.")
     p.add_argument("--data", default=None,
-                   help="folder of PNG/JPEG/TIFF/.npy slices or NIfTI volumes, or an OASIS "
+                   help="folder of PNG/JPEG/TIFF/.npy slices, NIfTI volumes or DICOM files/series, or an OASIS "
                         "keras_png_slices_* folder; default: the embedded MNI152 demo dataset")
     p.add_argument("--out", type=Path, default=Path("runs/default"), help="run folder")
     p.add_argument("--image-size", type=int, default=None, help="square image side (default 64; smoke 32)")

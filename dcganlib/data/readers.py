@@ -5,6 +5,11 @@ Formats (by suffix, :data:`SUPPORTED`):
 * PNG / JPEG / TIFF / BMP (8- or 16-bit, gray, RGB, RGBA, palette; a multi-page TIFF is a stack);
 * ``.npy``: one 2-D slice ``(H, W)``, a stack ``(N, H, W)``, ``(N, H, W, 1|3|4)`` or ``(N, 1|3|4, H, W)``
   (:func:`image_stack`); never unpickled;
+* DICOM (``.dcm``, ``.dicom`` or any file with the ``DICM`` preamble): single- or multi-frame, read with
+  pydicom; RescaleSlope/RescaleIntercept applied, then the first WindowCenter/WindowWidth when present
+  (the DICOM linear window) else the percentile scaling below, per file; MONOCHROME1 inverted. A
+  compressed transfer syntax whose decoder is not installed is refused naming the package. The slices
+  of a series folder are ordered and grouped by subject from their headers (:func:`dicom_header`);
 * NIfTI ``.nii`` / ``.nii.gz``: a 3-D volume, reoriented to RAS (``nibabel.as_closest_canonical``) and cut
   along ``config.nifti_axis`` (2 = axial); slices with under 2 % tissue (voxels above 5 % of the range)
   are dropped; non-square voxels are resampled to square pixels.
@@ -46,7 +51,9 @@ from ..errors import DataError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NUMPY_SUFFIXES = (".npy",)
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-SUPPORTED = "PNG/JPEG/TIFF/BMP images, .npy arrays or NIfTI .nii/.nii.gz volumes"
+#: DICOM files are also recognised without a suffix (scanners often write none) by their preamble.
+DICOM_SUFFIXES = (".dcm", ".dicom")
+SUPPORTED = "PNG/JPEG/TIFF/BMP images, .npy arrays, NIfTI .nii/.nii.gz volumes or DICOM files/series"
 #: Larger images are refused before decoding (Pillow's own default guard is 89 M pixels).
 MAX_IMAGE_PIXELS = 8192 * 8192
 #: Larger NIfTI volumes are refused from their header (a small .nii.gz can inflate to many GB).
@@ -68,8 +75,19 @@ def suffix_of(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
+def is_dicom(path: Path) -> bool:
+    """A DICOM Part 10 file: ``DICM`` at byte 128, after the preamble (whatever the file name)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
 def is_supported(path: Path) -> bool:
-    return suffix_of(path) in IMAGE_SUFFIXES + NUMPY_SUFFIXES + NIFTI_SUFFIXES
+    suffix = suffix_of(path)
+    return suffix in IMAGE_SUFFIXES + NUMPY_SUFFIXES + NIFTI_SUFFIXES + DICOM_SUFFIXES or is_dicom(path)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -330,6 +348,108 @@ def read_nifti(path: Path, axis: int) -> tuple[list[np.ndarray], int]:
 
 
 # ------------------------------------------------------------------------------------------------
+# DICOM
+#: What pydicom raises for a file it cannot parse or whose pixel data is short or inconsistent.
+DICOM_ERRORS = (OSError, EOFError, ValueError, KeyError, AttributeError, struct.error, zlib.error)
+#: Transfer-syntax UID prefix → the packages that decode it (pydicom decodes RLE and, through Pillow,
+#: 8-bit JPEG and JPEG 2000 itself).
+DICOM_DECODERS = {"1.2.840.10008.1.2.4.5": "pylibjpeg pylibjpeg-libjpeg",  # JPEG baseline / extended
+                  "1.2.840.10008.1.2.4.7": "pylibjpeg pylibjpeg-libjpeg",  # JPEG lossless
+                  "1.2.840.10008.1.2.4.8": "pylibjpeg pylibjpeg-libjpeg",  # JPEG-LS
+                  "1.2.840.10008.1.2.4.9": "pylibjpeg pylibjpeg-openjpeg",  # JPEG 2000
+                  "1.2.840.10008.1.2.4.20": "pylibjpeg pylibjpeg-openjpeg"}  # HTJ2K
+
+
+@dataclass(frozen=True)
+class DicomHeader:
+    """What discovery and the split need from a DICOM file, read without its pixels."""
+
+    subject: Optional[str]  # PatientID, else StudyInstanceUID, else None
+    series: str  # SeriesInstanceUID ("" when absent)
+    position: Optional[float]  # ImagePositionPatient along the slice normal (mm)
+    instance: Optional[int]  # InstanceNumber
+
+
+def dicom_header(path: Path) -> Optional[DicomHeader]:
+    """The :class:`DicomHeader` of a DICOM file, or None when pydicom cannot parse it (then the file is
+    skipped at decoding, with the reason)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        subject = str(ds.get("PatientID", "") or ds.get("StudyInstanceUID", "") or "").strip() or None
+        position = None
+        if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
+            orientation = np.asarray([float(v) for v in ds.ImageOrientationPatient], np.float64)
+            normal = np.cross(orientation[:3], orientation[3:])
+            position = float(np.dot(normal, [float(v) for v in ds.ImagePositionPatient]))
+        instance = ds.get("InstanceNumber")
+        return DicomHeader(subject, str(ds.get("SeriesInstanceUID", "")), position,
+                           int(instance) if instance not in (None, "") else None)
+    except (InvalidDicomError, *DICOM_ERRORS, TypeError):
+        return None
+
+
+def _first(value: Any) -> float:
+    """The first of a possibly multi-valued DICOM number (WindowCenter may hold several windows)."""
+    from pydicom.multival import MultiValue
+
+    return float(value[0]) if isinstance(value, MultiValue) else float(value)
+
+
+def _window(values: np.ndarray, center: float, width: float) -> np.ndarray:
+    """The DICOM linear VOI window (PS3.3 C.11.2.1.2): ``((x − (c − 0.5)) / (w − 1) + 0.5) · 255``, clipped."""
+    scaled = ((values - (center - 0.5)) / max(width - 1.0, 1e-6) + 0.5) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def read_dicom(path: Path) -> list[np.ndarray]:
+    """The frames of a DICOM file as uint8 planes (see the module docstring)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.pixels import apply_rescale
+
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, *DICOM_ERRORS) as exc:
+        raise UnreadableFile(f"not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+    if "PixelData" not in ds:
+        raise UnreadableFile("a DICOM file without pixel data (e.g. a report or a structure set)")
+    rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    _check_pixels(path, columns, rows)
+    if rows * columns * frames > MAX_NIFTI_VOXELS:
+        raise DataError(f"refusing {path}: its header declares {frames} frames of {columns}x{rows} pixels, more "
+                        f"than the limit of {MAX_NIFTI_VOXELS} (a possible decompression bomb); remove the file")
+    syntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID")
+    try:
+        pixels = ds.pixel_array
+    except (RuntimeError, NotImplementedError) as exc:  # pydicom: no installed plugin can decode the syntax
+        if syntax is not None and syntax.is_compressed:
+            package = next((p for prefix, p in DICOM_DECODERS.items() if syntax.startswith(prefix)), "python-gdcm")
+            raise DataError(f"cannot decode {path}: its transfer syntax {syntax.name} needs a decoder that is not "
+                            f"installed; install it with: pip install {package}") from None
+        raise UnreadableFile(f"DICOM pixel data cannot be decoded ({type(exc).__name__}: {exc})") from None
+    except DICOM_ERRORS as exc:
+        raise UnreadableFile(f"DICOM pixel data is damaged ({type(exc).__name__}: {exc})") from None
+    if frames == 1:
+        pixels = pixels[None]
+    colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
+    if colour:  # pydicom returns RGB (it converts YBR); 8-bit keeps its levels
+        planes = pixels if pixels.dtype == np.uint8 else robust_uint8(pixels)
+        return list(np.asarray(planes))
+    values = np.asarray(apply_rescale(pixels, ds), np.float32)  # RescaleSlope · stored + RescaleIntercept
+    if ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
+        planes = _window(values, _first(ds.WindowCenter), _first(ds.WindowWidth))
+    else:
+        planes = robust_uint8(values)
+    if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":  # low values are white
+        planes = 255 - planes
+    return list(planes)
+
+
+# ------------------------------------------------------------------------------------------------
 # one file at the training size
 @dataclass
 class DecodedFile:
@@ -348,8 +468,10 @@ def decode(path: Path, size: int, channels: int, axis: int) -> DecodedFile:
         planes, empty = read_nifti(path, axis)
     elif suffix in NUMPY_SUFFIXES:
         planes = read_numpy(path)
-    else:
+    elif suffix in IMAGE_SUFFIXES:
         planes = read_image(path)
+    else:  # .dcm, or a file recognised by its DICM preamble
+        planes = read_dicom(path)
     result = DecodedFile(empty_slices=empty)
     for plane in planes:
         if max(plane.shape[:2]) < size:
@@ -384,4 +506,5 @@ def decode_file(path: str | os.PathLike, config: Config) -> np.ndarray:
 
 __all__ = ["SUPPORTED", "PIL_ERRORS", "IMAGE_SUFFIXES", "NUMPY_SUFFIXES", "NIFTI_SUFFIXES", "MAX_IMAGE_PIXELS",
            "UnreadableFile", "DecodedFile", "suffix_of", "is_supported", "decode", "decode_file",
+           "DICOM_SUFFIXES", "DicomHeader", "is_dicom", "dicom_header", "read_dicom",
            "read_image", "read_numpy", "read_nifti", "image_stack", "read_values", "values_to_uint8"]
