@@ -163,7 +163,8 @@ def _add_evaluate(sub: Any, fmt: type) -> None:
                    help="InceptionV3 weights (.h5/.weights.h5) for FID/KID; default: Keras cache if present")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and every random choice of the evaluation")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing --out file (the default metrics.json of a run is always rewritten)")
+                   help="replace an existing --out file, and with --images the figures evaluate writes beside it "
+                        "(the default metrics.json and figures of a run are always rewritten)")
     p.add_argument("--value-range", choices=("-1,1", "0,1"), default=None,
                    help="with --images: the range float images were saved in (write --value-range=-1,1); default: "
                         "detected, and values within [0, 1] are refused as ambiguous. uint8 is read as is, uint16 "
@@ -285,10 +286,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.images is not None:
         evaluate_images(args.images, reference=args.reference, out=args.out,
-                        inception_weights=args.inception_weights, seed=args.seed, value_range=args.value_range)
+                        inception_weights=args.inception_weights, seed=args.seed, value_range=args.value_range,
+                        overwrite=args.overwrite)
     else:
         evaluate_run(args.run_dir, reference=args.reference, out=args.out,
-                     inception_weights=args.inception_weights, seed=args.seed)
+                     inception_weights=args.inception_weights, seed=args.seed, overwrite=args.overwrite)
     return 0
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
@@ -39,9 +40,9 @@ import numpy as np
 
 from . import metrics, runs, seeds, summaries
 from .config import Config, default_config
-from .errors import DataError, RunFolderError
+from .errors import ConfigError, DataError, RunFolderError
 from .files import check_output_file, remove_orphaned_temporaries, write_json
-from .manifest import read_manifest
+from .manifest import manifest_problem, read_manifest
 from .metrics import artefacts, features as feature_space, prdc, two_sample
 from .pixels import GENERATED_VALUES_RULE, to_uint8
 from .progress import Progress
@@ -75,7 +76,8 @@ DEFINITIONS = {
     "generated_values": GENERATED_VALUES_RULE,
     "notes": "why figures of a degenerate set (no tissue, constant images) sit at their worst; empty otherwise",
     "run_manifest": "the run's run.json: the resolved precision, devices, software versions and speed of the "
-                    "training that made the evaluated generator (null for runs from before run.json)",
+                    "training that made the evaluated generator (null for runs from before run.json, and with "
+                    "run_manifest_problem saying why when run.json is damaged)",
 }
 
 
@@ -294,31 +296,43 @@ def image_sets(images: str | os.PathLike, reference: Optional[str | os.PathLike]
 # entry points
 def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
                  out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
-                 seed: int = 0, *, quiet: bool = False) -> dict:
+                 seed: int = 0, *, quiet: bool = False, overwrite: bool = False) -> dict:
     """Evaluate the run in ``run_dir``; write ``metrics.json`` (``out``, default ``RUN/evaluation/metrics.json``)
-    and the figures (always ``RUN/evaluation/``); return the metrics dict."""
+    and the figures (always ``RUN/evaluation/``); return the metrics dict. An existing ``out`` file is
+    replaced only with ``overwrite``. A damaged ``run.json`` is named on stderr and in ``run_manifest_problem``."""
     run_dir = Path(run_dir)
     folder = run_dir / runs.EVALUATION_DIR
-    _check_before_work(out, folder, inception_weights, seed)
+    if run_dir.is_dir():  # a file where the figures or the TensorBoard copy go: refused before any work
+        runs.check_run_subfolders(run_dir, [runs.EVALUATION_DIR, runs.TENSORBOARD_DIR])
+    _check_before_work(out, folder, inception_weights, seed, overwrite)
+    problem = manifest_problem(run_dir) if (run_dir / runs.CONFIG_FILE).is_file() else None
+    if problem is not None:
+        print(f"dcganlib: note: {problem}; metrics.json records run_manifest null with this reason",
+              file=sys.stderr)
     started = time.perf_counter()
     sets, config = run_sets(run_dir, reference=reference, seed=seed)
     load_seconds = time.perf_counter() - started
     payload = _evaluate(sets, {"run_dir": str(run_dir)}, folder, run_dir / runs.HISTORY_FILE, seed,
                         inception_weights, load_seconds)
-    payload["run_manifest"] = read_manifest(run_dir)  # run.json: how the evaluated generator was trained
+    payload["run_manifest"] = None if problem else read_manifest(run_dir)  # how the generator was trained
+    if problem:
+        payload["run_manifest_problem"] = problem
     summaries.log_evaluation(run_dir, config, [folder / name for name in payload["figures"]])
     return _finish(payload, Path(out) if out is not None else folder / runs.METRICS_FILE, quiet, str(run_dir))
 
 
 def evaluate_images(images: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
                     out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
-                    seed: int = 0, *, quiet: bool = False, value_range: Optional[str] = None) -> dict:
+                    seed: int = 0, *, quiet: bool = False, value_range: Optional[str] = None,
+                    overwrite: bool = False) -> dict:
     """Evaluate generated images on disk (any tool's) against real data; figures and ``metrics.json`` go to
     ``out``'s folder (default: a sibling folder ``<images>-evaluation/``). ``value_range`` (``"-1,1"``,
-    ``"0,1"``) declares the range of float images (:func:`read_generated`)."""
+    ``"0,1"``) declares the range of float images (:func:`read_generated`). In a folder the user named
+    with ``out``, an existing ``out`` or figure file (:data:`dcganlib.runs.EVALUATION_FIGURES`) is
+    replaced only with ``overwrite``."""
     images = Path(images)
     out_path = Path(out) if out is not None else images.parent / f"{images.name}-evaluation" / runs.METRICS_FILE
-    _check_before_work(out, out_path.parent, inception_weights, seed)
+    _check_before_work(out, out_path.parent, inception_weights, seed, overwrite, figures_beside_out=out is not None)
     started = time.perf_counter()
     sets, config = image_sets(images, reference=reference, seed=seed, value_range=value_range)
     source = {"images": str(images), "reference": "the embedded demo dataset" if config.data is None else config.data,
@@ -328,13 +342,26 @@ def evaluate_images(images: str | os.PathLike, reference: Optional[str | os.Path
 
 
 def _check_before_work(out: Optional[str | os.PathLike], figures: Path,
-                       inception_weights: Optional[str | os.PathLike], seed: int) -> None:
+                       inception_weights: Optional[str | os.PathLike], seed: int, overwrite: bool,
+                       figures_beside_out: bool = False) -> None:
     """What can be refused before minutes of evaluation: the seed, the ``out`` path given (not a folder, a
-    writable place), the Inception weights file; and the temporaries a killed evaluate left in the folders
-    it writes (a dead writer's only: another evaluate may be writing there now)."""
+    writable place, existing only with ``overwrite``), the figure files it would replace in a folder the
+    user named (``figures_beside_out``), the figures folder being a file, the Inception weights file; and
+    the temporaries a killed evaluate left in the folders it writes (a dead writer's only: another
+    evaluate may be writing there now)."""
     seeds.check_seed(seed)
     if out is not None:
-        check_output_file(out, overwrite=True)
+        check_output_file(out, overwrite=overwrite)
+    if figures.exists() and not figures.is_dir():
+        raise RunFolderError(f"{figures} is a file where evaluate writes its figures; move or rename it, or give "
+                             "--out a path in another folder")
+    if figures_beside_out and not overwrite:
+        taken = [figures / (stem + suffix) for stem in runs.EVALUATION_FIGURES for suffix in runs.FIGURE_SUFFIXES
+                 if (figures / (stem + suffix)).exists()]
+        if taken:
+            raise ConfigError(f"--out {out} would write the figures beside it, and {len(taken)} of their names exist "
+                              f"in {figures} (e.g. {taken[0].name}); pass --overwrite to replace them, or give "
+                              "--out a path in another folder")
     if inception_weights is not None:
         metrics.find_inception_weights(inception_weights)
     for folder in {figures, Path(out).parent if out is not None else figures}:

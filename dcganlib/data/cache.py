@@ -152,7 +152,7 @@ def _refuse_small_images(too_small: list[tuple[Path, tuple[int, int]]], total: i
     path, (height, width) = too_small[0]
     raise DataError(f"{len(too_small)} of {total} files in {root} hold images smaller than image_size "
                     f"{size} (e.g. {path}: {height}x{width} px); use image_size <= {smallest} "
-                    "(--image-size) or remove the small images — dcganlib does not upsample")
+                    "or remove the small images — dcganlib does not upsample")
 
 
 def _write_cache(folder: Path, key: str, decoded: DecodedFiles) -> None:

@@ -148,7 +148,7 @@ def _check_readable(decoded: DecodedFiles, files: Sequence[Path], skipped: list[
         if decoded.skipped:
             relative, reason = decoded.skipped[0]
             raise DataError(f"none of the {len(files)} image files in {where} could be read "
-                            f"(e.g. {relative}: {reason}); check the files or point --data elsewhere")
+                            f"(e.g. {relative}: {reason}); check the files, or give a folder of readable images")
         raise DataError(f"the files in {where} hold no slices with tissue; check the data "
                         "(or the NIfTI axis, config key 'nifti_axis')")
     if skipped:
