@@ -33,6 +33,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
@@ -309,15 +310,20 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
     if problem is not None:
         print(f"dcganlib: note: {problem}; metrics.json records run_manifest null with this reason",
               file=sys.stderr)
+    cut = runs.history_damage(run_dir / runs.HISTORY_FILE)
+    if cut is not None:
+        print(f"dcganlib: note: {cut}; the figures over epochs leave it out", file=sys.stderr)
     started = time.perf_counter()
     sets, config = run_sets(run_dir, reference=reference, seed=seed)
     load_seconds = time.perf_counter() - started
-    payload = _evaluate(sets, {"run_dir": str(run_dir)}, folder, run_dir / runs.HISTORY_FILE, seed,
-                        inception_weights, load_seconds)
+    with warnings.catch_warnings():  # the cut history row is said once, above
+        warnings.simplefilter("ignore", runs.DamagedRecordWarning)
+        payload = _evaluate(sets, {"run_dir": str(run_dir)}, folder, run_dir / runs.HISTORY_FILE, seed,
+                            inception_weights, load_seconds)
+        summaries.log_evaluation(run_dir, config, [folder / name for name in payload["figures"]])
     payload["run_manifest"] = None if problem else read_manifest(run_dir)  # how the generator was trained
     if problem:
         payload["run_manifest_problem"] = problem
-    summaries.log_evaluation(run_dir, config, [folder / name for name in payload["figures"]])
     return _finish(payload, Path(out) if out is not None else folder / runs.METRICS_FILE, quiet, str(run_dir))
 
 

@@ -231,10 +231,20 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
         return []
     rows, cut = _parse_history(path)
     if cut is not None:
-        warnings.warn(f"{path}: its last row was cut short ({cut[:40]!r}) and is left out; a --resume keeps the "
-                      f"file aside as {path.name}{DAMAGED_SUFFIX} and trains that epoch again",
-                      DamagedRecordWarning, stacklevel=2)
+        warnings.warn(_cut_row(path, cut), DamagedRecordWarning, stacklevel=2)
     return rows
+
+
+def _cut_row(path: Path, cut: str) -> str:
+    return (f"{path}: its last row was cut short ({cut[:40]!r}) and is left out; a --resume keeps the file aside "
+            f"as {path.name}{DAMAGED_SUFFIX} and trains that epoch again")
+
+
+def history_damage(path: str | os.PathLike) -> Optional[str]:
+    """What :func:`read_history` would warn about ``path`` (a cut last row), or None; other damage raises."""
+    path = Path(path)
+    cut = _parse_history(path)[1] if path.is_file() else None
+    return None if cut is None else _cut_row(path, cut)
 
 
 def write_history(path: str | os.PathLike, rows: Sequence[dict[str, float]]) -> None:
@@ -549,7 +559,7 @@ __all__ = [
     "CONFIG_FILE", "RUN_MANIFEST_FILE", "SPLIT_FILE", "HISTORY_FILE", "GRIDS_DIR", "GIF_FILE", "CHECKPOINT_DIR",
     "CHECKPOINT_NAME", "TENSORBOARD_DIR", "DAMAGED_SUFFIX", "EVALUATION_FIGURES", "FIGURE_SUFFIXES", "RUN_FOLDERS",
     "DamagedRecordWarning", "check_run_subfolders", "own_files", "keep_aside", "json_record_problem",
-    "recover_records",
+    "recover_records", "history_damage",
     "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "LOCK_FILE", "RUN_ARTEFACTS",
     "grid_path", "epoch_grids", "checkpoints", "latest_checkpoint", "checkpoint_epoch", "record_checkpoints", "read_config", "read_history",
     "write_history", "history_column", "check_run_folder", "describe_artefacts", "create_run_folder",

@@ -188,3 +188,99 @@ def test_evaluate_refusals_name_only_flags_evaluate_has(tmp_path, capsys):
         line = error_line(stderr)
         named = {word.strip("(),;:'") for word in line.split() if word.startswith(("--", "(--"))}
         assert code == 2 and named <= evaluate_flags, (line, named - evaluate_flags)
+
+
+# ================================================================================================
+# fuzz: every damaged record x every command that reads a run folder
+def _garbage(path: Path) -> None:
+    path.write_bytes(b'{"truncated": [1, 2')
+
+
+def _a_file_instead(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    path.write_text("a file of the user's, where a folder was")
+
+
+DAMAGES = {  # record: how it is damaged
+    "history.csv": lambda run: cut_last_row(run),
+    "run.json": lambda run: _garbage(run / runs.RUN_MANIFEST_FILE),
+    "split.json": lambda run: _garbage(run / runs.SPLIT_FILE),
+    "config.json": lambda run: _garbage(run / runs.CONFIG_FILE),
+    "tensorboard/": lambda run: _a_file_instead(run / runs.TENSORBOARD_DIR),
+    "evaluation/": lambda run: _a_file_instead(run / runs.EVALUATION_DIR),
+    "checkpoints/": lambda run: shutil.rmtree(run / runs.CHECKPOINT_DIR),
+}
+COMMANDS = {
+    "train --resume": lambda run, out: ["train", "--out", run, "--resume"],
+    "evaluate": lambda run, out: ["evaluate", run, "--out", out / "metrics.json"],
+    "generate": lambda run, out: ["generate", run, "--count", 4, "--out", out / "generated"],
+}
+#: (record, command) → (exit code, a phrase of stderr: the note or the one error line)
+EXPECTED = {
+    ("history.csv", "train --resume"): (0, "its last row was cut short"),
+    ("history.csv", "evaluate"): (0, "its last row was cut short"),
+    ("history.csv", "generate"): (0, ""),
+    ("run.json", "train --resume"): (0, "kept aside as run.json.damaged"),
+    ("run.json", "evaluate"): (0, "metrics.json records run_manifest null with this reason"),
+    ("run.json", "generate"): (0, ""),
+    ("split.json", "train --resume"): (0, "kept aside as split.json.damaged"),
+    ("split.json", "evaluate"): (0, ""),
+    ("split.json", "generate"): (0, ""),
+    ("config.json", "train --resume"): (2, "config.json is not valid JSON"),
+    ("config.json", "evaluate"): (2, "config.json is not valid JSON"),
+    ("config.json", "generate"): (0, ""),  # generator.keras is all it reads
+    ("tensorboard/", "train --resume"): (2, "is a file where dcganlib keeps the run's TensorBoard folder"),
+    ("tensorboard/", "evaluate"): (2, "is a file where dcganlib keeps the run's TensorBoard folder"),
+    ("tensorboard/", "generate"): (0, ""),
+    ("evaluation/", "train --resume"): (2, "is a file where dcganlib keeps the run's evaluation folder"),
+    ("evaluation/", "evaluate"): (2, "is a file where dcganlib keeps the run's evaluation folder"),
+    ("evaluation/", "generate"): (0, ""),
+    ("checkpoints/", "train --resume"): (2, "its checkpoints/ folder is gone, though history.csv records 2 epochs"),
+    ("checkpoints/", "evaluate"): (0, ""),
+    ("checkpoints/", "generate"): (0, ""),
+}
+
+
+def test_the_damage_table_covers_every_record_and_command():
+    assert set(EXPECTED) == {(record, command) for record in DAMAGES for command in COMMANDS}
+
+
+_FIGURES: dict[str, tuple] = {}
+
+
+@pytest.fixture
+def quick_evaluation(monkeypatch):
+    """These cases test the records, not the figures: the figures of the run's first evaluation here (its
+    two-sample classifier trained 1 epoch instead of 6) serve every later one, so each evaluate costs its
+    sampling and drawing only."""
+    import copy
+
+    compute = evaluate.evaluate_sets
+
+    def evaluate_sets(sets, **options):
+        if "figures" not in _FIGURES:
+            _FIGURES["figures"] = compute(sets, **{**options, "two_sample_epochs": 1})
+        return copy.deepcopy(_FIGURES["figures"])
+
+    monkeypatch.setattr(evaluate, "evaluate_sets", evaluate_sets)
+
+
+@pytest.mark.parametrize("record, command", list(EXPECTED), ids=lambda x: x)
+def test_every_damaged_record_under_every_command(record, command, run, tmp_path, quick_evaluation, capsys):
+    DAMAGES[record](run)
+    before = snapshot(run)
+    out = tmp_path / "out"
+    code, stderr = main(*COMMANDS[command](run, out), capsys=capsys)
+    want_code, phrase = EXPECTED[(record, command)]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert code == want_code, stderr[-3000:]
+    assert phrase in stderr, stderr[-3000:]
+    if code == 2:
+        error_line(stderr)
+        assert snapshot(run) == before  # refused before anything was written
+    user_files_intact(run)
+    damaged = record.rstrip("/")
+    if damaged in before:  # a damaged file (or the user's file where a folder was): where it was, or kept aside
+        after = snapshot(run)
+        assert before[damaged] in (after.get(damaged), after.get(damaged + runs.DAMAGED_SUFFIX)), damaged
