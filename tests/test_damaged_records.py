@@ -202,8 +202,14 @@ def _a_file_instead(path: Path) -> None:
     path.write_text("a file of the user's, where a folder was")
 
 
+def _damage_first_row(run: Path) -> None:
+    lines = (run / runs.HISTORY_FILE).read_text().splitlines()
+    (run / runs.HISTORY_FILE).write_text("\n".join([lines[0], lines[1][:5], *lines[2:]]) + "\n")
+
+
 DAMAGES = {  # record: how it is damaged
     "history.csv": lambda run: cut_last_row(run),
+    "history.csv ": _damage_first_row,  # damage before the last row: not recoverable
     "run.json": lambda run: _garbage(run / runs.RUN_MANIFEST_FILE),
     "split.json": lambda run: _garbage(run / runs.SPLIT_FILE),
     "config.json": lambda run: _garbage(run / runs.CONFIG_FILE),
@@ -221,6 +227,9 @@ EXPECTED = {
     ("history.csv", "train --resume"): (0, "its last row was cut short"),
     ("history.csv", "evaluate"): (0, "its last row was cut short"),
     ("history.csv", "generate"): (0, ""),
+    ("history.csv ", "train --resume"): (2, "history.csv line 2: 10 columns expected; the file is damaged"),
+    ("history.csv ", "evaluate"): (2, "history.csv line 2: 10 columns expected; the file is damaged"),
+    ("history.csv ", "generate"): (0, ""),
     ("run.json", "train --resume"): (0, "kept aside as run.json.damaged"),
     ("run.json", "evaluate"): (0, "metrics.json records run_manifest null with this reason"),
     ("run.json", "generate"): (0, ""),
@@ -280,7 +289,7 @@ def test_every_damaged_record_under_every_command(record, command, run, tmp_path
         error_line(stderr)
         assert snapshot(run) == before  # refused before anything was written
     user_files_intact(run)
-    damaged = record.rstrip("/")
+    damaged = record.strip().rstrip("/")
     if damaged in before:  # a damaged file (or the user's file where a folder was): where it was, or kept aside
         after = snapshot(run)
         assert before[damaged] in (after.get(damaged), after.get(damaged + runs.DAMAGED_SUFFIX)), damaged
