@@ -165,8 +165,11 @@ def _add_evaluate(sub: Any, fmt: type) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out file, and with --images the figures evaluate writes beside it "
                         "(the default metrics.json and figures of a run are always rewritten)")
-    p.add_argument("--value-range", choices=("-1,1", "0,1"), default=None,
-                   help="with --images: the range float images were saved in (write --value-range=-1,1); default: "
+    from .pixels import VALUE_RANGES
+
+    p.add_argument("--value-range", choices=tuple(VALUE_RANGES), default=None, metavar="RANGE",
+                   help="with --images: the range float images were saved in, 0,1 or -1,1 (write "
+                        "--value-range=-1,1); default: "
                         "detected, and values within [0, 1] are refused as ambiguous. uint8 is read as is, uint16 "
                         "as value/257; nothing is stretched")
 

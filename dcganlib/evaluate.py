@@ -2,7 +2,8 @@
 
 * ``python -m dcganlib evaluate RUN`` samples the run's generator → ``RUN/evaluation/metrics.json`` + figures;
 * ``python -m dcganlib evaluate --images PATH [--reference DATA]`` scores a folder of PNGs or a ``.npy``
-  stack made by any tool against real data, read by the same readers and preprocessing as training.
+  stack made by any tool against real data; the images keep the value range they were saved in
+  (:data:`dcganlib.pixels.GENERATED_VALUES_RULE`, never stretched), the real data is read like training data.
 
 Which real images play which role, and how the real reference of each figure is made, is the job of
 :mod:`dcganlib.references`. Every figure is computed for the generated images and, the same way at the
@@ -226,8 +227,9 @@ def run_sets(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] 
                   unit="images") as bar:
         images = sample(generator, roles.generated_needed, seed=seed, progress=bar)
     if not np.isfinite(images).all():
-        raise RunFolderError(f"the generator of {run_dir} produces NaN/Inf images (did training diverge?); "
-                             "evaluate an earlier checkpoint or resume with --lr-scale 0.5")
+        raise RunFolderError(f"the generator of {run_dir} produces NaN/Inf images (did training diverge?), which "
+                             f"cannot be scored; move {runs.GENERATOR_FILE} aside (do not delete it) and evaluate "
+                             "again: the newest readable checkpoint is used instead")
     if images.shape[1:] != roles.heldout.shape[1:]:
         raise RunFolderError(f"the generator in {run_dir} makes {images.shape[1:]} images but the data is "
                              f"{roles.heldout.shape[1:]}; config.json and generator do not match")
@@ -497,6 +499,8 @@ def summary_text(result: Mapping[str, Any]) -> str:
     lines += [f"{name:<{width}}{gen:>22}{ref:>22}" for name, gen, ref in rows]
     if not fid.get("available"):
         lines.append(f"FID/KID (InceptionV3) not computed: {fid['reason']}")
+    for side, notes in result.get("notes", {}).items():
+        lines += [f"note ({side.replace('_', ' ')}): {note}" for note in notes]
     return "\n".join(lines)
 
 

@@ -190,6 +190,8 @@ def _parse_history(path: Path) -> tuple[list[dict[str, float]], Optional[str]]:
     Damage anywhere else raises :class:`RunFolderError` naming the file, row and column."""
     try:
         text = path.read_text(encoding="utf-8")
+    except OSError as exc:  # a folder in its place, no permission
+        raise RunFolderError(f"cannot read {path}: {exc.strerror}; it must be the run's history file") from None
     except UnicodeDecodeError:
         raise RunFolderError(f"{path} is not text; the file is damaged (delete it only if you do not need its "
                              "records: a resume cannot rebuild them)") from None
@@ -459,6 +461,9 @@ def recover_records(run_dir: Path) -> list[str]:
     notes = []
     for name in (RUN_MANIFEST_FILE, SPLIT_FILE):
         path = run_dir / name
+        if path.is_dir():
+            raise RunFolderError(f"{path} is a folder where dcganlib keeps a file; move or rename it, then run the "
+                                 "command again")
         problem = json_record_problem(path)
         if problem is not None:
             kept = keep_aside(path)

@@ -28,7 +28,7 @@ from ..files import atomic_path, write_text
 from ..progress import Progress
 from .readers import MAX_IMAGE_PIXELS, DecodedFile, UnreadableFile, decode
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: .npy layouts (N, H, W, 1) / (N, 1, H, W) and DICOM are read
 MAX_CACHE_BYTES = 2 * 1024**3  # do not write decoded caches larger than this to disk
 
 
