@@ -259,12 +259,17 @@ def read_generated(path: str | os.PathLike, value_range: Optional[str] = None) -
         raise DataError(f"no image files in {path} (the folder is empty or holds other files); pass a folder of generated PNGs or a "
                         ".npy stack")
     planes: list[np.ndarray] = []
+    labels: list[str] = []  # where each image came from, for the NaN refusal
     skipped: list[tuple[Path, str]] = []
     for file in files:
         try:
-            planes += read_values(file)
+            found = read_values(file)
         except UnreadableFile as exc:
             skipped.append((file, str(exc)))
+            continue
+        planes += found
+        labels += [f"image {i}" if file == path else f"image {i} of {file.relative_to(path)}"
+                   for i in range(len(found))]
     if not planes:
         file, reason = skipped[0]
         raise DataError(f"no readable image in {path} (e.g. {file}: {reason}); pass a folder of generated PNGs or "
@@ -272,7 +277,7 @@ def read_generated(path: str | os.PathLike, value_range: Optional[str] = None) -
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable or non-image file(s) under {path} (e.g. {skipped[0][0]}: "
                       f"{skipped[0][1]})", SkippedFilesWarning, stacklevel=2)
-    planes = values_to_uint8(planes, value_range, path)
+    planes = values_to_uint8(planes, value_range, path, labels)
     size = max(planes[0].shape[:2])
     if size < 16:
         raise DataError(f"the images in {path} are {size} px; the evaluation needs at least 16 px")

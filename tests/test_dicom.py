@@ -70,6 +70,15 @@ def test_bundled_multiframe_file_gives_one_slice_per_frame(tmp_path):
     assert decode_file(path, cfg(path, tmp_path, image_size=100)).shape == (2, 100, 100, 1)
 
 
+def test_a_written_multiframe_volume_gives_its_frames_in_order(tmp_path):
+    series = write_dicom_series(tmp_path / "series", "P1", window=(40, 400))
+    volume = write_dicom_series(tmp_path / "volume", "P1", window=(40, 400), frames=1)  # the same 6 slices
+    one = load_dataset(cfg(volume, tmp_path, image_size=40, val_fraction=0, test_fraction=0))
+    assert one.report["files"]["found"] == 1 and len(one.train) == 6
+    np.testing.assert_array_equal(one.train, load_dataset(cfg(series, tmp_path, image_size=40, val_fraction=0,
+                                                              test_fraction=0)).train)
+
+
 def test_a_compressed_file_without_its_decoder_names_the_package(tmp_path):
     try:
         import pylibjpeg  # noqa: F401
@@ -151,3 +160,20 @@ def test_training_runs_end_to_end_on_a_dicom_series_folder(tmp_path, capsys):
                         capsys=capsys)  # one slice: too few for a batch, said in one line
     assert code == 2 and error_line(stderr) == ("dcganlib: error: batch_size 16 is larger than the 1 training "
                                                 "images; use --batch-size 1 or fewer, or add data")
+
+
+@pytest.mark.slow
+def test_training_runs_end_to_end_on_pydicoms_bundled_files(tmp_path):
+    from dcganlib import training
+    from helpers import tiny_config
+
+    folder = tmp_path / "bundled"
+    for name in ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm",
+                 "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "MR_small_expb.dcm", "liver_1frame.dcm"):
+        bundled(name, folder)
+    result = training.train(tiny_config(folder, batch_size=4, val_fraction=0.0, test_fraction=0.0,
+                                        track_ssim=False), tmp_path / "run")
+    assert result.epochs_completed == 2 and (tmp_path / "run" / "generator.keras").is_file()
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert split["files"] == {"found": 8, "used": 8, "skipped": 0, "skipped_examples": []}
+    assert split["grouping"] == "subject" and sorted(split["subjects"]["train"]) == ["1CT1", "4MR1", "99000"]

@@ -241,6 +241,11 @@ def test_ambiguous_out_of_range_and_non_finite_images_are_refused_in_one_line(tm
         code, stderr = main("evaluate", "--images", tmp_path / argv[0], *argv[1:], "--out", tmp_path / "m.json",
                             capsys=capsys)
         assert code == 2 and message in error_line(stderr), (argv, stderr[-2000:])
+    (tmp_path / "folder").mkdir()
+    np.save(tmp_path / "folder" / "a.npy", images[:20] * 2 - 1)
+    np.save(tmp_path / "folder" / "b.npy", broken[:20])
+    with pytest.raises(DataError, match=r"folder holds 2 NaN/Inf values \(the first in image 3 of b.npy, row 5, "):
+        evaluate.read_generated(tmp_path / "folder")
     code, stderr = main("evaluate", tmp_path, "--value-range", "0,1", capsys=capsys)
     assert code == 2 and "--value-range describes the files of --images" in error_line(stderr)
     assert not (tmp_path / "m.json").exists()

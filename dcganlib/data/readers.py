@@ -41,7 +41,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -250,10 +250,12 @@ def read_values(path: Path) -> list[np.ndarray]:
     return planes
 
 
-def values_to_uint8(planes: list[np.ndarray], value_range: Optional[str], where: Path) -> list[np.ndarray]:
+def values_to_uint8(planes: list[np.ndarray], value_range: Optional[str], where: Path,
+                    labels: Optional[Sequence[str]] = None) -> list[np.ndarray]:
     """Planes of one image set → uint8 by :data:`dcganlib.pixels.GENERATED_VALUES_RULE`, decided for the
     whole set (``value_range``: a key of :data:`~dcganlib.pixels.VALUE_RANGES` or None to detect).
-    :class:`DataError` for NaN/Inf, values outside the declared range and an ambiguous float range."""
+    :class:`DataError` for NaN/Inf (naming ``labels[i]`` of the first such plane, default ``image i``),
+    values outside the declared range and an ambiguous float range."""
     from ..pixels import RANGE_TOLERANCE, VALUE_RANGES, detect_value_range, range_to_uint8, uint16_to_uint8
 
     floats = [i for i, plane in enumerate(planes) if plane.dtype.kind == "f"]
@@ -261,7 +263,8 @@ def values_to_uint8(planes: list[np.ndarray], value_range: Optional[str], where:
         if plane.dtype.kind == "f" and not np.isfinite(plane).all():
             count = sum(int((~np.isfinite(planes[i])).sum()) for i in floats)
             row, column = (int(v) for v in np.argwhere(~np.isfinite(plane))[0][:2])
-            raise DataError(f"{where} holds {count} NaN/Inf values (the first in image {index}, row {row}, "
+            label = labels[index] if labels is not None else f"image {index}"
+            raise DataError(f"{where} holds {count} NaN/Inf values (the first in {label}, row {row}, "
                             f"column {column}); remove those images or replace the values")
     declared = VALUE_RANGES[value_range] if value_range is not None else None
     chosen = declared
