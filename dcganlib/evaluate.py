@@ -244,8 +244,6 @@ def read_generated(path: str | os.PathLike, value_range: Optional[str] = None) -
     ``"-1,1"`` or ``"0,1"`` declares it for float images), so one image set scores the same in every format.
     Files that cannot be read are skipped with a warning naming the count and the first one.
     """
-    import warnings
-
     from .data.discovery import walk
     from .data.loading import SkippedFilesWarning
     from .data.readers import (IMAGE_SUFFIXES, NUMPY_SUFFIXES, UnreadableFile, fit, read_values, suffix_of,
@@ -256,8 +254,8 @@ def read_generated(path: str | os.PathLike, value_range: Optional[str] = None) -
         raise DataError(f"--images {path} does not exist; pass a folder of generated PNGs or a .npy stack")
     files = [path] if path.is_file() else [p for p in walk(path) if suffix_of(p) in IMAGE_SUFFIXES + NUMPY_SUFFIXES]
     if not files:
-        raise DataError(f"no image files in {path} (the folder is empty or holds other files); pass a folder of generated PNGs or a "
-                        ".npy stack")
+        raise DataError(f"no image files in {path} (the folder is empty or holds other files); pass a folder of "
+                        "generated PNGs or a .npy stack")
     planes: list[np.ndarray] = []
     labels: list[str] = []  # where each image came from, for the NaN refusal
     skipped: list[tuple[Path, str]] = []

@@ -218,5 +218,6 @@ class RunManifest:
         return manifest
 
 
-__all__ = ["RELEVANT_CPU_FLAGS", "STATUSES", "utc_now", "git_commit", "software", "hardware", "read_manifest", "manifest_problem",
+__all__ = ["RELEVANT_CPU_FLAGS", "STATUSES", "utc_now", "git_commit", "software", "hardware", "read_manifest",
+           "manifest_problem",
            "RunManifest"]

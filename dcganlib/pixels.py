@@ -154,5 +154,6 @@ def stretch_contrast(images: Any) -> np.ndarray:
 
 
 __all__ = ["UINT8_SCALE", "VALUE_RANGES", "RANGE_TOLERANCE", "GENERATED_VALUES_RULE", "uint16_to_uint8",
-           "range_to_uint8", "detect_value_range", "to_float", "to_uint8", "tensor_to_float", "as_float_images", "as_uint8_images",
+           "range_to_uint8", "detect_value_range",
+           "to_float", "to_uint8", "tensor_to_float", "as_float_images", "as_uint8_images",
            "stretch_contrast"]

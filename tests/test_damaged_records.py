@@ -101,7 +101,8 @@ def test_a_cut_last_history_row_is_kept_aside_and_the_epoch_trained_again(run, f
         assert [row["epoch"] for row in runs.read_history(run / runs.HISTORY_FILE)] == [1]
     code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
     assert code == 0, stderr[-3000:]
-    assert (f"dcganlib: note: {run / 'history.csv'}: its last row was cut short ({damaged.decode().splitlines()[-1]!r}); "
+    last = damaged.decode().splitlines()[-1]
+    assert (f"dcganlib: note: {run / 'history.csv'}: its last row was cut short ({last!r}); "
             "the file is kept aside as history.csv.damaged and the row dropped; training continues from ckpt-1 and "
             "redoes the epochs after it") in stderr
     assert (run / "history.csv.damaged").read_bytes() == damaged

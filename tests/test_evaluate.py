@@ -69,7 +69,7 @@ def test_evaluation_writes_the_figures(evaluated):
     folder = run_dir / "evaluation"
     expected = {"two_sample_roc", "power_spectrum", "tissue_intensity", "feature_metrics", "ssim_histograms",
                 "diversity", "closest_pairs", "gallery", "ssim_over_epochs", "history"}
-    assert {Path(name).stem for name in result["figures"]} == expected
+    assert {Path(name).stem for name in result["figures"]} == expected == set(runs.EVALUATION_FIGURES)
     for stem in expected:
         for suffix in (".png", ".pdf"):
             assert (folder / f"{stem}{suffix}").stat().st_size > 1000

@@ -159,5 +159,6 @@ def middle_slice(rows: Sequence[dict[str, Any]], split: str = "train") -> dict[s
     return pool[len(pool) // 2]
 
 
-__all__ = ["OASIS_SPLITS", "walk", "dicom_headers", "order_series", "find_oasis_root", "split_supported", "collect", "collect_oasis",
+__all__ = ["OASIS_SPLITS", "walk", "dicom_headers", "order_series",
+           "find_oasis_root", "split_supported", "collect", "collect_oasis",
            "survey_files", "middle_slice"]

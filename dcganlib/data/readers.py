@@ -271,7 +271,8 @@ def values_to_uint8(planes: list[np.ndarray], value_range: Optional[str], where:
     if floats:
         low = min(float(planes[i].min()) for i in floats)
         high = max(float(planes[i].max()) for i in floats)
-        if declared is not None and not (declared[0] - RANGE_TOLERANCE <= low and high <= declared[1] + RANGE_TOLERANCE):
+        inside = declared is not None and declared[0] - RANGE_TOLERANCE <= low and high <= declared[1] + RANGE_TOLERANCE
+        if declared is not None and not inside:
             raise DataError(f"{where} holds float values in [{low:.4g}, {high:.4g}], outside --value-range "
                             f"{value_range}; pass the range the images were saved in")
         chosen = declared or detect_value_range(low, high)
