@@ -336,10 +336,10 @@ def check_run_folder(config: Config, run_dir: Path, resume: bool, overwrite: boo
 def _no_checkpoint(run_dir: Path, rows: Sequence[dict[str, float]]) -> str:
     """Why a run without a checkpoint cannot be resumed, and advice that keeps what it has."""
     folder = run_dir / CHECKPOINT_DIR
-    where = f"no checkpoint in {folder}" if folder.is_dir() else f"its {CHECKPOINT_DIR}/ folder is gone"
     if not rows:
-        return (f"cannot resume {run_dir}: {where} (the run stopped before its first epoch finished); start it "
-                f"again with --overwrite, which deletes {describe_artefacts(run_dir)}")
+        return (f"cannot resume {run_dir}: no checkpoint in {folder} (the run stopped before its first epoch "
+                f"finished); start it again with --overwrite, which deletes {describe_artefacts(run_dir)}")
+    where = f"no checkpoint in {folder}" if folder.is_dir() else f"its {CHECKPOINT_DIR}/ folder is gone"
     epochs = int(rows[-1]["epoch"])
     if (run_dir / GENERATOR_FILE).is_file():
         return (f"cannot resume {run_dir}: {where}, though history.csv records {epochs} epochs and "
