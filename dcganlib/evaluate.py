@@ -114,7 +114,8 @@ def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.n
             timings: Optional[dict[str, float]] = None,
             name: str = "generated images") -> tuple[dict[str, Any], dict[str, Any]]:
     """Every figure for one candidate set (uint8 images): the two-sample test on the four sets, and the
-    held-out figures of ``test_candidate[:count]`` against ``side``. ``(results, details)``. ``name`` says
+    held-out figures of ``test_candidate[:count]`` against ``side``. ``(results, details)``; ``details["notes"]``
+    says why figures of a degenerate set sit at their worst (:func:`degenerate_notes`). ``name`` says
     whose figures they are in the progress lines."""
     timings = {} if timings is None else timings
     candidate = test_candidate[:count]
@@ -137,7 +138,7 @@ def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.n
         details["histogram"] = artefacts.tissue_histogram(candidate)
         results["spectrum"] = artefacts.spectrum_deviation(details["spectrum"], side.spectrum)
         results["tissue_intensity"] = artefacts.tissue_wasserstein(details["histogram"], side.histogram)
-    results["notes"] = degenerate_notes(candidate)
+    details["notes"] = degenerate_notes(candidate)
     with _stage("ssim_family", timings, name):
         details["best_match"] = metrics.best_match_ssim(candidate, side.reference)
         results["best_match_ssim"] = details["best_match"].summary()
@@ -395,6 +396,7 @@ def _evaluate(sets: EvaluationSets, source: dict[str, str], folder: Path, histor
         "references": {"method": sets.method, "sources": sets.sources},
         "definitions": DEFINITIONS,
         **results,
+        "notes": {side: details[side]["notes"] for side in ("generated", "real_reference")},
         "figures": figures,
         "figures_dir": str(folder),
     }
