@@ -188,12 +188,15 @@ def same_images(finished_run, tmp_path_factory):
     np.save(root / "torch.npy", (u8.astype(np.float32) / 255)[:, None])  # (N, 1, H, W) in [0, 1]
     np.save(root / "unit.npy", u8.astype(np.float64) / 255)
     np.save(root / "u16.npy", u8.astype(np.uint16) * 257)
+    (root / "pngs16").mkdir()
+    for i, image in enumerate(u8):
+        Image.fromarray(image.astype(np.uint16) * 257).save(root / "pngs16" / f"img_{i:03d}.png")  # 16-bit grey
     return root, u8
 
 
 @pytest.mark.parametrize("name, value_range", [("pngs", None), ("u8.npy", None), ("keras.npy", None),
                                                ("keras.npy", "-1,1"), ("unit.npy", "0,1"), ("torch.npy", "0,1"),
-                                               ("u16.npy", None)])
+                                               ("u16.npy", None), ("pngs16", None)])
 def test_the_same_images_are_read_the_same_in_every_format(name, value_range, same_images):
     root, u8 = same_images
     got = evaluate.read_generated(root / name, value_range)
