@@ -56,6 +56,7 @@ TENSORBOARD_DIR = "tensorboard"
 EVALUATION_DIR = "evaluation"
 METRICS_FILE = "metrics.json"
 GENERATED_DIR = "generated"
+GENERATED_MANIFEST = "generated.json"  # what generate wrote in its output folder ("files": plain names)
 LOCK_FILE = "train.lock"
 DAMAGED_SUFFIX = ".damaged"  # history.csv.damaged: a damaged record kept aside
 #: Stems of the figures ``evaluate`` writes (each as .png and .pdf) beside its metrics.json.
@@ -364,17 +365,33 @@ def check_run_subfolders(run_dir: Path, names: Sequence[str]) -> None:
 
 def own_files(run_dir: Path, name: str) -> list[Path]:
     """The files dcganlib wrote in the run's folder ``name`` that :func:`clear_run_folder` deletes:
-    ``epoch_NNNN.png`` in ``grids/``; metrics.json and the figures in ``evaluation/``; every file of the
-    other folders (checkpoints, TensorBoard events, generated images). Temporaries of killed writers count."""
+    ``epoch_NNNN.png`` in ``grids/``; metrics.json and the figures in ``evaluation/``; in ``generated/`` the
+    files its ``generated.json`` lists, and that record; every file of ``checkpoints/`` and ``tensorboard/``.
+    Temporaries of killed writers count."""
     folder = run_dir / name
     if not folder.is_dir():
         return []
     if name == GRIDS_DIR:
         return [path for _, path in epoch_grids(run_dir)] + _temporaries(folder)
-    if name == EVALUATION_DIR:
-        names = {METRICS_FILE} | {stem + suffix for stem in EVALUATION_FIGURES for suffix in FIGURE_SUFFIXES}
+    if name in (EVALUATION_DIR, GENERATED_DIR):
+        names = ({METRICS_FILE} | {stem + suffix for stem in EVALUATION_FIGURES for suffix in FIGURE_SUFFIXES}
+                 if name == EVALUATION_DIR else _generated_names(folder))
         return sorted(p for p in folder.iterdir() if p.name in names and p.is_file()) + _temporaries(folder)
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def _generated_names(folder: Path) -> set[str]:
+    """The plain file names ``generate`` lists in ``folder/generated.json``, and that record; none when it is
+    absent or unreadable (then nothing there is known to be dcganlib's)."""
+    import json
+
+    try:
+        listed = json.loads((folder / GENERATED_MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    if not isinstance(listed, list):
+        return set()
+    return {GENERATED_MANIFEST} | {n for n in listed if isinstance(n, str) and n == Path(n).name}
 
 
 def _temporaries(folder: Path) -> list[Path]:
@@ -405,11 +422,12 @@ def create_run_folder(run_dir: Path) -> None:
 
 
 def clear_run_folder(run_dir: Path) -> None:
-    """Delete the run artefacts (:data:`RUN_ARTEFACTS`) and nothing else: in ``grids/`` and ``evaluation/``
-    only the files dcganlib names (:func:`own_files`), so a user's file kept there stays (with its folder)."""
+    """Delete the run artefacts (:data:`RUN_ARTEFACTS`) and nothing else: in ``grids/``, ``evaluation/`` and
+    ``generated/`` only the files dcganlib names (:func:`own_files`), so a user's file kept there stays
+    (with its folder)."""
     for name in RUN_ARTEFACTS:
         target = run_dir / name
-        if name in (GRIDS_DIR, EVALUATION_DIR) and target.is_dir():
+        if name in (GRIDS_DIR, EVALUATION_DIR, GENERATED_DIR) and target.is_dir():
             for path in own_files(run_dir, name):
                 path.unlink()
             with contextlib.suppress(OSError):  # not empty: the user's files stay
@@ -565,7 +583,7 @@ __all__ = [
     "CHECKPOINT_NAME", "TENSORBOARD_DIR", "DAMAGED_SUFFIX", "EVALUATION_FIGURES", "FIGURE_SUFFIXES", "RUN_FOLDERS",
     "DamagedRecordWarning", "check_run_subfolders", "own_files", "keep_aside", "json_record_problem",
     "recover_records", "history_damage",
-    "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "LOCK_FILE", "RUN_ARTEFACTS",
+    "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "GENERATED_MANIFEST", "LOCK_FILE", "RUN_ARTEFACTS",
     "grid_path", "epoch_grids", "checkpoints", "latest_checkpoint", "checkpoint_epoch", "record_checkpoints", "read_config", "read_history",
     "write_history", "history_column", "check_run_folder", "describe_artefacts", "create_run_folder",
     "clear_run_folder", "remove_stale_temporaries", "folder_bytes", "disk_needed", "check_free_disk", "run_lock",

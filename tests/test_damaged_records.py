@@ -18,7 +18,8 @@ from dcganlib import evaluate, manifest, runs
 from dcganlib.errors import RunFolderError
 from helpers import error_line, main, snapshot
 
-USER_FILES = {"notes.txt": "my notes on this run", "grids/favourite.txt": "epoch 2 looks best"}
+USER_FILES = {"notes.txt": "my notes on this run", "grids/favourite.txt": "epoch 2 looks best",
+              "generated/chosen.txt": "generated_0001 for the poster"}
 
 
 @pytest.fixture
@@ -26,6 +27,9 @@ def run(finished_run, tmp_path) -> Path:
     """A copy of the shared finished run (2 epochs, checkpoints 1 and 2) with a user's files inside it."""
     copy = tmp_path / "run"
     shutil.copytree(finished_run.run_dir, copy)
+    (copy / "generated").mkdir()
+    (copy / "generated" / "generated_0000.png").write_bytes(b"an image generate wrote")
+    (copy / "generated" / "generated.json").write_text(json.dumps({"complete": True, "files": ["generated_0000.png"]}))
     for name, text in USER_FILES.items():
         (copy / name).write_text(text)
     return copy
@@ -63,12 +67,13 @@ def test_evaluate_out_never_replaces_the_users_files_beside_it(finished_run, tmp
     assert "evaluate:" not in stderr  # refused before any work
 
 
-# ---- defect 6: train --overwrite and a user's file in RUN/grids --------------------------------------------
+# ---- defect 6: train --overwrite and a user's file in RUN/grids (or RUN/generated) ---------------------------
 def test_overwrite_deletes_only_dcganlibs_own_grids(run):
     assert runs.describe_artefacts(run).startswith("config.json, run.json, split.json, history.csv, grids/ (2 files)")
+    assert runs.describe_artefacts(run).endswith("generated/ (2 files)")
     runs.clear_run_folder(run)
     assert sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.name != runs.LOCK_FILE) == [
-        "grids", "grids/favourite.txt", "notes.txt"]
+        "generated", "generated/chosen.txt", "grids", "grids/favourite.txt", "notes.txt"]
     user_files_intact(run)
     (run / "grids" / "favourite.txt").unlink()
     runs.clear_run_folder(run)  # with nothing of the user's left, the folder goes too
