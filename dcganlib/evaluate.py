@@ -319,13 +319,18 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
     cut = runs.history_damage(run_dir / runs.HISTORY_FILE)
     if cut is not None:
         print(f"dcganlib: note: {cut}; the figures over epochs leave it out", file=sys.stderr)
+    training = run_dir.is_dir() and runs.training_elsewhere(run_dir)
+    if training:
+        print(f"dcganlib: note: another process is training {run_dir} now (it holds {runs.LOCK_FILE}); the figures "
+              f"are of its {runs.GENERATOR_FILE} or newest checkpoint as they are now, and metrics.json says so",
+              file=sys.stderr)
     started = time.perf_counter()
     sets, config = run_sets(run_dir, reference=reference, seed=seed)
     load_seconds = time.perf_counter() - started
     with warnings.catch_warnings():  # the cut history row is said once, above
         warnings.simplefilter("ignore", runs.DamagedRecordWarning)
-        payload = _evaluate(sets, {"run_dir": str(run_dir)}, folder, run_dir / runs.HISTORY_FILE, seed,
-                            inception_weights, load_seconds)
+        source = {"run_dir": str(run_dir), **({"training_in_progress": True} if training else {})}
+        payload = _evaluate(sets, source, folder, run_dir / runs.HISTORY_FILE, seed, inception_weights, load_seconds)
         summaries.log_evaluation(run_dir, config, [folder / name for name in payload["figures"]])
     payload["run_manifest"] = None if problem else read_manifest(run_dir)  # how the generator was trained
     if problem:

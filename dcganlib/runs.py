@@ -578,11 +578,28 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         lock.release()
 
 
+def training_elsewhere(run_dir: Path) -> bool:
+    """Whether another process trains into ``run_dir`` now (holds its ``train.lock``): tried without
+    waiting and released at once; False without a lock file (none is created)."""
+    import filelock
+
+    path = run_dir / LOCK_FILE
+    if not path.is_file():
+        return False
+    lock = filelock.FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return True
+    lock.release()
+    return False
+
+
 __all__ = [
     "CONFIG_FILE", "RUN_MANIFEST_FILE", "SPLIT_FILE", "HISTORY_FILE", "GRIDS_DIR", "GIF_FILE", "CHECKPOINT_DIR",
     "CHECKPOINT_NAME", "TENSORBOARD_DIR", "DAMAGED_SUFFIX", "EVALUATION_FIGURES", "FIGURE_SUFFIXES", "RUN_FOLDERS",
     "DamagedRecordWarning", "check_run_subfolders", "own_files", "keep_aside", "json_record_problem",
-    "recover_records", "history_damage",
+    "recover_records", "history_damage", "training_elsewhere",
     "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "GENERATED_MANIFEST", "LOCK_FILE", "RUN_ARTEFACTS",
     "grid_path", "epoch_grids", "checkpoints", "latest_checkpoint", "checkpoint_epoch", "record_checkpoints", "read_config", "read_history",
     "write_history", "history_column", "check_run_folder", "describe_artefacts", "create_run_folder",

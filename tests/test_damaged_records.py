@@ -299,3 +299,24 @@ def test_every_damaged_record_under_every_command(record, command, run, tmp_path
     if damaged in before:  # a damaged file (or the user's file where a folder was): where it was, or kept aside
         after = snapshot(run)
         assert before[damaged] in (after.get(damaged), after.get(damaged + runs.DAMAGED_SUFFIX)), damaged
+
+
+def test_evaluating_a_run_that_another_process_trains_says_so(run, quick_evaluation, capsys):
+    import subprocess
+    import sys
+
+    hold = ("import sys, filelock; lock = filelock.FileLock(sys.argv[1], timeout=0); lock.acquire(); "
+            "print('ready', flush=True); sys.stdin.read()")  # as a training process holds it, until stdin closes
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(run / runs.LOCK_FILE)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert runs.training_elsewhere(run)
+        code, stderr = main("evaluate", run, capsys=capsys)
+    finally:
+        holder.stdin.close()
+        holder.wait(60)
+    assert code == 0, stderr[-3000:]
+    assert f"dcganlib: note: another process is training {run} now (it holds train.lock)" in stderr
+    assert json.loads((run / "evaluation" / "metrics.json").read_text())["source"]["training_in_progress"] is True
+    assert not runs.training_elsewhere(run)
