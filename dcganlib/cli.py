@@ -83,7 +83,7 @@ def _add_train(sub: Any, fmt: type) -> None:
                     "then the flags below. With --resume the run folder's saved config.json is the base and "
                     "training continues from the latest checkpoint up to --epochs in total.")
     p.add_argument("--data", default=None,
-                   help="folder of PNG/JPEG/TIFF/.npy slices or NIfTI volumes, or an OASIS "
+                   help="folder of PNG/JPEG/TIFF/.npy slices, NIfTI volumes or DICOM files/series, or an OASIS "
                         "keras_png_slices_* folder; default: the embedded MNI152 demo dataset")
     p.add_argument("--out", type=Path, default=Path("runs/default"), help="run folder")
     p.add_argument("--image-size", type=int, default=None, help="square image side (default 64; smoke 32)")
@@ -166,7 +166,15 @@ def _add_evaluate(sub: Any, fmt: type) -> None:
                    help="grade the generator of this epoch (a checkpoint or the best epoch's file still on disk) "
                         "instead of generator.keras, the best epoch's; its figures go to RUN_DIR/evaluation/epoch_NNNN/")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing --out file (the default metrics.json of a run is always rewritten)")
+                   help="replace an existing --out file, and with --images the figures evaluate writes beside it "
+                        "(the default metrics.json and figures of a run are always rewritten)")
+    from .pixels import VALUE_RANGES
+
+    p.add_argument("--value-range", choices=tuple(VALUE_RANGES), default=None, metavar="RANGE",
+                   help="with --images: the range float images were saved in, 0,1 or -1,1 (write "
+                        "--value-range=-1,1); default: "
+                        "detected, and values within [0, 1] are refused as ambiguous. uint8 is read as is, uint16 "
+                        "as value/257; nothing is stretched")
 
 
 def _add_curves(sub: Any, fmt: type) -> None:
@@ -294,6 +302,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("evaluate needs either a run folder (RUN_DIR) or --images PATH, not both")
     if args.epoch is not None and (args.images is not None or args.epoch < 1):
         raise ConfigError("--epoch takes a positive epoch number of a run folder (RUN_DIR)")
+    if args.value_range is not None and args.images is None:
+        raise ConfigError("--value-range describes the files of --images; a run's generator needs none")
     if args.out is not None:  # refused now, not after the evaluation
         from .files import check_output_file
 
@@ -302,10 +312,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.images is not None:
         evaluate_images(args.images, reference=args.reference, out=args.out,
-                        inception_weights=args.inception_weights, seed=args.seed)
+                        inception_weights=args.inception_weights, seed=args.seed, value_range=args.value_range,
+                        overwrite=args.overwrite)
     else:
         evaluate_run(args.run_dir, reference=args.reference, out=args.out,
-                     inception_weights=args.inception_weights, seed=args.seed, epoch=args.epoch)
+                     inception_weights=args.inception_weights, seed=args.seed, epoch=args.epoch,
+                     overwrite=args.overwrite)
     return 0
 
 

@@ -202,7 +202,10 @@ def read_saved_config(path: str | os.PathLike) -> tuple[Config, tuple[str, ...]]
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
-    config = Config.from_dict(values)
+    try:
+        config = Config.from_dict(values)
+    except ConfigError as exc:  # name the file: it may be a run's config.json, not one the user passed
+        raise ConfigError(f"{exc} (in {path})") from None
     return config, tuple(sorted({f.name for f in fields(Config)} - set(values)))
 
 

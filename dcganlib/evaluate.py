@@ -2,7 +2,8 @@
 
 * ``python -m dcganlib evaluate RUN`` samples the run's generator → ``RUN/evaluation/metrics.json`` + figures;
 * ``python -m dcganlib evaluate --images PATH [--reference DATA]`` scores a folder of PNGs or a ``.npy``
-  stack made by any tool against real data, read by the same readers and preprocessing as training.
+  stack made by any tool against real data; the images keep the value range they were saved in
+  (:data:`dcganlib.pixels.GENERATED_VALUES_RULE`, never stretched), the real data is read like training data.
 
 Which real images play which role, and how the real reference of each figure is made, is the job of
 :mod:`dcganlib.references`. Every figure is computed for the generated images and, the same way at the
@@ -31,7 +32,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
@@ -39,11 +42,11 @@ import numpy as np
 
 from . import metrics, runs, seeds, summaries
 from .config import Config, default_config
-from .errors import DataError, RunFolderError
+from .errors import ConfigError, DataError, RunFolderError
 from .files import check_output_file, remove_orphaned_temporaries, write_json
-from .manifest import read_manifest
+from .manifest import manifest_problem, read_manifest
 from .metrics import artefacts, features as feature_space, prdc, quality, two_sample
-from .pixels import to_uint8
+from .pixels import GENERATED_VALUES_RULE, to_uint8
 from .progress import Progress
 from .references import EvaluationSets, real_roles
 
@@ -72,8 +75,11 @@ DEFINITIONS = {
                     "nearest by L2; fraction_closer_than_real_l2 = share of images closer to a training image than "
                     "the 1st percentile of the reference (real, unseen subjects) images' nearest distances",
     "fid_kid": "FID / KID on ImageNet InceptionV3 pool features, only with local weights (never downloaded)",
+    "generated_values": GENERATED_VALUES_RULE,
+    "notes": "why figures of a degenerate set (no tissue, constant images) sit at their worst; empty otherwise",
     "run_manifest": "the run's run.json: the resolved precision, devices, software versions and speed of the "
-                    "training that made the evaluated generator (null for runs from before run.json)",
+                    "training that made the evaluated generator (null for runs from before run.json, and with "
+                    "run_manifest_problem saying why when run.json is damaged)",
 }
 
 
@@ -104,7 +110,8 @@ def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.n
             timings: Optional[dict[str, float]] = None,
             name: str = "generated images") -> tuple[dict[str, Any], dict[str, Any]]:
     """Every figure for one candidate set (uint8 images): the two-sample test on the four sets, and the
-    held-out figures of ``test_candidate[:count]`` against ``side``. ``(results, details)``. ``name`` says
+    held-out figures of ``test_candidate[:count]`` against ``side``. ``(results, details)``; ``details["notes"]``
+    says why figures of a degenerate set sit at their worst (:func:`degenerate_notes`). ``name`` says
     whose figures they are in the progress lines."""
     timings = {} if timings is None else timings
     candidate = test_candidate[:count]
@@ -120,6 +127,7 @@ def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.n
     with _stage("artefacts", timings, name):
         figures, details["spectrum"], details["histogram"] = quality.artefact_figures(candidate, side)
         results["spectrum"], results["tissue_intensity"] = figures["spectrum"], figures["tissue_w1"]
+    details["notes"] = degenerate_notes(candidate)
     with _stage("ssim_family", timings, name):
         details["best_match"] = metrics.best_match_ssim(candidate, side.reference)
         results["best_match_ssim"] = details["best_match"].summary()
@@ -131,6 +139,21 @@ def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.n
     results["memorisation"] = {k: v for k, v in check.items() if not k.endswith("_nearest")}
     details["memorisation"] = check
     return results, details
+
+
+def degenerate_notes(images: np.ndarray) -> list[str]:
+    """Why some figures of a degenerate set (uint8) sit at their worst: no tissue pixel, or constant images.
+    ``[]`` for ordinary images."""
+    notes = []
+    if not artefacts.tissue_histogram(images).any():
+        notes.append(f"tissue_intensity: no pixel above {artefacts.TISSUE_LEVEL:.0%} of the range (no tissue, e.g. "
+                     f"all black); the distance is set to {artefacts.NO_TISSUE:g}, its maximum")
+    flat = images.reshape(len(images), -1)
+    if len(flat) and (flat.min(axis=1) == flat.max(axis=1)).all():
+        value = int(flat[0, 0]) if (flat == flat[0, 0]).all() else None
+        notes.append("every image is constant" + (f" (all pixels {value})" if value is not None else "")
+                     + ": no structure, so the spectrum, SSIM and feature figures are at or near their worst")
+    return notes
 
 
 def evaluate_sets(sets: EvaluationSets, *, seed: int = 0, inception_weights: Optional[str | os.PathLike] = None,
@@ -195,45 +218,71 @@ def run_sets(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] 
                   unit="images") as bar:
         images = sample(generator, roles.generated_needed, seed=seed, progress=bar)
     if not np.isfinite(images).all():
-        raise RunFolderError(f"the generator of {run_dir} produces NaN/Inf images (did training diverge?); "
-                             "evaluate an earlier checkpoint or resume with --lr-scale 0.5")
+        raise RunFolderError(f"the generator of {run_dir} produces NaN/Inf images (did training diverge?), which "
+                             f"cannot be scored; move {runs.GENERATOR_FILE} aside (do not delete it) and evaluate "
+                             "again: the newest readable checkpoint is used instead")
     if images.shape[1:] != roles.heldout.shape[1:]:
         raise RunFolderError(f"the generator in {run_dir} makes {images.shape[1:]} images but the data is "
                              f"{roles.heldout.shape[1:]}; config.json and generator do not match")
     return roles.with_generated(to_uint8(images)), config
 
 
-def read_generated(path: str | os.PathLike) -> np.ndarray:
-    """Every image under ``path`` (a folder of PNG/JPEG/TIFF/BMP files, or a ``.npy`` stack), as uint8
-    ``(N, S, S, 1)``, read by the training readers at the size ``S`` of the first image (others are fitted)."""
-    from .data import load_dataset, survey_files
+def read_generated(path: str | os.PathLike, value_range: Optional[str] = None) -> np.ndarray:
+    """Every image under ``path`` (a folder of PNG/JPEG/TIFF/BMP files or ``.npy`` stacks, or one such file),
+    as uint8 ``(N, S, S, 1)`` at the size ``S`` of the first image (others are fitted like training data).
+
+    Values keep the range they were saved in (:data:`dcganlib.pixels.GENERATED_VALUES_RULE`; ``value_range``
+    ``"-1,1"`` or ``"0,1"`` declares it for float images), so one image set scores the same in every format.
+    Files that cannot be read are skipped with a warning naming the count and the first one.
+    """
+    from .data.discovery import walk
+    from .data.loading import SkippedFilesWarning
+    from .data.readers import (IMAGE_SUFFIXES, NUMPY_SUFFIXES, UnreadableFile, fit, read_values, suffix_of,
+                               to_channels, values_to_uint8)
 
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"--images {path} does not exist; pass a folder of generated PNGs or a .npy stack")
-    rows = survey_files(path)
-    if not rows:
-        raise DataError(f"no image files in {path}; pass a folder of generated PNGs or a .npy stack")
-    first = path if path.is_file() else path / rows[0]["path"]
-    size = rows[0]["width"] and max(rows[0]["width"], rows[0]["height"])
-    if not size:
+    files = [path] if path.is_file() else [p for p in walk(path) if suffix_of(p) in IMAGE_SUFFIXES + NUMPY_SUFFIXES]
+    if not files:
+        raise DataError(f"no image files in {path} (the folder is empty or holds other files); pass a folder of "
+                        "generated PNGs or a .npy stack")
+    planes: list[np.ndarray] = []
+    labels: list[str] = []  # where each image came from, for the NaN refusal
+    skipped: list[tuple[Path, str]] = []
+    for file in files:
         try:
-            shape = np.load(first, mmap_mode="r", allow_pickle=False).shape
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read {first}: {exc}") from None
-        size = max(shape[-3:-1] if len(shape) >= 3 and shape[-1] in (3, 4) else shape[-2:])
+            found = read_values(file)
+        except UnreadableFile as exc:
+            skipped.append((file, str(exc)))
+            continue
+        planes += found
+        labels += [f"image {i}" if file == path else f"image {i} of {file.relative_to(path)}"
+                   for i in range(len(found))]
+    if not planes:
+        file, reason = skipped[0]
+        raise DataError(f"no readable image in {path} (e.g. {file}: {reason}); pass a folder of generated PNGs or "
+                        "a .npy stack")
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable or non-image file(s) under {path} (e.g. {skipped[0][0]}: "
+                      f"{skipped[0][1]})", SkippedFilesWarning, stacklevel=2)
+    planes = values_to_uint8(planes, value_range, path, labels)
+    size = max(planes[0].shape[:2])
     if size < 16:
         raise DataError(f"the images in {path} are {size} px; the evaluation needs at least 16 px")
-    loaded = load_dataset(default_config(data=str(path), image_size=int(size), channels=1, max_images=None,
-                                         val_fraction=0.0, test_fraction=0.0))
-    return np.concatenate([loaded.train, loaded.validate, loaded.test])
+    smaller = [plane.shape[:2] for plane in planes if max(plane.shape[:2]) < size]
+    if smaller:
+        raise DataError(f"{len(smaller)} images in {path} are smaller than the first one ({size} px, e.g. "
+                        f"{smaller[0][1]}x{smaller[0][0]}); give images of one size")
+    return np.stack([fit(to_channels(plane, 1), size) for plane in planes])
 
 
 def image_sets(images: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
-               seed: int = 0) -> tuple[EvaluationSets, Config]:
-    """The evaluation sets for generated images on disk against the real data ``reference`` (a folder or file
-    read like training data, split like training data; None = the embedded demo dataset)."""
-    generated = read_generated(images)
+               seed: int = 0, value_range: Optional[str] = None) -> tuple[EvaluationSets, Config]:
+    """The evaluation sets for generated images on disk (read by :func:`read_generated`) against the real data
+    ``reference`` (a folder or file read like training data, split like training data; None = the embedded
+    demo dataset)."""
+    generated = read_generated(images, value_range)
     config = default_config(data=None if reference is None else str(reference), image_size=generated.shape[1],
                             channels=1, max_images=None)
     roles = real_roles(config, None, seed).limited_to(len(generated))
@@ -244,25 +293,44 @@ def image_sets(images: str | os.PathLike, reference: Optional[str | os.PathLike]
 # entry points
 def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
                  out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
-                 seed: int = 0, *, quiet: bool = False, epoch: Optional[int] = None) -> dict:
+                 seed: int = 0, *, quiet: bool = False, overwrite: bool = False, epoch: Optional[int] = None) -> dict:
     """Evaluate the run in ``run_dir``; write ``metrics.json`` (``out``, default ``RUN/evaluation/metrics.json``)
-    and the figures (always in that default folder); return the metrics dict.
+    and the figures (always in that default folder); return the metrics dict. An existing ``out`` file is
+    replaced only with ``overwrite``. A damaged ``run.json`` is named on stderr and in ``run_manifest_problem``.
 
     The generator graded is ``generator.keras`` — the best epoch's when the run tracked quality
     (:mod:`dcganlib.tracking`) — or, with ``epoch``, that epoch's (its default folder is then
     ``RUN/evaluation/epoch_NNNN/``). ``metrics.json`` says which under ``"generator"``."""
     run_dir = Path(run_dir)
     folder = runs.evaluation_dir(run_dir, epoch)
-    _check_before_work(out, folder, inception_weights, seed)
+    if run_dir.is_dir():  # a file where the figures or the TensorBoard copy go: refused before any work
+        runs.check_run_subfolders(run_dir, [runs.EVALUATION_DIR, runs.TENSORBOARD_DIR])
+    _check_before_work(out, folder, inception_weights, seed, overwrite)
+    problem = manifest_problem(run_dir) if (run_dir / runs.CONFIG_FILE).is_file() else None
+    if problem is not None:
+        print(f"dcganlib: note: {problem}; metrics.json records run_manifest null with this reason",
+              file=sys.stderr)
+    cut = runs.history_damage(run_dir / runs.HISTORY_FILE)
+    if cut is not None:
+        print(f"dcganlib: note: {cut}; the figures over epochs leave it out", file=sys.stderr)
+    training = run_dir.is_dir() and runs.training_elsewhere(run_dir)
+    if training:
+        print(f"dcganlib: note: another process is training {run_dir} now (it holds {runs.LOCK_FILE}); the figures "
+              f"are of its {runs.GENERATOR_FILE} or newest checkpoint as they are now, and metrics.json says so",
+              file=sys.stderr)
     started = time.perf_counter()
     sets, config = run_sets(run_dir, reference=reference, seed=seed, epoch=epoch)
     load_seconds = time.perf_counter() - started
-    payload = _evaluate(sets, {"run_dir": str(run_dir)}, folder, run_dir / runs.HISTORY_FILE, seed,
-                        inception_weights, load_seconds)
-    manifest = read_manifest(run_dir)
+    with warnings.catch_warnings():  # the cut history row is said once, above
+        warnings.simplefilter("ignore", runs.DamagedRecordWarning)
+        source = {"run_dir": str(run_dir), **({"training_in_progress": True} if training else {})}
+        payload = _evaluate(sets, source, folder, run_dir / runs.HISTORY_FILE, seed, inception_weights, load_seconds)
+        summaries.log_evaluation(run_dir, config, [folder / name for name in payload["figures"]])
+    manifest = None if problem else read_manifest(run_dir)
     payload["run_manifest"] = manifest  # run.json: how the evaluated generator was trained
+    if problem:
+        payload["run_manifest_problem"] = problem
     payload["generator"] = graded_generator(manifest, epoch, reference is not None)
-    summaries.log_evaluation(run_dir, config, [folder / name for name in payload["figures"]])
     return _finish(payload, Path(out) if out is not None else folder / runs.METRICS_FILE, quiet, str(run_dir))
 
 
@@ -287,27 +355,45 @@ def graded_generator(manifest: Optional[Mapping[str, Any]], epoch: Optional[int]
 
 def evaluate_images(images: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
                     out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
-                    seed: int = 0, *, quiet: bool = False) -> dict:
+                    seed: int = 0, *, quiet: bool = False, value_range: Optional[str] = None,
+                    overwrite: bool = False) -> dict:
     """Evaluate generated images on disk (any tool's) against real data; figures and ``metrics.json`` go to
-    ``out``'s folder (default: a sibling folder ``<images>-evaluation/``)."""
+    ``out``'s folder (default: a sibling folder ``<images>-evaluation/``). ``value_range`` (``"-1,1"``,
+    ``"0,1"``) declares the range of float images (:func:`read_generated`). In a folder the user named
+    with ``out``, an existing ``out`` or figure file (:data:`dcganlib.runs.EVALUATION_FIGURES`) is
+    replaced only with ``overwrite``."""
     images = Path(images)
     out_path = Path(out) if out is not None else images.parent / f"{images.name}-evaluation" / runs.METRICS_FILE
-    _check_before_work(out, out_path.parent, inception_weights, seed)
+    _check_before_work(out, out_path.parent, inception_weights, seed, overwrite, figures_beside_out=out is not None)
     started = time.perf_counter()
-    sets, config = image_sets(images, reference=reference, seed=seed)
-    source = {"images": str(images), "reference": "the embedded demo dataset" if config.data is None else config.data}
+    sets, config = image_sets(images, reference=reference, seed=seed, value_range=value_range)
+    source = {"images": str(images), "reference": "the embedded demo dataset" if config.data is None else config.data,
+              "value_range": value_range or "as saved (see definitions: generated_values)"}
     payload = _evaluate(sets, source, out_path.parent, None, seed, inception_weights, time.perf_counter() - started)
     return _finish(payload, out_path, quiet, str(images))
 
 
 def _check_before_work(out: Optional[str | os.PathLike], figures: Path,
-                       inception_weights: Optional[str | os.PathLike], seed: int) -> None:
+                       inception_weights: Optional[str | os.PathLike], seed: int, overwrite: bool,
+                       figures_beside_out: bool = False) -> None:
     """What can be refused before minutes of evaluation: the seed, the ``out`` path given (not a folder, a
-    writable place), the Inception weights file; and the temporaries a killed evaluate left in the folders
-    it writes (a dead writer's only: another evaluate may be writing there now)."""
+    writable place, existing only with ``overwrite``), the figure files it would replace in a folder the
+    user named (``figures_beside_out``), the figures folder being a file, the Inception weights file; and
+    the temporaries a killed evaluate left in the folders it writes (a dead writer's only: another
+    evaluate may be writing there now)."""
     seeds.check_seed(seed)
     if out is not None:
-        check_output_file(out, overwrite=True)
+        check_output_file(out, overwrite=overwrite)
+    if figures.exists() and not figures.is_dir():
+        raise RunFolderError(f"{figures} is a file where evaluate writes its figures; move or rename it, or give "
+                             "--out a path in another folder")
+    if figures_beside_out and not overwrite:
+        taken = [figures / (stem + suffix) for stem in runs.EVALUATION_FIGURES for suffix in runs.FIGURE_SUFFIXES
+                 if (figures / (stem + suffix)).exists()]
+        if taken:
+            raise ConfigError(f"--out {out} would write the figures beside it, and {len(taken)} of their names exist "
+                              f"in {figures} (e.g. {taken[0].name}); pass --overwrite to replace them, or give "
+                              "--out a path in another folder")
     if inception_weights is not None:
         metrics.find_inception_weights(inception_weights)
     for folder in {figures, Path(out).parent if out is not None else figures}:
@@ -330,6 +416,7 @@ def _evaluate(sets: EvaluationSets, source: dict[str, str], folder: Path, histor
         "references": {"method": sets.method, "sources": sets.sources},
         "definitions": DEFINITIONS,
         **results,
+        "notes": {side: details[side]["notes"] for side in ("generated", "real_reference")},
         "figures": figures,
         "figures_dir": str(folder),
     }
@@ -437,6 +524,8 @@ def summary_text(result: Mapping[str, Any]) -> str:
     lines += [f"{name:<{width}}{gen:>22}{ref:>22}" for name, gen, ref in rows]
     if not fid.get("available"):
         lines.append(f"FID/KID (InceptionV3) not computed: {fid['reason']}")
+    for side, notes in result.get("notes", {}).items():
+        lines += [f"note ({side.replace('_', ' ')}): {note}" for note in notes]
     return "\n".join(lines)
 
 

@@ -40,6 +40,7 @@ from typing import Any, Optional, Sequence
 
 from . import runs
 from .config import Config
+from .errors import RunFolderError
 from .files import write_json
 
 #: CPU features that decide precision and speed (``/proc/cpuinfo`` names); run.json lists those present.
@@ -136,14 +137,26 @@ def hardware(config: Config, precision: str, strategy: Any, jit_compile: bool) -
     }
 
 
+def manifest_problem(run_dir: str | os.PathLike) -> Optional[str]:
+    """Why the run's ``run.json`` cannot be read (``"… is not valid JSON (…)"``), or None when it reads or
+    there is none."""
+    path = Path(run_dir) / runs.RUN_MANIFEST_FILE
+    problem = runs.json_record_problem(path)
+    return None if problem is None else f"{path} {problem}"
+
+
 def read_manifest(run_dir: str | os.PathLike) -> Optional[dict[str, Any]]:
-    """The run's ``run.json`` as a dict, or None when there is none (a run from before manifests) or it
-    cannot be read (a manifest is a record; a damaged one does not stop anything)."""
-    try:
-        manifest = json.loads((Path(run_dir) / runs.RUN_MANIFEST_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) else None
+    """The run's ``run.json`` as a dict, or None when there is none (a run from before manifests).
+
+    A damaged one is never read as missing: :class:`RunFolderError` says what is wrong (a resume keeps it
+    aside as ``run.json.damaged`` first, :func:`dcganlib.runs.recover_records`; ``evaluate`` records the
+    problem, :func:`manifest_problem`)."""
+    problem = manifest_problem(run_dir)
+    if problem is not None:
+        raise RunFolderError(f"{problem}; a --resume keeps it aside as {runs.RUN_MANIFEST_FILE}"
+                             f"{runs.DAMAGED_SUFFIX} and starts a new one")
+    path = Path(run_dir) / runs.RUN_MANIFEST_FILE
+    return json.loads(path.read_bytes()) if path.is_file() else None
 
 
 class RunManifest:
@@ -215,4 +228,5 @@ class RunManifest:
 
 
 __all__ = ["RELEVANT_CPU_FLAGS", "STATUSES", "utc_now", "git_commit", "software", "hardware", "read_manifest",
+           "manifest_problem",
            "RunManifest"]

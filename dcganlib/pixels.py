@@ -5,6 +5,11 @@
   ``x = u8 / 127.5 − 1`` (:func:`to_float`) and back ``u8 = clip(round((x + 1) · 127.5), 0, 255)``
   (:func:`to_uint8`); a generator's ``tanh`` output is already in that range.
 
+Images *read from files a user made* (``evaluate --images``) keep the value range they were saved in
+(:data:`GENERATED_VALUES_RULE`): uint8 as is, uint16 through :func:`uint16_to_uint8`, float through
+:func:`range_to_uint8` from a declared or detected range (:func:`detect_value_range`). Nothing is
+stretched, so the same images score the same whatever format they were saved in.
+
 Functions that accept "images" take either convention and coerce with :func:`as_float_images` or
 :func:`as_uint8_images`; ``(N, H, W)`` is read as grayscale. Wrong shapes or dtypes are programmer
 errors (``ValueError``/``TypeError``); code that reads *user* files checks them before calling these.
@@ -12,7 +17,7 @@ errors (``ValueError``/``TypeError``); code that reads *user* files checks them 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -32,6 +37,45 @@ def to_uint8(images: Any) -> np.ndarray:
     """float ``[-1, 1]`` → uint8 ``[0, 255]`` via ``round((x + 1) · 127.5)``, clipped (any shape)."""
     array = np.asarray(images, dtype=np.float32)
     return np.clip(np.rint((array + np.float32(1.0)) * UINT8_SCALE), 0, 255).astype(np.uint8)
+
+
+#: ``--value-range`` name → the float range it declares.
+VALUE_RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0)}
+#: Float values this far outside a range still count as inside it (rounding), and are clipped.
+RANGE_TOLERANCE = 1e-3
+GENERATED_VALUES_RULE = (
+    "generated images are read with the value range they were saved in, never stretched: uint8 as is, uint16 as "
+    "round(v/257), bool as 0/255, other integers only when within [0, 255]; float by the declared --value-range "
+    "(-1,1: round((x+1)*127.5); 0,1: round(x*255)), else detected: all values within [-1, 1] with some below 0 "
+    "-> [-1, 1]; all within [0, 1] is ambiguous and refused without --value-range; NaN/Inf refused; "
+    "(N,H,W), (N,H,W,1), (N,1,H,W) and RGB(A) accepted (colour -> ITU-R 601 luma)")
+
+
+def uint16_to_uint8(values: Any) -> np.ndarray:
+    """uint16 ``[0, 65535]`` → uint8 via ``round(v / 257)`` (65535 → 255; ``u8 · 257`` round-trips exactly)."""
+    array = np.asarray(values)
+    if array.dtype != np.uint16:
+        raise TypeError(f"uint16_to_uint8 expects uint16 values; got dtype {array.dtype}")
+    return np.rint(array.astype(np.float64) / 257.0).astype(np.uint8)
+
+
+def range_to_uint8(values: Any, value_range: tuple[float, float]) -> np.ndarray:
+    """Float values in ``value_range = (low, high)`` → uint8 via ``round((x − low) / (high − low) · 255)``,
+    clipped: ``(-1, 1)`` is :func:`to_uint8`, ``(0, 1)`` is ``round(x · 255)``."""
+    low, high = (float(v) for v in value_range)
+    array = np.asarray(values, dtype=np.float64)
+    return np.clip(np.rint((array - low) / (high - low) * 255.0), 0, 255).astype(np.uint8)
+
+
+def detect_value_range(low: float, high: float) -> Optional[tuple[float, float]]:
+    """The range of float images whose values span ``[low, high]``: ``(-1, 1)`` when they lie within it
+    (:data:`RANGE_TOLERANCE`) and some are clearly below 0 (under ``-RANGE_TOLERANCE``, so float noise
+    around 0 in ``[0, 1]`` images decides nothing); None when they fit ``[0, 1]`` too (ambiguous) or
+    neither range."""
+    tolerance = RANGE_TOLERANCE
+    if low >= -1 - tolerance and high <= 1 + tolerance and low < -tolerance:
+        return VALUE_RANGES["-1,1"]
+    return None
 
 
 def tensor_to_float(batch_u8: Any) -> Any:
@@ -109,5 +153,7 @@ def stretch_contrast(images: Any) -> np.ndarray:
     return np.where(span > 0, (array - low) / np.where(span > 0, span, 1.0) * 2.0 - 1.0, -1.0).astype(np.float32)
 
 
-__all__ = ["UINT8_SCALE", "to_float", "to_uint8", "tensor_to_float", "as_float_images", "as_uint8_images",
+__all__ = ["UINT8_SCALE", "VALUE_RANGES", "RANGE_TOLERANCE", "GENERATED_VALUES_RULE", "uint16_to_uint8",
+           "range_to_uint8", "detect_value_range",
+           "to_float", "to_uint8", "tensor_to_float", "as_float_images", "as_uint8_images",
            "stretch_contrast"]

@@ -16,6 +16,10 @@ so ``gif``, ``--help`` and every check before training answer at once)::
     evaluation/        metrics.json and figures of ``python -m dcganlib evaluate``
     generated/         images of ``python -m dcganlib generate`` (the default --out)
     train.lock         held while a process trains into the folder
+
+A damaged record is never repaired silently nor overwritten: a resume keeps a ``run.json`` or
+``split.json`` it cannot read, and a ``history.csv`` whose last row was cut short, aside as
+``NAME.damaged`` and says so (:func:`recover_records`); damage it cannot recover from is refused in one line.
 """
 
 from __future__ import annotations
@@ -27,12 +31,17 @@ import math
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from .config import Config, read_saved_config
 from .errors import ConfigError, RunFolderError
-from .files import write_text
+from .files import atomic_path, write_text
+
+
+class DamagedRecordWarning(UserWarning):
+    """A run record was damaged; what was left out or kept aside is in the message."""
 
 CONFIG_FILE = "config.json"
 RUN_MANIFEST_FILE = "run.json"
@@ -48,7 +57,16 @@ TENSORBOARD_DIR = "tensorboard"
 EVALUATION_DIR = "evaluation"
 METRICS_FILE = "metrics.json"
 GENERATED_DIR = "generated"
+GENERATED_MANIFEST = "generated.json"  # what generate wrote in its output folder ("files": plain names)
 LOCK_FILE = "train.lock"
+DAMAGED_SUFFIX = ".damaged"  # history.csv.damaged: a damaged record kept aside
+#: Stems of the figures ``evaluate`` writes (each as .png and .pdf) beside its metrics.json.
+EVALUATION_FIGURES = ("two_sample_roc", "power_spectrum", "tissue_intensity", "feature_metrics", "ssim_histograms",
+                      "diversity", "closest_pairs", "gallery", "ssim_over_epochs", "history")
+FIGURE_SUFFIXES = (".png", ".pdf")
+#: Folders of a run and what they hold: a regular file in their place is refused, never deleted.
+RUN_FOLDERS = {GRIDS_DIR: "grids", CHECKPOINT_DIR: "checkpoints", TENSORBOARD_DIR: "TensorBoard",
+               EVALUATION_DIR: "evaluation"}
 #: Everything train() and the commands after it write; --overwrite deletes exactly these and nothing else.
 RUN_ARTEFACTS = (CONFIG_FILE, RUN_MANIFEST_FILE, SPLIT_FILE, HISTORY_FILE, GRIDS_DIR, GIF_FILE, CHECKPOINT_DIR,
                  GENERATOR_FILE, TENSORBOARD_DIR, METRICS_FILE, EVALUATION_DIR, GENERATED_DIR)
@@ -189,29 +207,69 @@ def read_config(run_dir: str | os.PathLike) -> Config:
 
 # ------------------------------------------------------------------------------------------------
 # history.csv
+def _parse_history(path: Path) -> tuple[list[dict[str, float]], Optional[str]]:
+    """``(rows, cut)``: the complete rows of a ``history.csv`` and, when its last row was cut short (the
+    file does not end with the newline every write ends with, or the row lacks cells), that row's text.
+    Damage anywhere else raises :class:`RunFolderError` naming the file, row and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:  # a folder in its place, no permission
+        raise RunFolderError(f"cannot read {path}: {exc.strerror}; it must be the run's history file") from None
+    except UnicodeDecodeError:
+        raise RunFolderError(f"{path} is not text; the file is damaged (delete it only if you do not need its "
+                             "records: a resume cannot rebuild them)") from None
+    lines = text.splitlines()
+    if not lines:
+        return [], None
+    header = next(csv.reader([lines[0]]))
+    cut = None
+    if len(lines) > 1 and (not text.endswith("\n") or len(next(csv.reader([lines[-1]]))) != len(header)):
+        cut, lines = lines[-1], lines[:-1]
+    rows = []
+    for line, raw in enumerate(csv.DictReader(lines), start=2):
+        row: dict[str, float] = {}
+        for key, value in raw.items():
+            if key is None or value is None:
+                raise RunFolderError(f"{path} line {line}: {len(header)} columns expected; the file is damaged "
+                                     "(only a cut last row can be recovered)")
+            if value == "":
+                continue
+            try:
+                row[key] = int(value) if key == "epoch" else float(value)
+            except ValueError:
+                raise RunFolderError(f"{path} line {line}: column {key!r} holds {value!r}, not a number; "
+                                     "the file is damaged (only a cut last row can be recovered)") from None
+        rows.append(row)
+    return rows, cut
+
+
 def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
     """Rows of a ``history.csv`` as dicts of floats (``epoch`` as int); ``[]`` if the file is absent.
 
-    Empty cells are left out of their row. A value that is not a number raises :class:`RunFolderError`
-    naming the file, row and column (history.csv is written only by dcganlib; anything else is damage).
+    Empty cells are left out of their row. A last row cut short (a damaged copy, a full disk outside
+    dcganlib) is left out with a :class:`DamagedRecordWarning`; ``--resume`` keeps the file aside and trains
+    that epoch again (:func:`recover_records`). Any other damage raises :class:`RunFolderError` naming
+    the file, row and column (history.csv is written only by dcganlib).
     """
     path = Path(path)
     if not path.exists():
         return []
-    rows = []
-    with open(path, newline="") as handle:
-        for line, raw in enumerate(csv.DictReader(handle), start=2):
-            row: dict[str, float] = {}
-            for key, value in raw.items():
-                if key is None or value in (None, ""):
-                    continue
-                try:
-                    row[key] = int(value) if key == "epoch" else float(value)
-                except ValueError:
-                    raise RunFolderError(f"{path} line {line}: column {key!r} holds {value!r}, not a number; "
-                                         "the file is damaged (a resume rewrites it from the checkpoint)") from None
-            rows.append(row)
+    rows, cut = _parse_history(path)
+    if cut is not None:
+        warnings.warn(_cut_row(path, cut), DamagedRecordWarning, stacklevel=2)
     return rows
+
+
+def _cut_row(path: Path, cut: str) -> str:
+    return (f"{path}: its last row was cut short ({cut[:40]!r}) and is left out; a --resume keeps the file aside "
+            f"as {path.name}{DAMAGED_SUFFIX} and trains that epoch again")
+
+
+def history_damage(path: str | os.PathLike) -> Optional[str]:
+    """What :func:`read_history` would warn about ``path`` (a cut last row), or None; other damage raises."""
+    path = Path(path)
+    cut = _parse_history(path)[1] if path.is_file() else None
+    return None if cut is None else _cut_row(path, cut)
 
 
 def write_history(path: str | os.PathLike, rows: Sequence[dict[str, float]]) -> None:
@@ -262,6 +320,7 @@ def check_run_folder(config: Config, run_dir: Path, resume: bool, overwrite: boo
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"run folder {run_dir} exists and is a file; choose another --out")
     contents = _contents(run_dir)
+    check_run_subfolders(run_dir, [GRIDS_DIR, CHECKPOINT_DIR, TENSORBOARD_DIR, EVALUATION_DIR])
     if resume:
         saved = run_dir / CONFIG_FILE
         if not saved.exists():
@@ -282,11 +341,11 @@ def check_run_folder(config: Config, run_dir: Path, resume: bool, overwrite: boo
         if differences and not force:
             raise ConfigError(f"--resume with settings that differ from {saved} ({differences}); "
                               "drop those options, or pass --force to continue with the new values")
-        read_history(run_dir / HISTORY_FILE)  # a damaged history is refused now, not after the data is loaded
+        history = run_dir / HISTORY_FILE
+        # A damaged history is refused now, not after the data is loaded (a cut last row is recovered).
+        rows = _parse_history(history)[0] if history.is_file() else []
         if latest_checkpoint(run_dir) is None:
-            raise RunFolderError(f"cannot resume {run_dir}: no checkpoint in {run_dir / CHECKPOINT_DIR} "
-                                 "(the run stopped before its first epoch finished); start it again with "
-                                 f"--overwrite, which deletes {describe_artefacts(run_dir)}")
+            raise RunFolderError(_no_checkpoint(run_dir, rows))
     elif not writer:
         return
     elif contents and not overwrite:
@@ -297,6 +356,70 @@ def check_run_folder(config: Config, run_dir: Path, resume: bool, overwrite: boo
                              "does not look like a dcganlib run folder; choose another --out")
 
 
+def _no_checkpoint(run_dir: Path, rows: Sequence[dict[str, float]]) -> str:
+    """Why a run without a checkpoint cannot be resumed, and advice that keeps what it has."""
+    folder = run_dir / CHECKPOINT_DIR
+    if not rows:
+        return (f"cannot resume {run_dir}: no checkpoint in {folder} (the run stopped before its first epoch "
+                f"finished); start it again with --overwrite, which deletes {describe_artefacts(run_dir)}")
+    where = f"no checkpoint in {folder}" if folder.is_dir() else f"its {CHECKPOINT_DIR}/ folder is gone"
+    epochs = int(rows[-1]["epoch"])
+    if (run_dir / GENERATOR_FILE).is_file():
+        return (f"cannot resume {run_dir}: {where}, though history.csv records {epochs} epochs and "
+                f"{GENERATOR_FILE} is there (checkpoints deleted to save space?); a resume needs the checkpoints, "
+                f"so keep this run as it is — generate and evaluate still use {GENERATOR_FILE} — and train more "
+                "in a new run with another --out")
+    return (f"cannot resume {run_dir}: {where}, though history.csv records {epochs} epochs (deleted or lost?); "
+            "without a checkpoint or generator these epochs cannot continue: restore the checkpoints from a "
+            "backup, or start a new run with another --out (the records here stay)")
+
+
+def check_run_subfolders(run_dir: Path, names: Sequence[str]) -> None:
+    """Refuse, before any work, a regular file where the run keeps one of the folders ``names``
+    (:data:`RUN_FOLDERS`): dcganlib did not write it, so it neither deletes nor writes into it."""
+    for name in names:
+        target = run_dir / name
+        if target.exists() and not target.is_dir():
+            raise RunFolderError(f"{target} is a file where dcganlib keeps the run's {RUN_FOLDERS[name]} folder; "
+                                 "move or rename that file (dcganlib does not delete files it did not write), "
+                                 "then run the command again")
+
+
+def own_files(run_dir: Path, name: str) -> list[Path]:
+    """The files dcganlib wrote in the run's folder ``name`` that :func:`clear_run_folder` deletes:
+    ``epoch_NNNN.png`` in ``grids/``; metrics.json and the figures in ``evaluation/``; in ``generated/`` the
+    files its ``generated.json`` lists, and that record; every file of ``checkpoints/`` and ``tensorboard/``.
+    Temporaries of killed writers count."""
+    folder = run_dir / name
+    if not folder.is_dir():
+        return []
+    if name == GRIDS_DIR:
+        return [path for _, path in epoch_grids(run_dir)] + _temporaries(folder)
+    if name in (EVALUATION_DIR, GENERATED_DIR):
+        names = ({METRICS_FILE} | {stem + suffix for stem in EVALUATION_FIGURES for suffix in FIGURE_SUFFIXES}
+                 if name == EVALUATION_DIR else _generated_names(folder))
+        return sorted(p for p in folder.iterdir() if p.name in names and p.is_file()) + _temporaries(folder)
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def _generated_names(folder: Path) -> set[str]:
+    """The plain file names ``generate`` lists in ``folder/generated.json``, and that record; none when it is
+    absent or unreadable (then nothing there is known to be dcganlib's)."""
+    import json
+
+    try:
+        listed = json.loads((folder / GENERATED_MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    if not isinstance(listed, list):
+        return set()
+    return {GENERATED_MANIFEST} | {n for n in listed if isinstance(n, str) and n == Path(n).name}
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name.startswith(".") and ".tmp-" in p.name and p.is_file())
+
+
 def describe_artefacts(run_dir: Path) -> str:
     """The run artefacts in ``run_dir`` as one phrase, ``"config.json, history.csv, grids/ (3 files)"``:
     what :func:`clear_run_folder` (``--overwrite``) would delete."""
@@ -304,7 +427,7 @@ def describe_artefacts(run_dir: Path) -> str:
     for name in RUN_ARTEFACTS:
         target = run_dir / name
         if target.is_dir():
-            parts.append(f"{name}/ ({sum(1 for p in target.rglob('*') if p.is_file())} files)")
+            parts.append(f"{name}/ ({len(own_files(run_dir, name))} files)")
         elif target.exists():
             parts.append(name)
     return ", ".join(parts) if parts else "nothing"
@@ -321,13 +444,92 @@ def create_run_folder(run_dir: Path) -> None:
 
 
 def clear_run_folder(run_dir: Path) -> None:
-    """Delete the run artefacts (:data:`RUN_ARTEFACTS`) and nothing else."""
+    """Delete the run artefacts (:data:`RUN_ARTEFACTS`) and nothing else: in ``grids/``, ``evaluation/`` and
+    ``generated/`` only the files dcganlib names (:func:`own_files`), so a user's file kept there stays
+    (with its folder)."""
     for name in RUN_ARTEFACTS:
         target = run_dir / name
-        if target.is_dir():
+        if name in (GRIDS_DIR, EVALUATION_DIR, GENERATED_DIR) and target.is_dir():
+            for path in own_files(run_dir, name):
+                path.unlink()
+            with contextlib.suppress(OSError):  # not empty: the user's files stay
+                target.rmdir()
+        elif target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
+
+
+def keep_aside(path: Path) -> Path:
+    """Copy a damaged record to ``NAME.damaged`` (``NAME.damaged-2`` … when that exists: an earlier
+    damaged copy is never replaced); the copy's path."""
+    target = path.with_name(path.name + DAMAGED_SUFFIX)
+    number = 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}{DAMAGED_SUFFIX}-{number}")
+    with atomic_path(target) as tmp:
+        shutil.copy2(path, tmp)
+    return target
+
+
+def json_record_problem(path: Path) -> Optional[str]:
+    """Why the JSON record ``path`` (run.json, split.json) cannot be read, or None when it reads as a JSON
+    object or is absent."""
+    import json
+
+    try:
+        value = json.loads(path.read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"is not valid JSON ({type(exc).__name__}: {str(exc)[:80]})"
+    return None if isinstance(value, dict) else f"holds a JSON {type(value).__name__}, not an object"
+
+
+def recover_records(run_dir: Path) -> list[str]:
+    """Before a resume trains (under the run lock): keep damaged records aside and say so, one note each.
+
+    * ``run.json`` / ``split.json`` that cannot be read are moved to ``NAME.damaged``; the resume writes
+      new ones (run.json then holds this session only).
+    * ``history.csv`` whose last row was cut short is copied to ``history.csv.damaged`` and rewritten
+      without that row; TensorFlow's state file is pointed at the newest checkpoint not after the last
+      complete row, so the resume trains that epoch again and the history has one complete row per epoch.
+    """
+    notes = []
+    for name in (RUN_MANIFEST_FILE, SPLIT_FILE):
+        path = run_dir / name
+        if path.is_dir():
+            raise RunFolderError(f"{path} is a folder where dcganlib keeps a file; move or rename it, then run the "
+                                 "command again")
+        problem = json_record_problem(path)
+        if problem is not None:
+            kept = keep_aside(path)
+            path.unlink()
+            notes.append(f"{path} {problem}; kept aside as {kept.name}, a new {name} is written"
+                         + (" (it records this session only)" if name == RUN_MANIFEST_FILE else ""))
+    history = run_dir / HISTORY_FILE
+    rows, cut = _parse_history(history) if history.is_file() else ([], None)
+    if cut is not None:
+        kept = keep_aside(history)
+        write_history(history, rows)
+        last = int(rows[-1]["epoch"]) if rows else 0
+        newest = latest_checkpoint(run_dir)
+        usable = [p for p in checkpoints(run_dir) if checkpoint_epoch(p) <= last]
+        if usable:
+            then = f"training continues from {Path(usable[0]).name} and redoes the epochs after it"
+            if checkpoint_epoch(newest) > checkpoint_epoch(usable[0]):
+                record_checkpoints(run_dir, usable[0])  # the newer checkpoints are trained again, then replaced
+        elif newest is not None:
+            then = (f"no checkpoint up to epoch {last} is kept, so training continues from {Path(newest).name} and "
+                    f"history.csv has no row for epochs {last + 1}-{checkpoint_epoch(newest)}")
+        else:
+            then = "there is no checkpoint to continue from"
+        notes.append(f"{history}: its last row was cut short ({cut[:40]!r}); the file is kept aside as {kept.name} "
+                     f"and the row dropped; {then}")
+    return notes
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:
@@ -398,10 +600,29 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         lock.release()
 
 
+def training_elsewhere(run_dir: Path) -> bool:
+    """Whether another process trains into ``run_dir`` now (holds its ``train.lock``): tried without
+    waiting and released at once; False without a lock file (none is created)."""
+    import filelock
+
+    path = run_dir / LOCK_FILE
+    if not path.is_file():
+        return False
+    lock = filelock.FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return True
+    lock.release()
+    return False
+
+
 __all__ = [
     "CONFIG_FILE", "RUN_MANIFEST_FILE", "SPLIT_FILE", "HISTORY_FILE", "GRIDS_DIR", "GIF_FILE", "CHECKPOINT_DIR",
-    "CHECKPOINT_NAME", "TENSORBOARD_DIR",
-    "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "LOCK_FILE", "RUN_ARTEFACTS",
+    "CHECKPOINT_NAME", "TENSORBOARD_DIR", "DAMAGED_SUFFIX", "EVALUATION_FIGURES", "FIGURE_SUFFIXES", "RUN_FOLDERS",
+    "DamagedRecordWarning", "check_run_subfolders", "own_files", "keep_aside", "json_record_problem",
+    "recover_records", "history_damage", "training_elsewhere",
+    "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "GENERATED_MANIFEST", "LOCK_FILE", "RUN_ARTEFACTS",
     "grid_path", "epoch_grids", "checkpoints", "latest_checkpoint", "checkpoint_epoch", "record_checkpoints", "read_config", "read_history",
     "write_history", "history_column", "check_run_folder", "describe_artefacts", "create_run_folder",
     "clear_run_folder", "remove_stale_temporaries", "folder_bytes", "disk_needed", "check_free_disk", "run_lock",

@@ -140,7 +140,7 @@ def _generator_from_checkpoint(config: Config, run_dir: Path, epoch: Optional[in
 
 #: The record ``generate`` keeps in its output folder: what it wrote there, written first with
 #: ``"complete": false`` and again, last, with ``"complete": true`` (a killed generate is recognisable).
-GENERATED_MANIFEST = "generated.json"
+GENERATED_MANIFEST = runs.GENERATED_MANIFEST
 #: ``generate --npy``: all generated images as one uint8 ``(N, S, S, C)`` array.
 GENERATED_STACK = "generated.npy"
 #: float32 values per image pixel while sampling (the batches and their concatenation) + the uint8 copy.

@@ -107,6 +107,8 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
             # Re-check under the lock: another process may have written here since the first look.
             runs.check_run_folder(config, run_dir, resume, overwrite, force)
             runs.remove_stale_temporaries(run_dir)  # a killed writer's temp files; nobody else writes here now
+            for note in runs.recover_records(run_dir) if resume else ():  # damaged records kept aside, said
+                print(f"dcganlib: note: {note}", file=sys.stderr)
             checkpoint_dir = run_dir / runs.CHECKPOINT_DIR
         else:  # another worker of a multi-worker run: its share of each checkpoint goes to a scratch folder
             checkpoint_dir = held.enter_context(scratch_folder(role)) / runs.CHECKPOINT_DIR

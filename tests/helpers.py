@@ -82,3 +82,56 @@ ABSL_BANNER = "All log messages before absl::InitializeLog()"
 def tensorflow_log_lines(text: str) -> list[str]:
     """The TensorFlow C++ log records (and Abseil's banner) in ``text``: none may reach a user's terminal."""
     return [line for line in text.splitlines() if TF_LOG_LINE.match(line) or ABSL_BANNER in line]
+
+
+def write_dicom_series(folder: Path, patient: str, slices: int = 6, size: int = 40, *, suffix: str = "",
+                       seed: int = 0, slope: float = 2.0, intercept: float = -1000.0, window=None,
+                       photometric: str = "MONOCHROME2", frames: int = 0) -> Path:
+    """A CT-like DICOM series of ``patient`` written with pydicom: an ellipse whose stored values are
+    ``(HU - intercept) / slope``, files named by number in *reverse* slice order (so only
+    ImagePositionPatient orders them), uncompressed. ``window=(center, width)`` adds a VOI window;
+    ``frames`` > 0 writes one multi-frame file instead. Returns ``folder``."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    study, series = generate_uid(), generate_uid()
+
+    def slice_values(index: int) -> np.ndarray:
+        radius = size * (0.25 + 0.15 * np.sin(np.pi * (index + 1) / (slices + 1)))
+        inside = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2) <= radius ** 2
+        hu = np.where(inside, 40.0 + 20 * rng.standard_normal((size, size)), -1000.0)
+        return np.rint((hu - intercept) / slope).astype(np.uint16)
+
+    def dataset(pixels: np.ndarray, index: int) -> Dataset:
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+        ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = patient, study, series, "CT"
+        ds.InstanceNumber = index + 1
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [0, 0, 2.5 * index]
+        ds.Rows = ds.Columns = size
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+        if window is not None:
+            ds.WindowCenter, ds.WindowWidth = window
+        if pixels.ndim == 3:
+            ds.NumberOfFrames = len(pixels)
+        ds.PixelData = pixels.tobytes()
+        return ds
+
+    volume = np.stack([slice_values(i) for i in range(slices)])
+    if frames:
+        dataset(volume, 0).save_as(folder / f"volume{suffix}", enforce_file_format=True)
+        return folder
+    for index in range(slices):
+        dataset(volume[index], index).save_as(folder / f"{slices - index:04d}{suffix}", enforce_file_format=True)
+    return folder

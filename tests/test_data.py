@@ -120,6 +120,19 @@ def test_npy_slice_and_stack(tmp_path):
     assert [int(v) for v in data.train[1:, 0, 0, 0]] == [0, 85, 170, 255]
 
 
+@pytest.mark.parametrize("layout", ["N,H,W", "N,H,W,1", "N,1,H,W"])
+def test_npy_stacks_in_keras_and_pytorch_layouts_are_read_alike(layout, tmp_path):
+    from dcganlib.data import decode_file
+
+    stack = np.stack([gradient(), 255 - gradient(), np.roll(gradient(), 3)]).astype(np.float32) / 255 * 2 - 1
+    saved = {"N,H,W": stack, "N,H,W,1": stack[..., None], "N,1,H,W": stack[:, None]}[layout]
+    np.save(tmp_path / "stack.npy", saved)
+    got = decode_file(tmp_path / "stack.npy", cfg(tmp_path / "stack.npy", tmp_path))
+    np.save(tmp_path / "plain.npy", stack)
+    assert got.shape == (3, 16, 16, 1)
+    np.testing.assert_array_equal(got, decode_file(tmp_path / "plain.npy", cfg(tmp_path / "plain.npy", tmp_path)))
+
+
 def nifti(path, data, affine=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(data, np.eye(4) if affine is None else affine), str(path))

@@ -69,7 +69,7 @@ def test_evaluation_writes_the_figures(evaluated):
     folder = run_dir / "evaluation"
     expected = {"two_sample_roc", "power_spectrum", "tissue_intensity", "feature_metrics", "ssim_histograms",
                 "diversity", "closest_pairs", "gallery", "ssim_over_epochs", "history"}
-    assert {Path(name).stem for name in result["figures"]} == expected
+    assert {Path(name).stem for name in result["figures"]} == expected == set(runs.EVALUATION_FIGURES)
     for stem in expected:
         for suffix in (".png", ".pdf"):
             assert (folder / f"{stem}{suffix}").stat().st_size > 1000
@@ -169,3 +169,103 @@ def test_reference_folder_replaces_the_held_out_images(finished_run, tmp_path):
     assert result["references"]["sources"]["heldout"] == f"every image under {data / 'keras_png_slices_test'}"
     with pytest.raises(DataError, match="does not exist"):
         evaluate.evaluate_run(run, reference=tmp_path / "nowhere", quiet=True)
+
+
+# ---- one score per image set, whatever the file format ------------------------------------------------
+@pytest.fixture(scope="module")
+def same_images(finished_run, tmp_path_factory):
+    """The same 200 generated images (uint8, 32 px) saved in every format a tool may use."""
+    from dcganlib.pixels import to_uint8
+    from dcganlib.sampling import sample
+
+    root = tmp_path_factory.mktemp("formats")
+    u8 = to_uint8(sample(finished_run.generator, 200, seed=7))[..., 0]
+    (root / "pngs").mkdir()
+    for i, image in enumerate(u8):
+        Image.fromarray(image).save(root / "pngs" / f"img_{i:03d}.png")
+    np.save(root / "u8.npy", u8)
+    np.save(root / "keras.npy", (u8.astype(np.float32) / 127.5 - 1)[..., None])  # predict(): (N, H, W, 1) in [-1, 1]
+    np.save(root / "torch.npy", (u8.astype(np.float32) / 255)[:, None])  # (N, 1, H, W) in [0, 1]
+    np.save(root / "unit.npy", u8.astype(np.float64) / 255)
+    np.save(root / "u16.npy", u8.astype(np.uint16) * 257)
+    (root / "pngs16").mkdir()
+    for i, image in enumerate(u8):
+        Image.fromarray(image.astype(np.uint16) * 257).save(root / "pngs16" / f"img_{i:03d}.png")  # 16-bit grey
+    return root, u8
+
+
+@pytest.mark.parametrize("name, value_range", [("pngs", None), ("u8.npy", None), ("keras.npy", None),
+                                               ("keras.npy", "-1,1"), ("unit.npy", "0,1"), ("torch.npy", "0,1"),
+                                               ("u16.npy", None), ("pngs16", None)])
+def test_the_same_images_are_read_the_same_in_every_format(name, value_range, same_images):
+    root, u8 = same_images
+    got = evaluate.read_generated(root / name, value_range)
+    assert got.shape == (200, SIZE, SIZE, 1) and got.dtype == np.uint8
+    np.testing.assert_array_equal(got[..., 0], u8)  # not stretched: exactly the saved grey levels
+
+
+def test_float_images_in_0_1_are_scored_with_value_range_like_the_pngs(same_images, finished_run, tmp_path, capsys):
+    root, u8 = same_images
+    from dcganlib.metrics import artefacts
+
+    data = json.loads((finished_run.run_dir / runs.CONFIG_FILE).read_text())["data"]
+    out = tmp_path / "unit" / "metrics.json"
+    code, stderr = main("evaluate", "--images", root / "unit.npy", "--value-range", "0,1", "--reference", data,
+                        "--out", out, capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["source"]["value_range"] == "0,1" and "generated_values" in result["definitions"]
+    assert result["notes"] == {"generated": [], "real_reference": []}
+    # The figures are those of the uint8 images themselves: the tissue histogram of the held-out share.
+    sets, _ = evaluate.image_sets(root / "u8.npy", reference=data)
+    expected = artefacts.tissue_wasserstein(artefacts.tissue_histogram(sets.generated),
+                                            artefacts.tissue_histogram(sets.reference))
+    assert result["tissue_intensity"]["generated"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_ambiguous_out_of_range_and_non_finite_images_are_refused_in_one_line(tmp_path, capsys):
+    images = np.linspace(0, 1, 40 * SIZE * SIZE, dtype=np.float32).reshape(40, SIZE, SIZE)
+    np.save(tmp_path / "unit.npy", images)
+    np.save(tmp_path / "wide.npy", images * 4 - 2)
+    broken = images * 2 - 1
+    broken[3, 5, 7] = np.nan
+    broken[9, 0, 0] = np.inf
+    np.save(tmp_path / "nan.npy", broken)
+    for argv, message in (
+        (("unit.npy",), "fit both [-1, 1] and [0, 1]; say which with --value-range 0,1 or --value-range=-1,1"),
+        (("unit.npy", "--value-range=-1,1"), None),  # declared: read, not refused here (reference missing)
+        (("wide.npy",), "float values in [-2, 2]; generated float images must lie in [-1, 1] or [0, 1]"),
+        (("wide.npy", "--value-range", "0,1"), "outside --value-range 0,1"),
+        (("nan.npy",), "holds 2 NaN/Inf values (the first in image 3, row 5, column 7)"),
+    ):
+        if message is None:
+            np.testing.assert_array_equal(evaluate.read_generated(tmp_path / argv[0], "-1,1")[0, 0, :2, 0], [128, 128])
+            continue
+        code, stderr = main("evaluate", "--images", tmp_path / argv[0], *argv[1:], "--out", tmp_path / "m.json",
+                            capsys=capsys)
+        assert code == 2 and message in error_line(stderr), (argv, stderr[-2000:])
+    (tmp_path / "folder").mkdir()
+    np.save(tmp_path / "folder" / "a.npy", images[:20] * 2 - 1)
+    np.save(tmp_path / "folder" / "b.npy", broken[:20])
+    with pytest.raises(DataError, match=r"folder holds 2 NaN/Inf values \(the first in image 3 of b.npy, row 5, "):
+        evaluate.read_generated(tmp_path / "folder")
+    code, stderr = main("evaluate", tmp_path, "--value-range", "0,1", capsys=capsys)
+    assert code == 2 and "--value-range describes the files of --images" in error_line(stderr)
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_an_all_black_set_is_scored_at_its_worst_with_the_reason(finished_run, tmp_path, capsys):
+    data = json.loads((finished_run.run_dir / runs.CONFIG_FILE).read_text())["data"]
+    np.save(tmp_path / "black.npy", np.full((48, SIZE, SIZE, 1), -1.0, np.float32))  # a collapsed generator
+    code, stderr = main("evaluate", "--images", tmp_path / "black.npy", "--reference", data, capsys=capsys)
+    assert code == 0 and "Traceback" not in stderr, stderr[-3000:]
+    result = json.loads((tmp_path / "black.npy-evaluation" / "metrics.json").read_text())
+    assert result["tissue_intensity"]["generated"] == 1.0 and result["tissue_intensity"]["real_reference"] < 1
+    assert result["notes"]["real_reference"] == []
+    assert result["notes"]["generated"] == [
+        "tissue_intensity: no pixel above 5% of the range (no tissue, e.g. all black); the distance is set to 1, "
+        "its maximum",
+        "every image is constant (all pixels 0): no structure, so the spectrum, SSIM and feature figures are at or "
+        "near their worst"]
+    assert result["diversity"]["generated"] == pytest.approx(1.0)
+    assert result["feature_metrics"]["generated"]["recall"] == 0.0

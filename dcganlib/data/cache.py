@@ -28,7 +28,7 @@ from ..files import atomic_path, write_text
 from ..progress import Progress
 from .readers import MAX_IMAGE_PIXELS, DecodedFile, UnreadableFile, decode
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: .npy layouts (N, H, W, 1) / (N, 1, H, W) and DICOM are read
 MAX_CACHE_BYTES = 2 * 1024**3  # do not write decoded caches larger than this to disk
 
 
@@ -152,7 +152,7 @@ def _refuse_small_images(too_small: list[tuple[Path, tuple[int, int]]], total: i
     path, (height, width) = too_small[0]
     raise DataError(f"{len(too_small)} of {total} files in {root} hold images smaller than image_size "
                     f"{size} (e.g. {path}: {height}x{width} px); use image_size <= {smallest} "
-                    "(--image-size) or remove the small images — dcganlib does not upsample")
+                    "or remove the small images — dcganlib does not upsample")
 
 
 def _write_cache(folder: Path, key: str, decoded: DecodedFiles) -> None:

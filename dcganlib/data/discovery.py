@@ -2,6 +2,9 @@
 
 * Folders are searched recursively; hidden files and folders and the ``keras_png_slices_seg_*`` mask
   folders are ignored; files are sorted by path so every listing is reproducible.
+* DICOM files (found by suffix or by their ``DICM`` preamble) keep the path order across folders; inside a
+  folder they are ordered as a scanner stacks them (:func:`order_series`): by series, then position along
+  the slice normal (ImagePositionPatient), else InstanceNumber.
 * The OASIS course layout is a folder holding ``keras_png_slices_{train,validate,test}/``
   (:data:`OASIS_SPLITS`), at the given path or one level below it. The embedded demo dataset is written
   in the same layout.
@@ -12,10 +15,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from ..errors import DataError
-from .readers import IMAGE_SUFFIXES, PIL_ERRORS, SUPPORTED, is_supported, suffix_of
+from .readers import (DICOM_SUFFIXES, IMAGE_SUFFIXES, NIFTI_SUFFIXES, NUMPY_SUFFIXES, PIL_ERRORS, SUPPORTED,
+                      DicomHeader, dicom_header, is_dicom, is_supported, suffix_of)
 
 #: Split name → folder name of the OASIS course layout, in the order train, validate, test.
 OASIS_SPLITS = {"train": "keras_png_slices_train", "validate": "keras_png_slices_validate",
@@ -77,6 +81,41 @@ def collect_oasis(root: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, others
 
 
+def dicom_headers(files: Sequence[Path]) -> dict[Path, DicomHeader]:
+    """The headers of the DICOM files among ``files`` (suffix ``.dcm``/``.dicom`` or the ``DICM`` preamble;
+    the pixels are not read); a file pydicom cannot parse is left out (decoding skips it with the reason)."""
+    known = IMAGE_SUFFIXES + NUMPY_SUFFIXES + NIFTI_SUFFIXES
+    found = {}
+    for path in files:
+        suffix = suffix_of(path)
+        if suffix in DICOM_SUFFIXES or (suffix not in known and is_dicom(path)):
+            header = dicom_header(path)
+            if header is not None:
+                found[path] = header
+    return found
+
+
+def order_series(files: Sequence[Path], headers: Mapping[Path, DicomHeader]) -> list[Path]:
+    """``files`` with the DICOM files of each folder reordered among themselves as their series stack: by
+    SeriesInstanceUID, then position along the slice normal, else InstanceNumber, then name. Other files
+    keep their places."""
+    places: dict[Path, list[int]] = {}
+    for index, path in enumerate(files):
+        if path in headers:
+            places.setdefault(path.parent, []).append(index)
+
+    def key(path: Path) -> tuple:
+        header = headers[path]
+        return (header.series, header.position is None, header.position or 0.0, header.instance is None,
+                header.instance or 0, path.name)
+
+    ordered = list(files)
+    for indices in places.values():
+        for index, path in zip(indices, sorted((files[i] for i in indices), key=key)):
+            ordered[index] = path
+    return ordered
+
+
 def survey_files(path: str | os.PathLike) -> list[dict[str, Any]]:
     """One row per supported file under ``path``, read from headers only (no pixel is decoded).
 
@@ -120,5 +159,6 @@ def middle_slice(rows: Sequence[dict[str, Any]], split: str = "train") -> dict[s
     return pool[len(pool) // 2]
 
 
-__all__ = ["OASIS_SPLITS", "walk", "find_oasis_root", "split_supported", "collect", "collect_oasis",
+__all__ = ["OASIS_SPLITS", "walk", "dicom_headers", "order_series",
+           "find_oasis_root", "split_supported", "collect", "collect_oasis",
            "survey_files", "middle_slice"]

@@ -19,8 +19,8 @@ from ..config import Config
 from ..errors import DataError
 from ..files import write_json
 from .cache import DecodedFiles, decode_all
-from .discovery import OASIS_SPLITS, collect, collect_oasis, find_oasis_root
-from .readers import SUPPORTED, is_supported
+from .discovery import OASIS_SPLITS, collect, collect_oasis, dicom_headers, find_oasis_root, order_series
+from .readers import SUPPORTED, DicomHeader, is_supported
 from .splits import split_groups, split_views, subject_ids, train_cap
 
 _EXAMPLES = 10  # skipped files named in the report
@@ -78,6 +78,7 @@ class _Source:
     others: list[tuple[str, str]]  # files that are not images: (relative path, reason)
     oasis: bool
     demo: bool
+    dicom: dict[Path, DicomHeader] = field(default_factory=dict)  # headers of the DICOM files
 
 
 def load_dataset(config: Config) -> DatasetSplits:
@@ -131,13 +132,14 @@ def _find_source(config: Config) -> _Source:
     if path.is_file():
         if not is_supported(path):
             raise DataError(f"{path} is not a supported file type; pass {SUPPORTED}")
-        return _Source(path, path.parent, [path], [], oasis=False, demo=demo)
+        return _Source(path, path.parent, [path], [], oasis=False, demo=demo, dicom=dicom_headers([path]))
     oasis_root = find_oasis_root(path)
     if oasis_root is not None:
         files, others = collect_oasis(oasis_root)
         return _Source(path, oasis_root, files, others, oasis=True, demo=demo)
     files, others = collect(path)
-    return _Source(path, path, files, others, oasis=False, demo=demo)
+    headers = dicom_headers(files)
+    return _Source(path, path, order_series(files, headers), others, oasis=False, demo=demo, dicom=headers)
 
 
 def _check_readable(decoded: DecodedFiles, files: Sequence[Path], skipped: list[tuple[str, str]],
@@ -146,7 +148,7 @@ def _check_readable(decoded: DecodedFiles, files: Sequence[Path], skipped: list[
         if decoded.skipped:
             relative, reason = decoded.skipped[0]
             raise DataError(f"none of the {len(files)} image files in {where} could be read "
-                            f"(e.g. {relative}: {reason}); check the files or point --data elsewhere")
+                            f"(e.g. {relative}: {reason}); check the files, or give a folder of readable images")
         raise DataError(f"the files in {where} hold no slices with tissue; check the data "
                         "(or the NIfTI axis, config key 'nifti_axis')")
     if skipped:
@@ -195,6 +197,12 @@ def _seeded_splits(relatives: list[str], decoded: DecodedFiles, source: _Source,
                    report: dict[str, Any]) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
     """Groups (subjects, else files, else slices of a single file) assigned to splits by a seeded hash."""
     ids, pattern = subject_ids(relatives, config)
+    dicom = {path.relative_to(source.root).as_posix(): header.subject for path, header in source.dicom.items()
+             if header.subject}
+    # Scanners name files by UID or number: the subject is in the header (used when it tells at least two
+    # subjects apart; one subject's series is split like any other files, by file).
+    if ids is None and len(set(dicom.values())) > 1:
+        ids, pattern = [dicom.get(r, r) for r in relatives], "DICOM PatientID (else StudyInstanceUID)"
     if ids is not None:
         groups, grouping = ids, "subject"
     elif len(source.files) > 1:

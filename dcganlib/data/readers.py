@@ -3,7 +3,13 @@
 Formats (by suffix, :data:`SUPPORTED`):
 
 * PNG / JPEG / TIFF / BMP (8- or 16-bit, gray, RGB, RGBA, palette; a multi-page TIFF is a stack);
-* ``.npy``: one 2-D slice ``(H, W)``, a stack ``(N, H, W)`` or colour ``(…, H, W, 3|4)``; never unpickled;
+* ``.npy``: one 2-D slice ``(H, W)``, a stack ``(N, H, W)``, ``(N, H, W, 1|3|4)`` or ``(N, 1|3|4, H, W)``
+  (:func:`image_stack`); never unpickled;
+* DICOM (``.dcm``, ``.dicom`` or any file with the ``DICM`` preamble): single- or multi-frame, read with
+  pydicom; RescaleSlope/RescaleIntercept applied, then the first WindowCenter/WindowWidth when present
+  (the DICOM linear window) else the percentile scaling below, per file; MONOCHROME1 inverted. A
+  compressed transfer syntax whose decoder is not installed is refused naming the package. The slices
+  of a series folder are ordered and grouped by subject from their headers (:func:`dicom_header`);
 * NIfTI ``.nii`` / ``.nii.gz``: a 3-D volume, reoriented to RAS (``nibabel.as_closest_canonical``) and cut
   along ``config.nifti_axis`` (2 = axial); slices with under 2 % tissue (voxels above 5 % of the range)
   are dropped; non-square voxels are resampled to square pixels.
@@ -18,6 +24,10 @@ black to a square. A slice whose longest side is *smaller* than ``image_size`` i
 upsampled. A header declaring more than :data:`MAX_IMAGE_PIXELS` pixels (or a NIfTI volume over
 :data:`MAX_NIFTI_VOXELS` voxels) is refused as a possible decompression bomb.
 
+Generated images (``evaluate --images``) are read by :func:`read_values` and :func:`values_to_uint8`
+instead: with the value range they were saved in (:data:`dcganlib.pixels.GENERATED_VALUES_RULE`), never
+scaled per file.
+
 Failures: a file the decoder libraries cannot read (truncated, corrupt, empty, not an image) raises
 :class:`UnreadableFile` with the reason, which :mod:`dcganlib.data.loading` turns into a skipped-file
 count; only the decoders' documented error types are caught, so a bug in this module still surfaces.
@@ -31,7 +41,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -41,7 +51,9 @@ from ..errors import DataError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NUMPY_SUFFIXES = (".npy",)
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-SUPPORTED = "PNG/JPEG/TIFF/BMP images, .npy arrays or NIfTI .nii/.nii.gz volumes"
+#: DICOM files are also recognised without a suffix (scanners often write none) by their preamble.
+DICOM_SUFFIXES = (".dcm", ".dicom")
+SUPPORTED = "PNG/JPEG/TIFF/BMP images, .npy arrays, NIfTI .nii/.nii.gz volumes or DICOM files/series"
 #: Larger images are refused before decoding (Pillow's own default guard is 89 M pixels).
 MAX_IMAGE_PIXELS = 8192 * 8192
 #: Larger NIfTI volumes are refused from their header (a small .nii.gz can inflate to many GB).
@@ -63,8 +75,19 @@ def suffix_of(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
+def is_dicom(path: Path) -> bool:
+    """A DICOM Part 10 file: ``DICM`` at byte 128, after the preamble (whatever the file name)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
 def is_supported(path: Path) -> bool:
-    return suffix_of(path) in IMAGE_SUFFIXES + NUMPY_SUFFIXES + NIFTI_SUFFIXES
+    suffix = suffix_of(path)
+    return suffix in IMAGE_SUFFIXES + NUMPY_SUFFIXES + NIFTI_SUFFIXES + DICOM_SUFFIXES or is_dicom(path)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -139,8 +162,8 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
                         "remove the file or downscale it")
 
 
-def read_image(path: Path) -> list[np.ndarray]:
-    """Every frame of a Pillow-readable image (one for PNG/JPEG/BMP, the pages of a TIFF)."""
+def _pil_frames(path: Path) -> list[Any]:
+    """Every frame of a Pillow-readable image, loaded, after the pixel-count guard."""
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     try:
@@ -158,27 +181,124 @@ def read_image(path: Path) -> list[np.ndarray]:
         raise UnreadableFile("not a readable image") from None
     except PIL_ERRORS as exc:
         raise UnreadableFile(f"corrupt or truncated ({type(exc).__name__}: {exc})") from None
-    return [_pil_frame_to_uint8(frame) for frame in frames]
+    return frames
 
 
-def read_numpy(path: Path) -> list[np.ndarray]:
-    """The 2-D planes of a ``.npy`` array (read with ``allow_pickle=False``)."""
+def read_image(path: Path) -> list[np.ndarray]:
+    """Every frame of a Pillow-readable image (one for PNG/JPEG/BMP, the pages of a TIFF)."""
+    return [_pil_frame_to_uint8(frame) for frame in _pil_frames(path)]
+
+
+def image_stack(array: np.ndarray) -> np.ndarray:
+    """An array's images as ``(N, H, W)`` or ``(N, H, W, 3|4)``, from any of the layouts tools save:
+    ``(H, W)``, ``(H, W, 1|3|4)``, ``(N, H, W)``, ``(N, H, W, 1|3|4)`` (Keras) and ``(N, 1|3|4, H, W)``
+    (PyTorch). A last axis of 1, 3 or 4 after images wider than 4 px is channels; else a second axis of
+    1, 3 or 4 is. Raises :class:`UnreadableFile` for other shapes."""
+    channels = (1, 3, 4)
+    if array.ndim == 3 and array.shape[-1] in channels and array.shape[-2] > 4:
+        array = array[None]  # one image with channels
+    elif array.ndim == 2:
+        array = array[None, ..., None]
+    elif array.ndim == 3:
+        array = array[..., None]
+    elif array.ndim == 4 and not (array.shape[-1] in channels and array.shape[-2] > 4) and array.shape[1] in channels:
+        array = np.moveaxis(array, 1, -1)
+    if array.ndim != 4 or array.shape[-1] not in channels:
+        raise UnreadableFile(f"array of shape {array.shape}; expected (H, W), (N, H, W), (N, H, W, 1|3|4) or "
+                             "(N, 1|3|4, H, W)")
+    return array[..., 0] if array.shape[-1] == 1 else array
+
+
+def _load_numpy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)  # never unpickle: .npy files may come from anywhere
     except (OSError, ValueError, EOFError) as exc:
         raise UnreadableFile(f"not a readable .npy array ({exc})") from None
     if not isinstance(array, np.ndarray) or array.size == 0 or array.dtype.kind not in "buif":
         raise UnreadableFile("empty or non-numeric array")
-    colour = array.ndim >= 3 and array.shape[-1] in (3, 4) and array.shape[-2] > 4
-    if array.ndim == 2 or (array.ndim == 3 and colour):
-        array = array[None]
-    elif not (array.ndim == 3 or (array.ndim == 4 and colour)):
-        raise UnreadableFile(f"array of shape {array.shape}; expected (H, W), (N, H, W) or (N, H, W, 3|4)")
+    return image_stack(array)
+
+
+def read_numpy(path: Path) -> list[np.ndarray]:
+    """The 2-D planes of a ``.npy`` array (read with ``allow_pickle=False``; layouts of :func:`image_stack`)."""
+    array = _load_numpy(path)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif array.dtype != np.uint8:
         array = robust_uint8(array)
     return list(array)
+
+
+# ------------------------------------------------------------------------------------------------
+# generated images: the values as saved (dcganlib.pixels.GENERATED_VALUES_RULE), never rescaled per file
+def read_values(path: Path) -> list[np.ndarray]:
+    """The images of a PNG/JPEG/TIFF/BMP or ``.npy`` file with their stored dtype and values, as planes
+    ``(H, W)`` or ``(H, W, 3|4)``: 16-bit grey stays uint16, 32-bit float stays float."""
+    suffix = suffix_of(path)
+    if suffix in NUMPY_SUFFIXES:
+        return list(_load_numpy(path))
+    if suffix not in IMAGE_SUFFIXES:
+        raise UnreadableFile("not an image file (generated images are PNG/JPEG/TIFF/BMP or .npy)")
+    planes = []
+    for frame in _pil_frames(path):
+        if frame.mode.startswith("I;16"):
+            planes.append(np.asarray(frame).astype(np.uint16))
+        elif frame.mode in ("I", "F"):
+            planes.append(np.asarray(frame))
+        else:
+            planes.append(_pil_frame_to_uint8(frame))
+    return planes
+
+
+def values_to_uint8(planes: list[np.ndarray], value_range: Optional[str], where: Path,
+                    labels: Optional[Sequence[str]] = None) -> list[np.ndarray]:
+    """Planes of one image set → uint8 by :data:`dcganlib.pixels.GENERATED_VALUES_RULE`, decided for the
+    whole set (``value_range``: a key of :data:`~dcganlib.pixels.VALUE_RANGES` or None to detect).
+    :class:`DataError` for NaN/Inf (naming ``labels[i]`` of the first such plane, default ``image i``),
+    values outside the declared range and an ambiguous float range."""
+    from ..pixels import RANGE_TOLERANCE, VALUE_RANGES, detect_value_range, range_to_uint8, uint16_to_uint8
+
+    floats = [i for i, plane in enumerate(planes) if plane.dtype.kind == "f"]
+    for index, plane in enumerate(planes):
+        if plane.dtype.kind == "f" and not np.isfinite(plane).all():
+            count = sum(int((~np.isfinite(planes[i])).sum()) for i in floats)
+            row, column = (int(v) for v in np.argwhere(~np.isfinite(plane))[0][:2])
+            label = labels[index] if labels is not None else f"image {index}"
+            raise DataError(f"{where} holds {count} NaN/Inf values (the first in {label}, row {row}, "
+                            f"column {column}); remove those images or replace the values")
+    declared = VALUE_RANGES[value_range] if value_range is not None else None
+    chosen = declared
+    if floats:
+        low = min(float(planes[i].min()) for i in floats)
+        high = max(float(planes[i].max()) for i in floats)
+        inside = declared is not None and declared[0] - RANGE_TOLERANCE <= low and high <= declared[1] + RANGE_TOLERANCE
+        if declared is not None and not inside:
+            raise DataError(f"{where} holds float values in [{low:.4g}, {high:.4g}], outside --value-range "
+                            f"{value_range}; pass the range the images were saved in")
+        chosen = declared or detect_value_range(low, high)
+        if chosen is None and -RANGE_TOLERANCE <= low and high <= 1 + RANGE_TOLERANCE:
+            raise DataError(f"{where} holds float values in [{low:.4g}, {high:.4g}], which fit both [-1, 1] and "
+                            "[0, 1]; say which with --value-range 0,1 or --value-range=-1,1")
+        if chosen is None:
+            raise DataError(f"{where} holds float values in [{low:.4g}, {high:.4g}]; generated float images must "
+                            "lie in [-1, 1] or [0, 1] (--value-range); save them as uint8, uint16 or in one of "
+                            "those ranges")
+    converted = []
+    for plane in planes:
+        if plane.dtype == np.uint8:
+            converted.append(plane)
+        elif plane.dtype == np.bool_:
+            converted.append(plane.astype(np.uint8) * 255)
+        elif plane.dtype == np.uint16:
+            converted.append(uint16_to_uint8(plane))
+        elif plane.dtype.kind == "f":
+            converted.append(range_to_uint8(plane, chosen))
+        elif plane.min() >= 0 and plane.max() <= 255:
+            converted.append(plane.astype(np.uint8))
+        else:
+            raise DataError(f"{where} holds {plane.dtype} values in [{plane.min()}, {plane.max()}]; save generated "
+                            "images as uint8, uint16, or float in [-1, 1] or [0, 1]")
+    return converted
 
 
 def _load_nifti(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
@@ -232,6 +352,108 @@ def read_nifti(path: Path, axis: int) -> tuple[list[np.ndarray], int]:
 
 
 # ------------------------------------------------------------------------------------------------
+# DICOM
+#: What pydicom raises for a file it cannot parse or whose pixel data is short or inconsistent.
+DICOM_ERRORS = (OSError, EOFError, ValueError, KeyError, AttributeError, struct.error, zlib.error)
+#: Transfer-syntax UID prefix → the packages that decode it (pydicom decodes RLE and, through Pillow,
+#: 8-bit JPEG and JPEG 2000 itself).
+DICOM_DECODERS = {"1.2.840.10008.1.2.4.5": "pylibjpeg pylibjpeg-libjpeg",  # JPEG baseline / extended
+                  "1.2.840.10008.1.2.4.7": "pylibjpeg pylibjpeg-libjpeg",  # JPEG lossless
+                  "1.2.840.10008.1.2.4.8": "pylibjpeg pylibjpeg-libjpeg",  # JPEG-LS
+                  "1.2.840.10008.1.2.4.9": "pylibjpeg pylibjpeg-openjpeg",  # JPEG 2000
+                  "1.2.840.10008.1.2.4.20": "pylibjpeg pylibjpeg-openjpeg"}  # HTJ2K
+
+
+@dataclass(frozen=True)
+class DicomHeader:
+    """What discovery and the split need from a DICOM file, read without its pixels."""
+
+    subject: Optional[str]  # PatientID, else StudyInstanceUID, else None
+    series: str  # SeriesInstanceUID ("" when absent)
+    position: Optional[float]  # ImagePositionPatient along the slice normal (mm)
+    instance: Optional[int]  # InstanceNumber
+
+
+def dicom_header(path: Path) -> Optional[DicomHeader]:
+    """The :class:`DicomHeader` of a DICOM file, or None when pydicom cannot parse it (then the file is
+    skipped at decoding, with the reason)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        subject = str(ds.get("PatientID", "") or ds.get("StudyInstanceUID", "") or "").strip() or None
+        position = None
+        if "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds:
+            orientation = np.asarray([float(v) for v in ds.ImageOrientationPatient], np.float64)
+            normal = np.cross(orientation[:3], orientation[3:])
+            position = float(np.dot(normal, [float(v) for v in ds.ImagePositionPatient]))
+        instance = ds.get("InstanceNumber")
+        return DicomHeader(subject, str(ds.get("SeriesInstanceUID", "")), position,
+                           int(instance) if instance not in (None, "") else None)
+    except (InvalidDicomError, *DICOM_ERRORS, TypeError):
+        return None
+
+
+def _first(value: Any) -> float:
+    """The first of a possibly multi-valued DICOM number (WindowCenter may hold several windows)."""
+    from pydicom.multival import MultiValue
+
+    return float(value[0]) if isinstance(value, MultiValue) else float(value)
+
+
+def _window(values: np.ndarray, center: float, width: float) -> np.ndarray:
+    """The DICOM linear VOI window (PS3.3 C.11.2.1.2): ``((x − (c − 0.5)) / (w − 1) + 0.5) · 255``, clipped."""
+    scaled = ((values - (center - 0.5)) / max(width - 1.0, 1e-6) + 0.5) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def read_dicom(path: Path) -> list[np.ndarray]:
+    """The frames of a DICOM file as uint8 planes (see the module docstring)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.pixels import apply_rescale
+
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, *DICOM_ERRORS) as exc:
+        raise UnreadableFile(f"not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+    if "PixelData" not in ds:
+        raise UnreadableFile("a DICOM file without pixel data (e.g. a report or a structure set)")
+    rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    _check_pixels(path, columns, rows)
+    if rows * columns * frames > MAX_NIFTI_VOXELS:
+        raise DataError(f"refusing {path}: its header declares {frames} frames of {columns}x{rows} pixels, more "
+                        f"than the limit of {MAX_NIFTI_VOXELS} (a possible decompression bomb); remove the file")
+    syntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID")
+    try:
+        pixels = ds.pixel_array
+    except (RuntimeError, NotImplementedError) as exc:  # pydicom: no installed plugin can decode the syntax
+        if syntax is not None and syntax.is_compressed:
+            package = next((p for prefix, p in DICOM_DECODERS.items() if syntax.startswith(prefix)), "python-gdcm")
+            raise DataError(f"cannot decode {path}: its transfer syntax {syntax.name} needs a decoder that is not "
+                            f"installed; install it with: pip install {package}") from None
+        raise UnreadableFile(f"DICOM pixel data cannot be decoded ({type(exc).__name__}: {exc})") from None
+    except DICOM_ERRORS as exc:
+        raise UnreadableFile(f"DICOM pixel data is damaged ({type(exc).__name__}: {exc})") from None
+    if frames == 1:
+        pixels = pixels[None]
+    colour = int(ds.get("SamplesPerPixel", 1) or 1) > 1
+    if colour:  # pydicom returns RGB (it converts YBR); 8-bit keeps its levels
+        planes = pixels if pixels.dtype == np.uint8 else robust_uint8(pixels)
+        return list(np.asarray(planes))
+    values = np.asarray(apply_rescale(pixels, ds), np.float32)  # RescaleSlope · stored + RescaleIntercept
+    if ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None:
+        planes = _window(values, _first(ds.WindowCenter), _first(ds.WindowWidth))
+    else:
+        planes = robust_uint8(values)
+    if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":  # low values are white
+        planes = 255 - planes
+    return list(planes)
+
+
+# ------------------------------------------------------------------------------------------------
 # one file at the training size
 @dataclass
 class DecodedFile:
@@ -250,8 +472,10 @@ def decode(path: Path, size: int, channels: int, axis: int) -> DecodedFile:
         planes, empty = read_nifti(path, axis)
     elif suffix in NUMPY_SUFFIXES:
         planes = read_numpy(path)
-    else:
+    elif suffix in IMAGE_SUFFIXES:
         planes = read_image(path)
+    else:  # .dcm, or a file recognised by its DICM preamble
+        planes = read_dicom(path)
     result = DecodedFile(empty_slices=empty)
     for plane in planes:
         if max(plane.shape[:2]) < size:
@@ -286,4 +510,5 @@ def decode_file(path: str | os.PathLike, config: Config) -> np.ndarray:
 
 __all__ = ["SUPPORTED", "PIL_ERRORS", "IMAGE_SUFFIXES", "NUMPY_SUFFIXES", "NIFTI_SUFFIXES", "MAX_IMAGE_PIXELS",
            "UnreadableFile", "DecodedFile", "suffix_of", "is_supported", "decode", "decode_file",
-           "read_image", "read_numpy", "read_nifti"]
+           "DICOM_SUFFIXES", "DicomHeader", "is_dicom", "dicom_header", "read_dicom",
+           "read_image", "read_numpy", "read_nifti", "image_stack", "read_values", "values_to_uint8"]

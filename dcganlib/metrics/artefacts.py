@@ -12,7 +12,9 @@ intensity distribution inside tissue (contrast, saturation).
   (:data:`TISSUE_LEVEL`, the level below which the background lies), as a normalised histogram of 256
   bins; :func:`tissue_wasserstein` is the Wasserstein-1 distance between two such histograms in units
   of the full range (0–1): ``Σ_v |CDF_a(v) − CDF_b(v)| / 255``. It sees washed-out or saturated
-  interiors and lost grey/white-matter contrast.
+  interiors and lost grey/white-matter contrast. A set without a tissue pixel (all black, or a
+  constant below the tissue level: a collapsed generator) has an all-zero histogram, and its distance to
+  any set is 1, the largest the distance takes (:data:`NO_TISSUE`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ SPECTRUM_DEFINITION = ("radially averaged 2-D power spectrum |FFT(x)|^2 of image
                        "r = 1..R cycles per image, R = round(S/sqrt 2), channels and images averaged); deviation = "
                        "mean over r > R/2 of |log10 P_candidate(r) - log10 P_real(r)|")
 INTENSITY_DEFINITION = ("grey levels (uint8) of pixels above 5% of the range (tissue), as a 256-bin normalised "
-                        "histogram; distance = Wasserstein-1 between the histograms, in units of the full range")
+                        "histogram; distance = Wasserstein-1 between the histograms, in units of the full range; "
+                        "a set without any tissue pixel (e.g. all black) scores 1, the maximum, with a note")
+#: The tissue distance of a set without a tissue pixel: the largest Wasserstein-1 in units of the range.
+NO_TISSUE = 1.0
 
 
 def radial_power_spectrum(images: Any, batch: int = 512) -> np.ndarray:
@@ -64,20 +69,22 @@ def spectrum_deviation(candidate: np.ndarray, real: np.ndarray) -> float:
 
 
 def tissue_histogram(images: Any) -> np.ndarray:
-    """Normalised 256-bin histogram of the tissue pixels' grey levels (zeros below the tissue level)."""
+    """Normalised 256-bin histogram of the tissue pixels' grey levels (zeros below the tissue level); all
+    zeros when no pixel is tissue."""
     values = as_uint8_images(images).ravel()
     counts = np.bincount(values, minlength=256).astype(np.float64)
     counts[:_TISSUE_BELOW] = 0.0
     total = counts.sum()
-    if total == 0:
-        raise ValueError("no tissue: every pixel is at or below 5% of the range")
-    return counts / total
+    return counts / total if total else counts
 
 
 def tissue_wasserstein(candidate_histogram: np.ndarray, real_histogram: np.ndarray) -> float:
-    """Wasserstein-1 distance between two :func:`tissue_histogram` results, in units of the full range (0–1)."""
+    """Wasserstein-1 distance between two :func:`tissue_histogram` results, in units of the full range (0–1);
+    :data:`NO_TISSUE` when either histogram is empty (a set without tissue)."""
+    if not (np.sum(candidate_histogram) > 0 and np.sum(real_histogram) > 0):
+        return NO_TISSUE
     return float(np.abs(np.cumsum(candidate_histogram) - np.cumsum(real_histogram)).sum() / 255.0)
 
 
-__all__ = ["TISSUE_LEVEL", "SPECTRUM_DEFINITION", "INTENSITY_DEFINITION", "radial_power_spectrum",
+__all__ = ["TISSUE_LEVEL", "NO_TISSUE", "SPECTRUM_DEFINITION", "INTENSITY_DEFINITION", "radial_power_spectrum",
            "spectrum_deviation", "tissue_histogram", "tissue_wasserstein"]
