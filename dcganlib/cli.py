@@ -129,6 +129,9 @@ def _add_generate(sub: Any, fmt: type) -> None:
                         "without it --out must be absent or empty")
     p.add_argument("--npy", action="store_true",
                    help="also write generated.npy: all images as one uint8 (N, H, W, C) array (np.load)")
+    p.add_argument("--epoch", type=int, default=None,
+                   help="use the generator of this epoch (a checkpoint or the best epoch's file still on disk) "
+                        "instead of generator.keras, the best epoch's")
 
 
 def _add_gif(sub: Any, fmt: type) -> None:
@@ -280,8 +283,10 @@ def _demo_data(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from .sampling import generate
 
+    if args.epoch is not None and args.epoch < 1:
+        raise ConfigError("--epoch takes a positive epoch number")
     generate(args.run_dir, count=args.count, out_dir=args.out, seed=args.seed, grid=args.grid,
-             overwrite=args.overwrite, npy=args.npy)
+             overwrite=args.overwrite, npy=args.npy, epoch=args.epoch)
     return 0
 
 

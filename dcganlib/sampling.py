@@ -72,8 +72,9 @@ def save_generator(generator: keras.Model, path: str | os.PathLike) -> Path:
 
 def load_generator(run_dir: str | os.PathLike, epoch: Optional[int] = None) -> keras.Model:
     """The trained generator of a run: ``generator.keras`` (Keras safe mode; the best epoch's when the run
-    tracked quality, :mod:`dcganlib.tracking`), or, for a run that has not finished, the newest readable
-    checkpoint (:func:`dcganlib.gan.restore_newest`) restored into a generator rebuilt from ``config.json``.
+    tracked quality, :mod:`dcganlib.tracking`); for a run that has not finished (or lost that file), the best
+    epoch's generator so far (``checkpoints/best-epoch_NNNN.keras``), else the newest readable checkpoint
+    (:func:`dcganlib.gan.restore_newest`) restored into a generator rebuilt from ``config.json``.
 
     ``epoch`` asks for the generator of that epoch instead: the best-generator file of that epoch, or the
     checkpoint of that epoch (:class:`RunFolderError` listing the epochs on disk when there is neither).
@@ -84,6 +85,9 @@ def load_generator(run_dir: str | os.PathLike, epoch: Optional[int] = None) -> k
     path = run_dir / runs.GENERATOR_FILE
     if path.exists():
         return _load_keras_file(path)
+    best = runs.best_generators(run_dir)
+    if best:
+        return _load_keras_file(best[0][1])
     if not runs.checkpoints(run_dir) or not (run_dir / runs.CONFIG_FILE).exists():
         raise RunFolderError(f"no trained generator in {run_dir}: expected {runs.GENERATOR_FILE} or "
                              f"{runs.CONFIG_FILE} with {runs.CHECKPOINT_DIR}/; train into it first")
@@ -159,8 +163,10 @@ def check_sample_memory(count: int, shape: tuple[int, ...], flag: str = "--count
 
 
 def generate(run_dir: str | os.PathLike, count: int = 64, out_dir: Optional[str | os.PathLike] = None,
-             seed: int = 0, grid: bool = False, overwrite: bool = False, npy: bool = False) -> list[Path]:
-    """Write ``count`` generated images as 8-bit PNGs ``generated_0000.png``… (and ``grid.png``).
+             seed: int = 0, grid: bool = False, overwrite: bool = False, npy: bool = False,
+             epoch: Optional[int] = None) -> list[Path]:
+    """Write ``count`` generated images as 8-bit PNGs ``generated_0000.png``… (and ``grid.png``), from the
+    run's generator (:func:`load_generator`; ``epoch``: that epoch's).
 
     ``npy=True`` also writes them as one uint8 stack ``generated.npy`` of shape ``(count, S, S, C)``
     (values ``[0, 255]``, the PNGs' pixels) for augmentation pipelines: ``np.load(path)``.
@@ -180,7 +186,7 @@ def generate(run_dir: str | os.PathLike, count: int = 64, out_dir: Optional[str 
     out = Path(out_dir) if out_dir is not None else run_dir / runs.GENERATED_DIR
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"--out {out} is a file; give a folder")
-    generator = load_generator(run_dir)
+    generator = load_generator(run_dir, epoch)
     check_sample_memory(count, tuple(generator.output_shape[1:]))  # before anything of that size exists
     width = max(4, len(str(count - 1)))
     names = [f"generated_{index:0{width}d}.png" for index in range(count)] + (["grid.png"] if grid else []) + (

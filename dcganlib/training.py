@@ -35,7 +35,7 @@ from .images import make_run_gif
 from .manifest import RunManifest
 from .models import check_image_size
 from .pixels import to_float
-from .sampling import save_generator
+from .sampling import load_generator, save_generator
 
 #: Real validation images the SSIM tracker compares with every epoch (its cost grows linearly).
 SSIM_REFERENCE_SIZE = 256
@@ -43,9 +43,10 @@ SSIM_REFERENCE_SIZE = 256
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the folder, the full history, the trained generator (the averaged
-    copy when ``config.ema > 0``, i.e. what ``generator.keras`` holds), epochs done, the precision used
-    and the wall-clock seconds of the call."""
+    """What :func:`train` returns: the folder, the full history, the trained generator — what
+    ``generator.keras`` holds: the best epoch's (``best_epoch``) when the run tracked quality, else the
+    last epoch's; the averaged copy when ``config.ema > 0`` —, epochs done, the precision used and the
+    wall-clock seconds of the call."""
 
     run_dir: Path
     history: list[dict[str, float]]
@@ -53,6 +54,7 @@ class TrainResult:
     epochs_completed: int
     precision: str = "float32"
     seconds: float = 0.0
+    best_epoch: Optional[int] = None
 
 
 def resolve_verbose(config: Config) -> int:
@@ -159,11 +161,13 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
                     if manifest is not None:
                         manifest.record(history, _status(state, history, config))
                     _raise_if_stopped(state, history, initial_epoch, run_dir)
-            generator = gan.sampling_generator()
+            generator, best_epoch = gan.sampling_generator(), None
             if chief:
-                _finish(generator, run_dir, config)  # still under the lock: nobody else writes here meanwhile
+                # still under the lock: nobody else writes here meanwhile
+                generator, best_epoch = _finish(generator, run_dir, config)
     completed = history[-1]["epoch"] if history else initial_epoch
-    return TrainResult(run_dir, history, generator, completed, precision, time.perf_counter() - started)
+    return TrainResult(run_dir, history, generator, completed, precision, time.perf_counter() - started,
+                       best_epoch if chief else None)
 
 
 def _check_replicas(config: Config, strategy: tf.distribute.Strategy) -> None:
@@ -386,13 +390,17 @@ def _stop_when_worker_lost(role: WorkerRole, run_dir: Path) -> Iterator[None]:
                               f"{then}") from None
 
 
-def _finish(generator: keras.Model, run_dir: Path, config: Config) -> None:
+def _finish(generator: keras.Model, run_dir: Path, config: Config) -> tuple[keras.Model, Optional[int]]:
     """``generator.keras`` from the best epoch's generator when the run tracks quality (else ``generator``,
-    the last epoch's), and the GIF of the grids."""
-    if not config.eval_every or tracking.export_best(run_dir) is None:
+    the last epoch's), and the GIF of the grids; the exported generator and the best epoch (or None)."""
+    best_epoch = tracking.export_best(run_dir) if config.eval_every else None
+    if best_epoch is None:
         save_generator(generator, run_dir / runs.GENERATOR_FILE)
+    else:
+        generator = load_generator(run_dir)
     if runs.epoch_grids(run_dir):
         make_run_gif(run_dir, frame_ms=config.gif_frame_ms)
+    return generator, best_epoch
 
 
 def ensure_run(config: Config, run_dir: str | os.PathLike,

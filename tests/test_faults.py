@@ -561,6 +561,8 @@ def test_resume_falls_back_to_the_newest_readable_checkpoint(how, damaged_copy, 
 def test_generate_falls_back_to_the_newest_readable_checkpoint(how, damaged_copy, finished_run, tmp_path, capsys):
     run = damaged_copy
     (run / "generator.keras").unlink()  # generate must rebuild the generator from the checkpoints
+    for _, path in runs.best_generators(run):  # (the best epoch's file comes before them)
+        path.unlink()
     damage(run, how)
     code, stderr = main("generate", run, "--count", 2, "--out", tmp_path / "images", capsys=capsys)
     assert code == 0, stderr[-3000:]
@@ -570,7 +572,7 @@ def test_generate_falls_back_to_the_newest_readable_checkpoint(how, damaged_copy
     only = tmp_path / "only"
     shutil.copytree(finished_run.run_dir, only)
     (only / "generator.keras").unlink()
-    for path in (only / "checkpoints").iterdir():
+    for path in (only / "checkpoints").iterdir():  # the best epoch's file goes too
         if not path.name.startswith(f"{newest_readable}."):
             path.unlink()
     code, stderr = main("generate", only, "--count", 2, "--out", tmp_path / "expected", capsys=capsys)
@@ -578,7 +580,8 @@ def test_generate_falls_back_to_the_newest_readable_checkpoint(how, damaged_copy
     for name in ("generated_0000.png", "generated_0001.png"):
         assert (tmp_path / "images" / name).read_bytes() == (tmp_path / "expected" / name).read_bytes()
     if newest_readable == "ckpt-1":  # and epoch 2's weights would have given other images
-        code, _ = main("generate", finished_run.run_dir, "--count", 2, "--out", tmp_path / "final", capsys=capsys)
+        code, _ = main("generate", finished_run.run_dir, "--epoch", 2, "--count", 2, "--out", tmp_path / "final",
+                       capsys=capsys)
         assert code == 0
         assert (tmp_path / "final" / name).read_bytes() != (tmp_path / "images" / name).read_bytes()
 

@@ -311,7 +311,8 @@ OTHER_VALUES = {
     "penalty_every": 4, "augment": "translation", "batch_size": 8, "epochs": 3, "seed": 7,
     "precision": "mixed_bfloat16", "jit_compile": True, "strategy": "default", "grid_size": 4,
     "checkpoint_every": 2, "keep_checkpoints": 1, "gif_frame_ms": 100, "track_ssim": False, "verbose": 1,
-    "tensorboard": False, "tensorboard_every_steps": 5,
+    "tensorboard": False, "tensorboard_every_steps": 5, "eval_every": 3, "lr_decay": 0.5,
+    "ada_target": 0.0,  # needs augment: checked on its own in test_ada_adds_its_probability_to_the_checkpoint
 }
 
 
@@ -332,6 +333,22 @@ def network_structure(config: Config) -> list:
     g_optimizer.build(generator.trainable_variables)
     return [strip(generator.get_config()), strip(discriminator.get_config()),
             [(v.path, tuple(v.shape)) for v in g_optimizer.variables]]
+
+
+def test_ada_adds_its_probability_to_the_checkpoint():
+    """ada_target is a switch key: turning it on adds a variable to the checkpoint, another target does not."""
+    import tensorflow as tf
+
+    from dcganlib.gan import build_gan, make_checkpoint
+
+    def checkpointed(config):
+        return sorted(make_checkpoint(build_gan(config), tf.Variable(0))._trackable_children())
+
+    base = tiny(image_size=32, augment="translation")
+    on, other = base.replace(ada_target=0.6), base.replace(ada_target=0.7)
+    assert base.architecture_diff(on) == ["ada_target"] and on.architecture_diff(other) == []
+    assert set(checkpointed(on)) - set(checkpointed(base)) == {"augment_probability"}
+    assert checkpointed(on) == checkpointed(other)
 
 
 def test_architecture_keys_are_exactly_those_that_change_the_networks():

@@ -87,7 +87,9 @@ def test_the_exported_generator_is_the_best_epoch_not_the_last(spoiled_run):
     z = np.random.default_rng(0).standard_normal((8, config.latent_dim)).astype(np.float32)
     of_best = load_generator(result.run_dir, epoch=int(best["epoch"]))
     np.testing.assert_array_equal(exported(z), of_best(z))
-    assert not np.allclose(exported(z), result.generator(z))  # the last epoch's G is another one
+    np.testing.assert_array_equal(exported(z), result.generator(z))  # train() returns what it exported
+    assert result.best_epoch == best["epoch"]
+    assert not np.allclose(exported(z), load_generator(result.run_dir, epoch=3)(z))  # the last epoch's G
     # the exported generator measures exactly what its epoch's history row says
     probe = tracking.make_probe(*_validate_and_train(config), config.latent_dim, config.seed)
     measured = probe.measure(exported)
