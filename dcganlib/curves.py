@@ -81,12 +81,16 @@ def read_curve(run_dir: str | os.PathLike) -> Curve:
     per_epoch = manifest["sessions"][-1]["images_per_epoch"]
     rows = runs.read_history(run_dir / runs.HISTORY_FILE)
     seconds = np.cumsum([row["seconds"] for row in rows])
-    measured = [i for i, row in enumerate(rows) if math.isfinite(row.get(tracking.CRITERION, math.nan))]
+    reference = {column: float(v) for column, v in quality["real_reference"].items()}
+    # the score from the row's figures: one formula for every run (tracking.quality_score)
+    scores = [tracking.quality_score(row, reference) for row in rows]
+    measured = [i for i, score in enumerate(scores) if math.isfinite(score)]
     recipe, seed = recipe_of(run_dir)
+    values = {column: np.array([rows[i][column] for i in measured]) for column in tracking.COLUMNS}
+    values[tracking.CRITERION] = np.array([scores[i] for i in measured])
     return Curve(run_dir, recipe, seed, np.array([rows[i]["epoch"] for i in measured], dtype=int),
                  np.array([rows[i]["epoch"] * per_epoch for i in measured], dtype=np.int64), seconds[measured],
-                 {column: np.array([rows[i][column] for i in measured]) for column in tracking.COLUMNS},
-                 {column: float(v) for column, v in quality["real_reference"].items()})
+                 values, {**reference, tracking.CRITERION: tracking.quality_score(reference, reference)})
 
 
 def group_by_recipe(curves: Sequence[Curve]) -> dict[str, list[Curve]]:
@@ -108,7 +112,7 @@ def budget_table(curves: Sequence[Curve], budgets: Sequence[int]) -> list[dict]:
                 continue
             row = {"recipe": recipe, "budget_images": int(budget), "seeds": [c.seed for c in group][:len(points)],
                    "epoch": [p["epoch"] for p in points]}
-            for column in tracking.COLUMNS:
+            for column in (tracking.CRITERION, *tracking.COLUMNS):
                 values = [p[column] for p in points]
                 row[column] = {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values)),
                                "real_reference": float(np.mean([c.reference[column] for c in group]))}
@@ -118,7 +122,7 @@ def budget_table(curves: Sequence[Curve], budgets: Sequence[int]) -> list[dict]:
 
 def markdown_table(table: Sequence[dict]) -> str:
     """The :func:`budget_table` as a Markdown table: ``mean (min–max)`` per figure, reference last row."""
-    columns = list(tracking.COLUMNS)
+    columns = [tracking.CRITERION, *tracking.COLUMNS]
     lines = ["| recipe | images seen | seeds | " + " | ".join(columns) + " |",
              "|---|---:|---|" + "---:|" * len(columns)]
     for row in table:

@@ -543,11 +543,12 @@ def plot_split_samples(splits: Any, count: int = 16, seed: int = 0) -> Figure:
 
 # ------------------------------------------------------------------------------------------------
 # quality against compute (dcganlib.tracking, dcganlib.curves)
-QUALITY_LABELS = {"val_fd": "Fréchet distance (random-CNN)", "val_kid": "KID (random-CNN)",
+QUALITY_LABELS = {"val_score": "distance to real quality (val_score; 1 = real)",
+                  "val_fd": "Fréchet distance (random-CNN)", "val_kid": "KID (random-CNN)",
                   "val_precision": "precision (k=5)", "val_recall": "recall (k=5)",
                   "val_spectrum": "high-frequency spectrum deviation", "val_tissue_w1": "tissue intensity W1"}
 #: Figures whose values span decades: drawn on a log axis.
-_LOG_FIGURES = ("val_fd", "val_kid", "val_spectrum", "val_tissue_w1")
+_LOG_FIGURES = ("val_score", "val_fd", "val_kid", "val_spectrum", "val_tissue_w1")
 
 
 def plot_quality_history(history: str | os.PathLike | Iterable[Mapping[str, Any]],
@@ -558,7 +559,9 @@ def plot_quality_history(history: str | os.PathLike | Iterable[Mapping[str, Any]
     columns = [c for c in QUALITY_LABELS if any(c in row for row in rows)]
     if not columns:
         raise DataError(f"{source} has no quality columns (val_*): the run tracked none (eval_every 0)")
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.2), squeeze=False)
+    fig, axes = plt.subplots(2, 4, figsize=(15, 6.2), squeeze=False)
+    for ax in axes.ravel()[len(columns):]:
+        ax.axis("off")
     for ax, column in zip(axes.ravel(), columns):
         epochs, values = runs.history_column(rows, column)
         ax.plot(epochs, values, color="C0", linewidth=1.2, label="generated (EMA G)")
@@ -581,7 +584,9 @@ def plot_quality_curves(curves: Sequence[Any], *, x: str = "images", budgets: Se
     if x not in ("images", "seconds"):
         raise ValueError(f"x must be 'images' or 'seconds', got {x!r}")
     groups = group_by_recipe(curves)
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), squeeze=False)
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7), squeeze=False)
+    for ax in axes.ravel()[len(QUALITY_LABELS):]:
+        ax.axis("off")
     for ax, column in zip(axes.ravel(), QUALITY_LABELS):
         for colour, (recipe, group) in enumerate(groups.items()):
             for curve in group:

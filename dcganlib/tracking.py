@@ -5,18 +5,26 @@ Every ``config.eval_every`` epochs (and after the last), :class:`ValidationTrack
 fixed noise batch (stream "quality-noise"), quantises them to uint8 as every saved image is, and
 measures them against the run's **validate split** with :func:`dcganlib.metrics.quality.quality_figures`
 — the code ``evaluate`` runs, so the two agree on the same images. The figures become the epoch's
-``history.csv`` columns :data:`COLUMNS` (NaN on epochs without a measurement) and TensorBoard scalars;
-``val_seconds`` is what the measurement cost.
+``history.csv`` columns :data:`COLUMNS` and ``val_score`` (below; NaN on epochs without a measurement)
+and TensorBoard scalars; ``val_seconds`` is what the measurement cost (part of the epoch's ``seconds``).
 
 Their **real reference** — as many training images (stream "quality-stand-in"; real images of other
 subjects than the validate split's) measured the same way against the same validate images — is
 computed once per session and stored in ``run.json`` under ``"quality"``.
 
-**The best generator.** :data:`CRITERION` (``val_fd``, the random-CNN Fréchet distance to the validate
-split, lower is better) picks it: one number that moves with fidelity *and* diversity — precision and
-recall trade off against each other, KID is unbiased but noisier on a validate split of a few hundred
-images, and the features include the finest-scale texture statistics, where salt-and-pepper noise shows.
-After each epoch that improves it, :class:`BestGeneratorKeeper` saves the sampling generator as
+**The best generator.** :data:`CRITERION` picks it: ``val_score``, the distance to real-image quality,
+
+    val_score = ( Π_f max(1, ratio_f) )^(1/4),   ratio = FD / FD_real, spectrum / spectrum_real,
+                                                         W1 / W1_real, recall_real / recall
+
+the geometric mean over four figures of how many times worse than the real reference each is (a figure
+at or beyond the real reference counts 1). 1.0 means every figure is as good as real images of other
+subjects; 2.0, twice as far on average. Why these: the Fréchet distance moves with fidelity and
+diversity together, but on its own it picked epochs whose images had salt-and-pepper texture (a
+spectrum deviation twice the best epoch's) — the spectrum sees that texture, the tissue W1 washed-out
+or saturated intensities, and recall the modes the Fréchet distance averages away. KID (near 0 and
+unbiased, so its ratio is unstable) and precision (generated sets reach the reference early) are left
+out. After each epoch that improves it, :class:`BestGeneratorKeeper` saves the sampling generator as
 ``checkpoints/best-epoch_NNNN.keras`` (:func:`dcganlib.runs.best_generator`) and ``train()`` exports
 ``generator.keras`` from it at the end; ``run.json`` names the epoch. ``evaluate`` grades that generator
 by default. The validate split chooses it; ``evaluate`` grades on the validate *and* test splits, so
@@ -47,7 +55,12 @@ from .sampling import images_of, save_generator
 COLUMNS = {"val_fd": "frechet_distance", "val_kid": "kid", "val_precision": "precision", "val_recall": "recall",
            "val_spectrum": "spectrum", "val_tissue_w1": "tissue_w1"}
 #: The column that chooses the best generator (lower is better; see the module docstring for why).
-CRITERION = "val_fd"
+CRITERION = "val_score"
+#: The figures :func:`quality_score` combines: column → True when the figure's ratio is value / reference
+#: (a distance), False when it is reference / value (recall).
+SCORE_FIGURES = {"val_fd": True, "val_spectrum": True, "val_tissue_w1": True, "val_recall": False}
+#: Recall below this counts as this in the score (a collapsed generator's recall of 0 gives a finite score).
+MIN_SCORED_RECALL = 1e-3
 #: Generated images per measurement (and training images for the real reference), at most.
 SAMPLE_COUNT = 512
 #: Fewer validate images than this and there is no per-epoch figure (k-NN balls need k + 1 points each).
@@ -57,8 +70,23 @@ SECONDS_COLUMN = "val_seconds"
 
 
 def lower_is_better(column: str) -> bool:
-    """Whether a smaller value of ``column`` (one of :data:`COLUMNS`) is better."""
-    return LOWER_IS_BETTER[COLUMNS[column]]
+    """Whether a smaller value of ``column`` (one of :data:`COLUMNS` or :data:`CRITERION`) is better."""
+    return column == CRITERION or LOWER_IS_BETTER[COLUMNS[column]]
+
+
+def quality_score(figures: dict[str, float], reference: dict[str, float]) -> float:
+    """``val_score`` of the module docstring from the :data:`COLUMNS` of a measurement and of its real
+    reference: ≥ 1, lower is better; NaN when a figure is missing or NaN."""
+    ratios = []
+    for column, distance in SCORE_FIGURES.items():
+        value, real = float(figures.get(column, math.nan)), float(reference[column])
+        if distance:
+            ratios.append(value / real if real > 0 else math.inf)
+        else:
+            ratios.append(real / max(value, MIN_SCORED_RECALL))
+    if any(math.isnan(r) for r in ratios):
+        return math.nan
+    return float(math.exp(sum(math.log(max(1.0, r)) for r in ratios) / len(ratios)))
 
 
 @dataclass
@@ -77,9 +105,10 @@ class QualityProbe:
         return len(self.noise)
 
     def measure(self, generator: keras.Model) -> dict[str, float]:
-        """The :data:`COLUMNS` of ``generator``'s images for the fixed noise."""
+        """The :data:`COLUMNS` and :data:`CRITERION` of ``generator``'s images for the fixed noise."""
         images = to_uint8(images_of(generator, self.noise))
-        return columns_of(quality_figures(images, self.side, seed=self.seed))
+        figures = columns_of(quality_figures(images, self.side, seed=self.seed))
+        return {**figures, CRITERION: quality_score(figures, self.reference)}
 
     def describe(self) -> dict[str, Any]:
         """The ``run.json`` record: what was measured against what, and the real reference."""
@@ -105,6 +134,7 @@ def make_probe(validate: np.ndarray, train: np.ndarray, latent_dim: int, seed: i
     side = RealSide(validate)
     pick = np.sort(seeds.rng(seed, "quality-stand-in").choice(len(train), count, replace=False))
     reference = columns_of(quality_figures(train[pick], side, seed=seed))
+    reference[CRITERION] = quality_score(reference, reference)  # 1.0: the real reference is at real quality
     noise = seeds.rng(seed, "quality-noise").standard_normal((count, latent_dim)).astype(np.float32)
     return QualityProbe(side, noise, reference, len(validate), seed)
 
@@ -115,7 +145,7 @@ def due(epoch: int, every: int, last: int) -> bool:
 
 
 class ValidationTracker(keras.callbacks.Callback):
-    """Adds the :data:`COLUMNS` and :data:`SECONDS_COLUMN` to the logs of every epoch :func:`due` (NaN on
+    """Adds the :data:`COLUMNS`, :data:`CRITERION` and :data:`SECONDS_COLUMN` to the logs of every epoch :func:`due` (NaN on
     the others, so the CSV columns stay aligned). Place it before :class:`~dcganlib.callbacks.RunRecorder`,
     which writes the logs into ``history.csv``."""
 
@@ -127,7 +157,7 @@ class ValidationTracker(keras.callbacks.Callback):
         if logs is None:
             return
         if not due(epoch + 1, self.every, self.last_epoch):
-            logs.update({column: math.nan for column in (*COLUMNS, SECONDS_COLUMN)})
+            logs.update({column: math.nan for column in (*COLUMNS, CRITERION, SECONDS_COLUMN)})
             return
         started = time.perf_counter()
         logs.update(self.probe.measure(self.model.sampling_generator()))
@@ -228,6 +258,6 @@ def export_best(run_dir: Path) -> Optional[int]:
     return epoch
 
 
-__all__ = ["COLUMNS", "CRITERION", "SAMPLE_COUNT", "MIN_REFERENCE", "SECONDS_COLUMN", "QualityProbe", "make_probe",
+__all__ = ["COLUMNS", "CRITERION", "SCORE_FIGURES", "quality_score", "SAMPLE_COUNT", "MIN_REFERENCE", "SECONDS_COLUMN", "QualityProbe", "make_probe",
            "columns_of", "due", "better", "best_row", "lower_is_better", "ValidationTracker", "BestGeneratorKeeper",
            "BestSoFar", "resume_best", "export_best"]

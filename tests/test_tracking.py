@@ -53,6 +53,10 @@ def spoiled_run(tmp_path_factory, data):
     return config, result
 
 
+def record_of(result):
+    return json.loads((result.run_dir / runs.RUN_MANIFEST_FILE).read_text())["quality"]
+
+
 def _history(run_dir):
     return runs.read_history(run_dir / runs.HISTORY_FILE)
 
@@ -62,12 +66,14 @@ def test_every_epoch_has_the_figures_and_run_json_the_real_reference(spoiled_run
     rows = _history(result.run_dir)
     assert [row["epoch"] for row in rows] == [1, 2, 3]
     for row in rows:
-        assert all(math.isfinite(row[column]) for column in (*tracking.COLUMNS, tracking.SECONDS_COLUMN))
+        assert all(math.isfinite(row[column]) for column in (*tracking.COLUMNS, tracking.CRITERION,
+                                                              tracking.SECONDS_COLUMN))
+        assert row["val_score"] == pytest.approx(tracking.quality_score(row, record_of(result)["real_reference"]))
         assert 0 <= row["val_precision"] <= 1 and 0 <= row["val_recall"] <= 1 and row["val_fd"] >= 0
-    record = json.loads((result.run_dir / runs.RUN_MANIFEST_FILE).read_text())["quality"]
-    assert record["criterion"] == tracking.CRITERION == "val_fd"
+    record = record_of(result)
+    assert record["criterion"] == tracking.CRITERION == "val_score"
     reference = record["real_reference"]
-    assert set(reference) == set(tracking.COLUMNS)
+    assert set(reference) == {*tracking.COLUMNS, "val_score"} and reference["val_score"] == 1.0
     # real images against real images of other subjects: far better than an untrained generator's figures
     assert reference["val_fd"] < rows[0]["val_fd"] and reference["val_recall"] > 0.5
 
@@ -75,10 +81,11 @@ def test_every_epoch_has_the_figures_and_run_json_the_real_reference(spoiled_run
 def test_the_exported_generator_is_the_best_epoch_not_the_last(spoiled_run):
     config, result = spoiled_run
     rows = _history(result.run_dir)
-    best = min(rows, key=lambda row: row["val_fd"])
+    best = min(rows, key=lambda row: row["val_score"])
     assert best["epoch"] < 3 and rows[-1]["val_fd"] > 2 * best["val_fd"]  # white images: the last epoch is worse
-    record = json.loads((result.run_dir / runs.RUN_MANIFEST_FILE).read_text())["quality"]
-    assert record["best_epoch"] == best["epoch"] and record["best_value"] == pytest.approx(best["val_fd"])
+    assert rows[-1]["val_score"] > best["val_score"]
+    record = record_of(result)
+    assert record["best_epoch"] == best["epoch"] and record["best_value"] == pytest.approx(best["val_score"])
     assert [epoch for epoch, _ in runs.best_generators(result.run_dir)] == [best["epoch"]]
 
     from dcganlib.sampling import load_generator
@@ -93,7 +100,7 @@ def test_the_exported_generator_is_the_best_epoch_not_the_last(spoiled_run):
     # the exported generator measures exactly what its epoch's history row says
     probe = tracking.make_probe(*_validate_and_train(config), config.latent_dim, config.seed)
     measured = probe.measure(exported)
-    for column in tracking.COLUMNS:
+    for column in (*tracking.COLUMNS, tracking.CRITERION):
         assert measured[column] == pytest.approx(best[column], rel=1e-9), column
 
 
@@ -154,19 +161,30 @@ def test_resume_best_repairs_a_kill_between_checkpoint_and_best_file(tmp_path):
     generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4)])
     tracking.BestSoFar().save(generator, run_dir, 1, 9.0)
     runs.best_generator_path(run_dir, 5).write_bytes(b"from epochs that are trained again")
-    history = [{"epoch": 1, "val_fd": 9.0}, {"epoch": 2, "val_fd": math.nan}, {"epoch": 3, "val_fd": 4.0}]
+    history = [{"epoch": 1, "val_score": 9.0}, {"epoch": 2, "val_score": math.nan}, {"epoch": 3, "val_score": 4.0}]
     best = tracking.resume_best(run_dir, history, 3, generator)
     assert (best.epoch, best.value) == (3, 4.0)
     assert [epoch for epoch, _ in runs.best_generators(run_dir)] == [3]
     # a later, worse row changes nothing
-    assert tracking.resume_best(run_dir, history + [{"epoch": 4, "val_fd": 6.0}], 4, generator).epoch == 3
+    assert tracking.resume_best(run_dir, history + [{"epoch": 4, "val_score": 6.0}], 4, generator).epoch == 3
 
 
 def test_better_and_best_row_follow_each_figures_direction():
     assert tracking.better(1.0, 2.0, "val_fd") and not tracking.better(2.0, 1.0, "val_fd")
     assert tracking.better(0.9, 0.5, "val_recall") and not tracking.better(math.nan, None)
-    rows = [{"epoch": 1, "val_fd": 5.0}, {"epoch": 2, "val_fd": 3.0}, {"epoch": 3, "val_fd": 3.0}]
+    rows = [{"epoch": 1, "val_score": 5.0}, {"epoch": 2, "val_score": 3.0}, {"epoch": 3, "val_score": 3.0}]
     assert tracking.best_row(rows)["epoch"] == 2
+    assert tracking.best_row([{"epoch": 1, "val_recall": 0.2}, {"epoch": 2, "val_recall": 0.7}], "val_recall")["epoch"] == 2
+
+
+def test_the_score_is_the_geometric_mean_of_how_far_each_figure_is_from_real():
+    reference = {"val_fd": 50.0, "val_spectrum": 0.01, "val_tissue_w1": 0.02, "val_recall": 0.9}
+    assert tracking.quality_score(reference, reference) == 1.0
+    worse = {"val_fd": 100.0, "val_spectrum": 0.04, "val_tissue_w1": 0.01, "val_recall": 0.45}
+    # ratios 2, 4, 1 (better than real counts 1), 2 -> (2 * 4 * 1 * 2) ** (1/4) = 2
+    assert tracking.quality_score(worse, reference) == pytest.approx(2.0)
+    assert math.isfinite(tracking.quality_score({**worse, "val_recall": 0.0}, reference))  # collapsed: finite
+    assert math.isnan(tracking.quality_score({**worse, "val_fd": math.nan}, reference))
     assert [tracking.due(e, 3, 7) for e in range(1, 8)] == [False, False, True, False, False, True, True]
     assert not any(tracking.due(e, 0, 7) for e in range(1, 8))
 
@@ -272,19 +290,20 @@ def test_curves_read_a_run_and_give_each_figure_at_a_budget(spoiled_run, tmp_pat
     assert list(curve.epochs) == [1, 2, 3] and list(curve.images) == [per_epoch, 2 * per_epoch, 3 * per_epoch]
     assert curve.seconds[-1] == pytest.approx(sum(row["seconds"] for row in rows))
     assert curve.at(per_epoch - 1) is None
-    best = min(rows, key=lambda row: row["val_fd"])  # epoch 1 or 2: epoch 3 is white images
+    best = min(rows, key=lambda row: row["val_score"])  # epoch 1 or 2: epoch 3 is white images
     assert curve.at(3 * per_epoch)["epoch"] == best["epoch"]  # what a run stopped there exports
     assert curve.at(per_epoch)["val_fd"] == rows[0]["val_fd"]
+    assert list(curve.values["val_score"]) == [row["val_score"] for row in rows]
     table = curves.budget_table([curve], [per_epoch, 3 * per_epoch])
     assert [row["epoch"] for row in table] == [[1], [best["epoch"]]]
     assert table[1]["val_recall"]["mean"] == best["val_recall"]
     assert table[0]["val_fd"]["real_reference"] == curve.reference["val_fd"]
     text = curves.markdown_table(table)
-    assert text.count("\n") == 4 and f"{3 * per_epoch:,}" in text and "real reference" in text
-    assert len(plots.plot_quality_curves([curve], budgets=[per_epoch]).axes) == 6
-    assert len(plots.plot_quality_curves([curve], x="seconds").axes) == 6
+    assert text.count("\n") == 4 and "val_score" in text.splitlines()[0] and f"{3 * per_epoch:,}" in text and "real reference" in text
+    assert len(plots.plot_quality_curves([curve], budgets=[per_epoch]).axes) == 8
+    assert len(plots.plot_quality_curves([curve], x="seconds").axes) == 8
     record = json.loads((run_dir / runs.RUN_MANIFEST_FILE).read_text())["quality"]
-    assert len(plots.plot_quality_history(run_dir / runs.HISTORY_FILE, record["real_reference"], 2).axes) == 6
+    assert len(plots.plot_quality_history(run_dir / runs.HISTORY_FILE, record["real_reference"], 2).axes) == 8
 
 
 def test_curves_refuse_a_run_without_tracked_quality(spoiled_run, tmp_path):
