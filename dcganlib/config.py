@@ -111,9 +111,10 @@ class Config:
     keep_checkpoints: int = 3  # checkpoints kept on disk
     gif_frame_ms: int = 400  # milliseconds per GIF frame
     track_ssim: bool = True  # record best-match SSIM and diversity on a small sample every epoch
-    # quality figures against the validate split every N epochs (and the last); they pick the exported
-    # generator (dcganlib.tracking); 0 = off (the last epoch's generator is exported)
-    eval_every: int = 1
+    # quality figures against the validate split every N epochs and after the last (their cost: README,
+    # "Quality during training"); they pick the exported generator (dcganlib.tracking); 0 = off (the last
+    # epoch's generator is exported)
+    eval_every: int = 2
     tensorboard: bool = True  # write RUN/tensorboard/ event files (dcganlib/summaries.py)
     tensorboard_every_steps: int = 10  # TensorBoard losses: mean over every N training steps
     verbose: Optional[int] = None  # Keras verbosity; None = progress bar in a TTY, one line per epoch otherwise
@@ -236,6 +237,7 @@ def smoke_config(**changes: Any) -> Config:
         precision="float32",
         jit_compile=False,
         track_ssim=False,
+        eval_every=1,
         verbose=0,
     )
     return base.replace(**changes) if changes else base
