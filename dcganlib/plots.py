@@ -433,10 +433,14 @@ def plot_power_spectra(spectra: Mapping[str, np.ndarray], *, ax: Any = None) -> 
 
 def plot_tissue_intensity(histograms: Mapping[str, np.ndarray], *, ax: Any = None) -> Figure:
     """Grey-level distributions inside tissue (pixels above 5 % of the range) of the reference, the real
-    reference (stand-in) and the generated images."""
+    reference (stand-in) and the generated images; a set whose histogram is None has no tissue and is only
+    named in the legend."""
     fig, ax = figure_and_axes(ax, (6, 3.6))
     levels = np.arange(256)
     for name, label, colour, style in _SETS:
+        if histograms[name] is None:  # a set without tissue (all black): named in the legend, nothing to draw
+            ax.plot([], [], style, color=colour, label=f"{label}: no tissue")
+            continue
         ax.plot(levels, np.asarray(histograms[name]), style, color=colour, label=label, linewidth=1.2)
     ax.set_xlim(0, 255)
     return _labelled(fig, ax, "grey level (0–255)", "share of tissue pixels", "Intensities inside tissue")

@@ -406,7 +406,9 @@ def test_generator_file_with_python_code_is_refused(existing_run, capsys):
 def test_run_config_with_wrong_content_is_refused(content, message, existing_run, capsys):
     run, _ = existing_run
     (run / "config.json").write_text(content)
-    (run / "generator.keras").unlink()  # so that generate must rebuild the generator from config.json
+    # so that generate must rebuild the generator from config.json: no exported or best-epoch generator
+    for path in [run / "generator.keras", *run.glob("checkpoints/best-epoch_*.keras")]:
+        path.unlink()
     before = snapshot(run)
     for command in (("train", "--out", run, "--resume"), ("generate", run)):
         code, stderr = main(*command, capsys=capsys)

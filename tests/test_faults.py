@@ -589,7 +589,8 @@ def test_generate_falls_back_to_the_newest_readable_checkpoint(how, damaged_copy
 @pytest.mark.slow
 def test_evaluate_falls_back_and_removes_a_killed_evaluates_temporaries(damaged_copy, tmp_path, capsys):
     run = damaged_copy
-    (run / "generator.keras").unlink()
+    for path in [run / "generator.keras", *run.glob("checkpoints/best-epoch_*.keras")]:  # so that it restores
+        path.unlink()
     damage(run, "cut-data")
     figures = run / "evaluation"
     figures.mkdir()
