@@ -254,6 +254,11 @@ def smoke_requested() -> bool:
     return os.environ.get(SMOKE_ENV) == "1"
 
 
+#: Where the committed report figures live, relative to ``notebooks/``; only the documented full run
+#: (:func:`notebook_setup`) writes there unless a notebook's ``IMAGES`` asks for it.
+REPORT_IMAGES = Path("../images")
+
+
 @dataclass(frozen=True)
 class NotebookSetup:
     """What a notebook chapter runs with: the config, and where its run and figures go.
@@ -266,6 +271,11 @@ class NotebookSetup:
     run_dir: Path  # the run chapters 3 and 4 share
     images: Path  # report figures (PNG + PDF)
 
+    @property
+    def writes_report_figures(self) -> bool:
+        """True when the figures go to the tracked ``images/`` folder."""
+        return self.images == REPORT_IMAGES
+
 
 def notebook_setup(*, smoke: Optional[bool] = None, data: Optional[str] = None, image_size: Optional[int] = None,
                    epochs: Optional[int] = None, run_dir: Optional[str] = None, images: Optional[str] = None,
@@ -273,18 +283,28 @@ def notebook_setup(*, smoke: Optional[bool] = None, data: Optional[str] = None, 
     """The settings of a notebook chapter, from its parameters cell (``None`` = the preset's value).
 
     ``smoke`` (None: :func:`smoke_requested`) picks :func:`smoke_config` — 32 px, 64 images, 2 epochs,
-    its run in ``../runs/notebook-smoke`` and figures in ``../runs/smoke-images`` (ignored by git, so tests
-    never touch ``images/``) — or :func:`default_config` with ``../runs/notebook`` and ``../images``.
+    its run in ``../runs/notebook-smoke`` — or :func:`default_config` with ``../runs/notebook``.
     ``changes`` are further config keys (e.g. ``track_ssim=True``).
+
+    Figures (``images`` None) go to :data:`REPORT_IMAGES` only for the **documented full run**: not smoke,
+    the embedded demo data, the default image size and epochs. Any other run writes them beside its run
+    folder (``RUN_DIR-images``; smoke: ``../runs/smoke-images``), so neither the tests nor a student's own
+    data ever replace the committed figures; an explicit ``images`` is used as given.
     """
     smoke = smoke_requested() if smoke is None else smoke
     given = {"data": data, "image_size": image_size, "epochs": epochs}
     config = (smoke_config if smoke else default_config)(**{k: v for k, v in given.items() if v is not None},
                                                          **changes)
-    return NotebookSetup(
-        config=config, smoke=smoke,
-        run_dir=Path(run_dir or ("../runs/notebook-smoke" if smoke else "../runs/notebook")),
-        images=Path(images or ("../runs/smoke-images" if smoke else "../images")))
+    run = Path(run_dir or ("../runs/notebook-smoke" if smoke else "../runs/notebook"))
+    documented = (not smoke and config.data is None and config.image_size == Config.image_size
+                  and config.epochs == Config.epochs)
+    if images is not None:
+        folder = Path(images)
+    elif smoke:
+        folder = Path("../runs/smoke-images")
+    else:
+        folder = REPORT_IMAGES if documented else run.parent / f"{run.name}-images"
+    return NotebookSetup(config=config, smoke=smoke, run_dir=run, images=folder)
 
 
 # ------------------------------------------------------------------------------------------------

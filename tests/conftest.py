@@ -5,6 +5,10 @@ import os
 # Must happen before TensorFlow is imported anywhere in the test session: no GPU, and dcganlib's quiet
 # terminal (dcganlib.terminal) prepared for the first TensorFlow import.
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# A plain `pytest` is the smoke run too: no test (and no notebook under nbval, whose kernels inherit this
+# environment) may start a full training or write the tracked images/. `DCGANLIB_SMOKE=0 pytest notebooks/`
+# asks for the full notebooks explicitly.
+os.environ.setdefault("DCGANLIB_SMOKE", "1")
 import dcganlib  # noqa: E402,F401
 
 

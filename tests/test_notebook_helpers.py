@@ -165,7 +165,9 @@ def test_notebook_setup_reads_the_smoke_switch_and_keeps_the_presets_unless_give
     monkeypatch.delenv("DCGANLIB_SMOKE")
     full = notebook_setup(image_size=None, epochs=7, run_dir="../runs/oasis")
     assert not full.smoke and full.config == default_config(epochs=7)  # None keeps the preset's image size
-    assert (str(full.run_dir), str(full.images)) == ("../runs/oasis", "../images")
+    # not the documented run (other epochs): its figures go beside its run folder, never to images/
+    assert (str(full.run_dir), str(full.images)) == ("../runs/oasis", "../runs/oasis-images")
+    assert not full.writes_report_figures
 
 
 def test_middle_slice_is_the_median_slice_number_of_the_split():
