@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import tensorflow as tf
+from tensorflow.core.util import event_pb2
 
 from . import runs
 from .config import Config
@@ -118,8 +119,9 @@ def read_events(path: str | os.PathLike) -> tuple[list[Any], bool]:
     a partly written record (a writer killed mid-record), whose readable events are still returned."""
     events = []
     try:
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            events.append(event)
+        # tf.data rather than tf.compat.v1.train.summary_iterator, which prints a deprecation warning
+        for record in tf.data.TFRecordDataset(str(path)):
+            events.append(event_pb2.Event.FromString(record.numpy()))
     except tf.errors.DataLossError:
         return events, False
     return events, True
