@@ -327,25 +327,28 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _curves(args: argparse.Namespace) -> int:
-    from .curves import CURVE_FIGURES, budget_table, markdown_table, read_curve
+    from .curves import BUDGET_GRIDS_FIGURE, CURVE_FIGURES, budget_grids, budget_table, markdown_table, read_curve
 
     if args.budget is not None and min(args.budget) < 1:
         raise ConfigError("--budget takes a positive number of images seen, e.g. --budget 67200")
     if args.out is not None:  # refused before reading anything
         from .files import check_output_file
 
-        for name in CURVE_FIGURES:
+        for name in (*CURVE_FIGURES, BUDGET_GRIDS_FIGURE):
             for suffix in (".png", ".pdf"):
                 check_output_file(args.out / f"{name}{suffix}", overwrite=args.overwrite)
     curves = [read_curve(run_dir) for run_dir in args.run_dirs]
     budgets = args.budget or [int(max(curve.images[-1] for curve in curves if len(curve.images)))]
     print(markdown_table(budget_table(curves, budgets)))
     if args.out is not None:
-        from .plots import plot_quality_curves, save_figure
+        from .plots import plot_budget_grids, plot_quality_curves, save_figure
 
         args.out.mkdir(parents=True, exist_ok=True)
         for name, x in CURVE_FIGURES.items():
             save_figure(plot_quality_curves(curves, x=x, budgets=budgets), name, args.out, close=True)
+        grids = budget_grids(curves, budgets)
+        if grids:  # runs without grids (grid_size 0) have none to show
+            save_figure(plot_budget_grids(grids), BUDGET_GRIDS_FIGURE, args.out, close=True)
     return 0
 
 

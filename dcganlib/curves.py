@@ -32,6 +32,8 @@ from .errors import RunFolderError
 _SEED_SUFFIX = re.compile(r"-s(\d+)$")
 #: The figures ``python -m dcganlib curves --out`` writes, and their x axis.
 CURVE_FIGURES = {"quality_curves_images": "images", "quality_curves_seconds": "seconds"}
+#: The figure of what each recipe's images look like at each budget (its fixed-noise grids).
+BUDGET_GRIDS_FIGURE = "quality_budget_grids"
 
 
 @dataclass
@@ -139,4 +141,24 @@ def markdown_table(table: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CURVE_FIGURES", "Curve", "recipe_of", "read_curve", "group_by_recipe", "budget_table", "markdown_table"]
+def budget_grids(curves: Sequence[Curve], budgets: Sequence[int]) -> list[list[tuple[str, Path]]]:
+    """What the images look like at each budget: per recipe (its first seed's run), per budget, a title and
+    the fixed-noise grid (``grids/epoch_NNNN.png``) of the epoch a run stopped there would export
+    (:meth:`Curve.at`). Budgets the run did not reach, or whose grid is gone, are left out."""
+    rows = []
+    for recipe, group in group_by_recipe(curves).items():
+        run = group[0]
+        row = []
+        for budget in budgets:
+            point = run.at(budget)
+            if point is None or budget > run.images[-1] * 1.001:
+                continue
+            path = runs.grid_path(run.run_dir, point["epoch"])
+            if path.exists():
+                row.append((f"{recipe} (seed {run.seed}), {int(budget):,} images: epoch {point['epoch']}", path))
+        if row:
+            rows.append(row)
+    return rows
+
+
+__all__ = ["BUDGET_GRIDS_FIGURE", "budget_grids", "CURVE_FIGURES", "Curve", "recipe_of", "read_curve", "group_by_recipe", "budget_table", "markdown_table"]

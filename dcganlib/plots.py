@@ -609,6 +609,26 @@ def plot_quality_curves(curves: Sequence[Any], *, x: str = "images", budgets: Se
     return fig
 
 
+def plot_budget_grids(rows: Sequence[Sequence[tuple[str, str | os.PathLike]]]) -> Figure:
+    """Image files in a table of panels, one row per recipe, one column per budget, each titled
+    (:func:`dcganlib.curves.budget_grids`: the fixed-noise grid exported at each budget)."""
+    from PIL import Image
+
+    if not rows:
+        raise DataError("no grid to show: no run reached the budgets, or its grids/ are gone")
+    columns = max(len(row) for row in rows)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(4.2 * columns, 4.5 * len(rows)), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for r, row in enumerate(rows):
+        for c, (title, path) in enumerate(row):
+            with Image.open(path) as image:
+                axes[r, c].imshow(np.asarray(image.convert("L")), cmap="gray", vmin=0, vmax=255)
+            axes[r, c].set_title(title, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def _quality_axis(ax: Any, column: str, xlabel: str, values: Any, reference: Optional[float]) -> None:
     """Title, label and scale of one quality panel. Log panels stop at 3× the 90th percentile of the values
     (or of the reference): the first epochs' figures are orders of magnitude off and would flatten the rest."""
@@ -639,5 +659,5 @@ __all__ = [
     "plot_preprocessing", "plot_history", "model_summary_table", "plot_model_diagram", "plot_ssim_histograms",
     "plot_diversity", "plot_roc", "plot_power_spectra", "plot_tissue_intensity", "plot_feature_metrics",
     "plot_closest_pairs", "plot_ssim_over_epochs", "plot_gallery", "plot_split_samples", "QUALITY_LABELS",
-    "plot_quality_history", "plot_quality_curves",
+    "plot_quality_history", "plot_quality_curves", "plot_budget_grids",
 ]

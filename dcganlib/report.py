@@ -39,9 +39,10 @@ AUC_PARTLY = 0.9
 MEASURED_EPOCH_SECONDS = {"mixed_bfloat16": 3.97, "float32": 16.4}
 #: What that default epoch holds: pixels per image and images per epoch.
 _MEASURED_PIXELS, _MEASURED_IMAGES = 64 * 64, 1600
-#: Seconds each chapter spends besides training, in a full run on Xeon-AMX (the notebooks' own timings);
+#: Seconds each chapter spends besides training: full runs of the notebooks (``jupyter nbconvert --execute``)
+#: on Xeon-AMX while a training job shared its two cores — 10 s, 11 s, 15 s besides 43 epochs, 100 s;
 #: chapter 4 is mostly the evaluation.
-CHAPTER_SECONDS = {1: 30, 2: 30, 3: 30, 4: 90}
+CHAPTER_SECONDS = {1: 10, 2: 11, 3: 15, 4: 100}
 #: Chapters that train the run (chapter 4 only when chapter 3 did not).
 _TRAINING_CHAPTERS = (3, 4)
 

@@ -304,6 +304,12 @@ def test_curves_read_a_run_and_give_each_figure_at_a_budget(spoiled_run, tmp_pat
     assert len(plots.plot_quality_curves([curve], x="seconds").axes) == 8
     record = json.loads((run_dir / runs.RUN_MANIFEST_FILE).read_text())["quality"]
     assert len(plots.plot_quality_history(run_dir / runs.HISTORY_FILE, record["real_reference"], 2).axes) == 8
+    # what the images look like at each budget: the grid of the epoch exported there, never epoch 3's white
+    grids = curves.budget_grids([curve], [per_epoch, 3 * per_epoch, 9 * per_epoch])  # 9x: not reached, left out
+    assert [[path.name for _, path in row] for row in grids] == [
+        ["epoch_0001.png", f"epoch_{best['epoch']:04d}.png"]]
+    assert grids[0][1][0] == f"spoiled (seed 3), {3 * per_epoch:,} images: epoch {best['epoch']}"
+    assert len(plots.plot_budget_grids(grids).axes) == 2
 
 
 def test_curves_refuse_a_run_without_tracked_quality(spoiled_run, tmp_path):
@@ -317,3 +323,26 @@ def test_curves_refuse_a_run_without_tracked_quality(spoiled_run, tmp_path):
     (run_dir / runs.RUN_MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(RunFolderError, match="tracked no quality"):
         curves.read_curve(run_dir)
+
+
+def test_curves_command_prints_the_table_writes_the_figures_and_never_overwrites_unasked(spoiled_run, tmp_path,
+                                                                                           capsys):
+    from dcganlib import cli
+    from helpers import error_line
+
+    run_dir = tmp_path / "spoiled-s3"
+    shutil.copytree(spoiled_run[1].run_dir, run_dir)
+    per_epoch = json.loads((run_dir / runs.RUN_MANIFEST_FILE).read_text())["sessions"][-1]["images_per_epoch"]
+    out = tmp_path / "curves"
+    capsys.readouterr()
+    assert cli.main(["curves", str(run_dir), "--budget", str(per_epoch), "--budget", str(3 * per_epoch),
+                     "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("| recipe | images seen |") and table.count("| spoiled |") == 2
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(f"{name}.{suffix}" for name in ("quality_budget_grids", "quality_curves_images",
+                                                             "quality_curves_seconds") for suffix in ("pdf", "png"))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert cli.main(["curves", str(run_dir), "--out", str(out)]) == 2
+    assert "--overwrite" in error_line(capsys.readouterr().err)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
