@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, Optional, Sequence
 
+from .config import GENERATORS, GIF_FRAME_MS_RANGE, LOSSES, PRECISIONS, PRESETS
 from .errors import ConfigError, DcganlibError
 
 EPILOG = """examples:
@@ -92,13 +93,13 @@ def _add_train(sub: Any, fmt: type) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="images per step (default 32)")
     p.add_argument("--max-images", type=int, default=None, help="use at most N training images")
     p.add_argument("--seed", type=int, default=None, help="one seed for split, shuffling, noise, init")
-    p.add_argument("--generator", choices=("radford", "resize"), default=None,
+    p.add_argument("--generator", choices=GENERATORS, default=None,
                    help="radford: transposed convolutions; resize: upsample+conv (no checkerboard)")
-    p.add_argument("--loss", choices=("bce", "lsgan", "hinge"), default=None, help="GAN loss pair")
-    p.add_argument("--precision", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+    p.add_argument("--loss", choices=LOSSES, default=None, help="GAN loss pair")
+    p.add_argument("--precision", choices=PRECISIONS,
                    default=None, help="numeric policy; auto picks the fastest safe one for the hardware")
     p.add_argument("--config", type=Path, default=None, help="JSON file with config keys (see config.py)")
-    p.add_argument("--preset", choices=("default", "radford", "smoke"), default=None,
+    p.add_argument("--preset", choices=tuple(PRESETS), default=None,
                    help="default: 64 px, resize-conv G width 32, D width 16, batch 32, EMA, 42 epochs (the README "
                         "main job); radford: the paper's networks (transposed convs, widths 64, batch 64, 20 "
                         "epochs, ~3.6x the compute per epoch); "
@@ -139,7 +140,8 @@ def _add_gif(sub: Any, fmt: type) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder holding grids/epoch_*.png")
     p.add_argument("--out", type=Path, default=None, help="GIF path (default RUN_DIR/training.gif)")
     p.add_argument("--frame-ms", type=int, default=None,
-                   help="milliseconds per frame, 10-60000 (default: the run's config)")
+                   help=f"milliseconds per frame, {GIF_FRAME_MS_RANGE[0]}-{GIF_FRAME_MS_RANGE[1]} (default: the run's "
+                        "config)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
@@ -201,12 +203,12 @@ def _add_curves(sub: Any, fmt: type) -> None:
 def _add_bench(sub: Any, fmt: type) -> None:
     p = sub.add_parser("bench", formatter_class=fmt,
                        help="measure training-step, input-pipeline and end-to-end speed against a reference")
-    p.add_argument("--preset", choices=("default", "radford"), default="default",
+    p.add_argument("--preset", choices=tuple(p for p in PRESETS if p != "smoke"), default="default",
                    help="networks to time: the default (resize-conv G width 32, D width 16) or the paper's (widths 64)")
     p.add_argument("--image-size", type=int, default=64, help="square image side")
     p.add_argument("--batch-size", type=int, default=64, help="images per step")
     p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
-    p.add_argument("--precision", default="auto", choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="precision of the library step (the reference is always float32)")
     p.add_argument("--repeats", type=int, default=5,
                    help="interleaved repeats of every path (medians and min-max spreads are over these)")
@@ -226,7 +228,7 @@ def train_config(args: argparse.Namespace):
     then every flag given on the command line replaces its key.
     """
     from . import runs
-    from .config import PRESETS, Config
+    from .config import Config
     from .errors import ConfigError
 
     overrides = {
@@ -294,8 +296,9 @@ def _gif(args: argparse.Namespace) -> int:
     from .files import check_output_file
     from .images import make_run_gif
 
-    if args.frame_ms is not None and not 10 <= args.frame_ms <= 60_000:
-        raise ConfigError(f"--frame-ms must be a whole number of milliseconds in [10, 60000]; got {args.frame_ms}")
+    low, high = GIF_FRAME_MS_RANGE
+    if args.frame_ms is not None and not low <= args.frame_ms <= high:
+        raise ConfigError(f"--frame-ms must be a whole number of milliseconds in [{low}, {high}]; got {args.frame_ms}")
     if args.out is not None:  # the run's own training.gif (the default) is rebuilt from its grids
         check_output_file(args.out, overwrite=args.overwrite)
     make_run_gif(args.run_dir, out=args.out, frame_ms=args.frame_ms)
@@ -354,7 +357,6 @@ def _curves(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from .bench import run_benchmark
-    from .config import PRESETS
 
     run_benchmark(image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
                   precision=args.precision, as_json=args.json, repeats=args.repeats, ssim_count=args.ssim_count,

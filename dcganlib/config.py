@@ -36,6 +36,10 @@ LOSSES = ("bce", "lsgan", "hinge", "rpgan")
 D_NORMS = ("batch", "spectral", "spectral_batch", "none")  # normalisation of D's hidden blocks
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+#: Allowed milliseconds per GIF frame (config key gif_frame_ms, `gif --frame-ms`), inclusive.
+GIF_FRAME_MS_RANGE = (10, 60_000)
+#: Allowed slices of the embedded demo dataset (config key demo_count), inclusive.
+DEMO_COUNT_RANGE = (1, 200_000)
 AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies, see dcganlib/augment.py
 #: Keys that decide the networks: their layers, their weights' shapes and so the checkpoint's variables.
 #: A resume cannot change them, not even with --force (the checkpoints would not fit the new networks).
@@ -376,7 +380,7 @@ def _validate(c: Config) -> None:
         raise ConfigError("config keys 'val_fraction' + 'test_fraction' must leave subjects for training "
                           f"(sum < 1); got {c.val_fraction} + {c.test_fraction}")
     _check_range("nifti_axis", c.nifti_axis, 0, 2)
-    _check_range("demo_count", c.demo_count, 1, 200_000)
+    _check_range("demo_count", c.demo_count, *DEMO_COUNT_RANGE)
     _check_range("latent_dim", c.latent_dim, 1, 4096)
     _check_range("g_filters", c.g_filters, 1, 4096)
     _check_range("d_filters", c.d_filters, 1, 4096)
@@ -413,4 +417,4 @@ def _validate(c: Config) -> None:
         raise ConfigError(f"config key 'grid_size' must be a square number (4, 9, 16, 36, 64…); got {c.grid_size}")
     _check_range("checkpoint_every", c.checkpoint_every, 1, 1_000_000)
     _check_range("keep_checkpoints", c.keep_checkpoints, 1, 1000)
-    _check_range("gif_frame_ms", c.gif_frame_ms, 10, 60_000)
+    _check_range("gif_frame_ms", c.gif_frame_ms, *GIF_FRAME_MS_RANGE)

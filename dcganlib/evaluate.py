@@ -45,7 +45,8 @@ from .config import Config, default_config
 from .errors import ConfigError, DataError, RunFolderError
 from .files import check_output_file, remove_orphaned_temporaries, write_json
 from .manifest import manifest_problem, read_manifest
-from .metrics import artefacts, features as feature_space, prdc, quality, two_sample
+from .metrics import artefacts, distances, features as feature_space, memorisation, prdc, quality, two_sample
+from .metrics.ssim import MS_SSIM_MIN_SIZE, SSIM_DATA_RANGE
 from .pixels import GENERATED_VALUES_RULE, to_uint8
 from .progress import Progress
 from .references import EvaluationSets, real_roles
@@ -58,22 +59,18 @@ DEFINITIONS = {
     "real_reference": "every figure is also computed for real images of subjects the generator never saw, put "
                       "where the generated images go, at the same sample sizes (see 'references')",
     "two_sample_test": two_sample.DEFINITION,
-    "feature_metrics": feature_space.DEFINITION + "; Frechet distance of Gaussian fits (not FID), KID = unbiased "
-                       "MMD^2 with kernel (x.y/D + 1)^3, precision/recall (Kynkaanniemi et al. 2019) and "
-                       "density/coverage (Naeem et al. 2020) with k = 5 nearest neighbours",
+    "feature_metrics": "; ".join((feature_space.DEFINITION, distances.DEFINITION, prdc.DEFINITION)),
     "spectrum": artefacts.SPECTRUM_DEFINITION,
     "tissue_intensity": artefacts.INTENSITY_DEFINITION,
     "ssim": metrics.SSIM_DEFINITION,
     "best_match_ssim": "for each image, the maximum SSIM over all reference images; summarised by mean, median, max",
     "paired_ssim": "SSIM of image i with a random reference image (seeded); only for comparison with projects that "
                    "report a plain mean SSIM",
-    "diversity": "mean SSIM over all distinct pairs within one set (at most 256 images; lower = more diverse); mode "
-                 "collapse shows as generated >> real",
-    "ms_ssim": "mean 5-scale MS-SSIM (tf.image.ssim_multiscale, max_val=2) over random distinct pairs; only for "
-               "images of at least 161 px",
-    "memorisation": "nearest training image by L2 (RMS pixel difference in [-1, 1] units) and by SSIM among the 16 "
-                    "nearest by L2; fraction_closer_than_real_l2 = share of images closer to a training image than "
-                    "the 1st percentile of the reference (real, unseen subjects) images' nearest distances",
+    "diversity": f"mean SSIM over all distinct pairs within one set (at most {DIVERSITY_MAX_IMAGES} images; lower = "
+                 "more diverse); mode collapse shows as generated >> real",
+    "ms_ssim": f"mean 5-scale MS-SSIM (tf.image.ssim_multiscale, max_val={SSIM_DATA_RANGE:g}) over random "
+               f"distinct pairs; only for images of at least {MS_SSIM_MIN_SIZE} px",
+    "memorisation": memorisation.DEFINITION,
     "fid_kid": "FID / KID on ImageNet InceptionV3 pool features, only with local weights (never downloaded)",
     "generated_values": GENERATED_VALUES_RULE,
     "notes": "why figures of a degenerate set (no tissue, constant images) sit at their worst; empty otherwise",

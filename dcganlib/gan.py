@@ -229,11 +229,12 @@ class DCGAN(keras.Model):
         fake_logits = tf.cast(fake_logits, tf.float32)
         if self.augment_probability is not None:
             self.adapt_augmentation(real_logits, batch_size, replicas)
+        acc_real, acc_fake = losses.discriminator_accuracy(real_logits, fake_logits)
         values = {
             "d_loss": d_loss,
             "g_loss": g_loss,
-            "d_acc_real": tf.reduce_mean(tf.cast(real_logits > 0.0, tf.float32)),
-            "d_acc_fake": tf.reduce_mean(tf.cast(fake_logits < 0.0, tf.float32)),
+            "d_acc_real": acc_real,
+            "d_acc_fake": acc_fake,
             "d_real": tf.reduce_mean(tf.sigmoid(real_logits)),
             "d_fake": tf.reduce_mean(tf.sigmoid(fake_logits)),
         }

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from . import runs
-from .config import Config
+from .config import GIF_FRAME_MS_RANGE, Config
 from .errors import DataError, RunFolderError
 from .files import atomic_path
 from .pixels import as_uint8_images
@@ -134,8 +134,9 @@ def make_gif(frame_paths: Sequence[str | os.PathLike], out: str | os.PathLike, *
         raise ValueError(f"no frames given for the GIF {out}")
     if labels is not None and len(labels) != len(paths):
         raise ValueError(f"{len(labels)} labels for {len(paths)} GIF frames; give one label per frame")
-    if isinstance(frame_ms, bool) or not isinstance(frame_ms, int) or not 10 <= frame_ms <= 60_000:
-        raise DataError(f"frame_ms must be an integer number of milliseconds in [10, 60000]; got {frame_ms!r}")
+    low, high = GIF_FRAME_MS_RANGE
+    if isinstance(frame_ms, bool) or not isinstance(frame_ms, int) or not low <= frame_ms <= high:
+        raise DataError(f"frame_ms must be an integer number of milliseconds in [{low}, {high}]; got {frame_ms!r}")
     frames = []
     for index, path in enumerate(paths):
         frame, existing = _read_frame(path)

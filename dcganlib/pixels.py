@@ -40,6 +40,9 @@ def to_uint8(images: Any) -> np.ndarray:
 
 
 #: ``--value-range`` name → the float range it declares.
+#: Intensities above this share of the full range count as tissue, not background: for the NIfTI slice filter
+#: (data.readers) and the tissue-intensity figure (metrics.artefacts).
+TISSUE_LEVEL = 0.05
 VALUE_RANGES = {"-1,1": (-1.0, 1.0), "0,1": (0.0, 1.0)}
 #: Float values this far outside a range still count as inside it (rounding), and are clipped.
 RANGE_TOLERANCE = 1e-3
@@ -153,7 +156,7 @@ def stretch_contrast(images: Any) -> np.ndarray:
     return np.where(span > 0, (array - low) / np.where(span > 0, span, 1.0) * 2.0 - 1.0, -1.0).astype(np.float32)
 
 
-__all__ = ["UINT8_SCALE", "VALUE_RANGES", "RANGE_TOLERANCE", "GENERATED_VALUES_RULE", "uint16_to_uint8",
+__all__ = ["TISSUE_LEVEL", "UINT8_SCALE", "VALUE_RANGES", "RANGE_TOLERANCE", "GENERATED_VALUES_RULE", "uint16_to_uint8",
            "range_to_uint8", "detect_value_range",
            "to_float", "to_uint8", "tensor_to_float", "as_float_images", "as_uint8_images",
            "stretch_contrast"]

@@ -47,6 +47,7 @@ import numpy as np
 
 from ..config import Config
 from ..errors import DataError
+from ..pixels import TISSUE_LEVEL
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 NUMPY_SUFFIXES = (".npy",)
@@ -58,7 +59,6 @@ SUPPORTED = "PNG/JPEG/TIFF/BMP images, .npy arrays, NIfTI .nii/.nii.gz volumes o
 MAX_IMAGE_PIXELS = 8192 * 8192
 #: Larger NIfTI volumes are refused from their header (a small .nii.gz can inflate to many GB).
 MAX_NIFTI_VOXELS = 512**3
-TISSUE_LEVEL = 0.05  # normalised intensity above which a NIfTI voxel counts as tissue
 MIN_TISSUE_FRACTION = 0.02  # NIfTI slices with less tissue than this are dropped
 PERCENTILES = (0.5, 99.5)
 # What Pillow's decoders raise for malformed files (struct.error and IndexError from TIFF/BMP headers).

@@ -23,15 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from ..pixels import as_float_images, as_uint8_images
+from ..pixels import TISSUE_LEVEL, as_float_images, as_uint8_images
 
-#: Pixels above this share of the range count as tissue (grey levels 13 and up).
-TISSUE_LEVEL = 0.05
 _TISSUE_BELOW = int(np.floor(255 * TISSUE_LEVEL)) + 1  # grey levels 0..12 are background
 SPECTRUM_DEFINITION = ("radially averaged 2-D power spectrum |FFT(x)|^2 of images in [-1, 1] (rings of integer radius "
                        "r = 1..R cycles per image, R = round(S/sqrt 2), channels and images averaged); deviation = "
                        "mean over r > R/2 of |log10 P_candidate(r) - log10 P_real(r)|")
-INTENSITY_DEFINITION = ("grey levels (uint8) of pixels above 5% of the range (tissue), as a 256-bin normalised "
+INTENSITY_DEFINITION = (f"grey levels (uint8) of pixels above {TISSUE_LEVEL:.0%} of the range (tissue, levels "
+                        f"{_TISSUE_BELOW} and up), as a 256-bin normalised "
                         "histogram; distance = Wasserstein-1 between the histograms, in units of the full range; "
                         "a set without any tissue pixel (e.g. all black) scores 1, the maximum, with a note")
 #: The tissue distance of a set without a tissue pixel: the largest Wasserstein-1 in units of the range.

@@ -33,10 +33,11 @@ FEATURE_SIZE = 64
 WIDTHS = (16, 32, 32, 64, 64)
 STRIDES = (1, 2, 2, 2, 2)
 DEFINITION = (
-    "dcganlib random-CNN feature space (random-cnn-v1; Lee et al. 2022): images area-resized to 64x64, five "
-    "3x3 convolutions (16, 32, 32, 64, 64 filters; He-normal weights from a fixed seed; LeakyReLU 0.2; the last "
-    "four stride 2); per layer and channel the spatial mean and standard deviation (416 features), standardised "
-    "with the real set's mean and standard deviation. Not InceptionV3: not an FID."
+    f"dcganlib random-CNN feature space ({FEATURE_SPACE}; Lee et al. 2022): images area-resized to "
+    f"{FEATURE_SIZE}x{FEATURE_SIZE}, {len(WIDTHS)} 3x3 convolutions ({', '.join(map(str, WIDTHS))} filters, strides "
+    f"{', '.join(map(str, STRIDES))}; He-normal weights from a fixed seed; LeakyReLU 0.2); per layer and channel "
+    f"the spatial mean and standard deviation ({2 * sum(WIDTHS)} features), standardised with the real set's mean "
+    "and standard deviation. Not InceptionV3: not an FID."
 )
 
 

@@ -18,6 +18,12 @@ from ..pixels import as_float_images
 from .ssim import ssim
 
 SSIM_CANDIDATES = 16
+#: The baseline's percentile of nearest distances a candidate must beat to count as closer than real.
+PERCENTILE = 1.0
+DEFINITION = (f"nearest training image by L2 (RMS pixel difference in [-1, 1] units) and by SSIM among the "
+              f"{SSIM_CANDIDATES} nearest by L2; fraction_closer_than_real_l2 = share of images closer to a "
+              f"training image than percentile {PERCENTILE:g} of the reference (real, unseen subjects) "
+              "images' nearest distances")
 
 
 def nearest_neighbours(queries: Any, candidates: Any, *, ssim_candidates: int = SSIM_CANDIDATES,
@@ -53,7 +59,7 @@ def nearest_neighbours(queries: Any, candidates: Any, *, ssim_candidates: int = 
             "ssim_index": nearest[np.arange(len(q)), best], "l2": l2.astype(np.float32), "l2_index": index}
 
 
-def memorisation_check(candidate: Any, train: Any, baseline: Any, percentile: float = 1.0,
+def memorisation_check(candidate: Any, train: Any, baseline: Any, percentile: float = PERCENTILE,
                        baseline_nearest: Optional[dict[str, np.ndarray]] = None) -> dict[str, Any]:
     """Does ``candidate`` (generated images) copy ``train``?
 
@@ -91,4 +97,4 @@ def memorisation_check(candidate: Any, train: Any, baseline: Any, percentile: fl
     }
 
 
-__all__ = ["SSIM_CANDIDATES", "nearest_neighbours", "memorisation_check"]
+__all__ = ["DEFINITION", "PERCENTILE", "SSIM_CANDIDATES", "nearest_neighbours", "memorisation_check"]

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 DEFAULT_K = 5
+DEFINITION = (f"precision/recall (Kynkaanniemi et al. 2019) and density/coverage (Naeem et al. 2020) with "
+              f"k = {DEFAULT_K} nearest neighbours, Euclidean distances")
 
 
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -57,4 +59,4 @@ def precision_recall_density_coverage(real: Any, fake: Any, k: int = DEFAULT_K) 
             "real_count": int(len(real)), "fake_count": int(len(fake))}
 
 
-__all__ = ["DEFAULT_K", "precision_recall_density_coverage"]
+__all__ = ["DEFAULT_K", "DEFINITION", "precision_recall_density_coverage"]

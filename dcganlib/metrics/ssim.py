@@ -40,9 +40,10 @@ _C2 = (SSIM_K2 * SSIM_DATA_RANGE) ** 2
 MS_SSIM_MIN_SIZE = 161
 
 SSIM_DEFINITION = (
-    "SSIM of Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, images in [-1, 1] "
-    "with data range 2 (tf.image.ssim(a, b, max_val=2.0) == skimage structural_similarity(a, b, "
-    "gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=2)); mean over valid "
+    f"SSIM of Wang et al. 2004: {SSIM_FILTER_SIZE}x{SSIM_FILTER_SIZE} Gaussian window, sigma {SSIM_FILTER_SIGMA}, "
+    f"K1 {SSIM_K1}, K2 {SSIM_K2}, images in [-1, 1] with data range {SSIM_DATA_RANGE:g} (tf.image.ssim(a, b, "
+    f"max_val={SSIM_DATA_RANGE}) == skimage structural_similarity(a, b, gaussian_weights=True, "
+    f"sigma={SSIM_FILTER_SIGMA}, use_sample_covariance=False, data_range={SSIM_DATA_RANGE:g})); mean over valid "
     "window positions, then over channels."
 )
 

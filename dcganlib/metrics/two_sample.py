@@ -8,7 +8,7 @@ is valid however it was trained; its *power* comes from a classifier that can se
 (depth, normalisation) and from many images. The classifier (:func:`build_classifier`):
 
     input (S×S×C, area-downsampled to at most 64 px)
-    → [3×3 conv, batch norm, LeakyReLU 0.2] × 5 with 16, 32, 64, 128, 128 filters,
+    → [3×3 conv, batch norm, LeakyReLU 0.2] × 5 with :data:`WIDTHS` (8, 16, 32, 64, 64) filters,
       stride 1 in the first block (full-resolution texture), stride 2 in the others
     → global average pool → one logit (> 0 = "real")
 
@@ -30,12 +30,15 @@ from ..pixels import as_float_images
 
 MAX_SIZE = 64
 WIDTHS = (8, 16, 32, 64, 64)
+LEARNING_RATE = 1e-3
+NEGATIVE_SLOPE = 0.2
 DEFINITION = (
-    "classifier two-sample test (Lopez-Paz & Oquab 2017): a fresh CNN (5 blocks of 3x3 conv + batch norm + "
-    "LeakyReLU 0.2, 16-32-64-128-128 filters, stride 1 then 2; global average pool; 1 logit; float32; images "
-    "area-downsampled to at most 64 px) trained with Adam 1e-3 on train_real vs train_candidate, scored on "
-    "test_real vs test_candidate: accuracy (Wilson 95% CI, one-sided binomial p-value against 0.5) and ROC AUC "
-    "(DeLong 95% CI); 0.5 = indistinguishable, 1.0 = perfectly separable"
+    f"classifier two-sample test (Lopez-Paz & Oquab 2017): a fresh CNN ({len(WIDTHS)} blocks of 3x3 conv + batch "
+    f"norm + LeakyReLU {NEGATIVE_SLOPE}, {'-'.join(map(str, WIDTHS))} filters, stride 1 then 2; global average "
+    f"pool; 1 logit; float32; images area-downsampled to at most {MAX_SIZE} px) trained with Adam "
+    f"{LEARNING_RATE:g} on train_real vs train_candidate, scored on test_real vs test_candidate: accuracy (Wilson "
+    "95% CI, one-sided binomial p-value against 0.5) and ROC AUC (DeLong 95% CI); 0.5 = indistinguishable, "
+    "1.0 = perfectly separable"
 )
 
 
@@ -53,11 +56,11 @@ def build_classifier(shape: tuple[int, ...], seed: int):
             x = keras.layers.Conv2D(filters, 3, strides=1 if block == 0 else 2, padding="same", use_bias=False,
                                     kernel_initializer=keras.initializers.HeNormal(seed=next(init_seeds)))(x)
             x = keras.layers.BatchNormalization(momentum=0.9)(x)
-            x = keras.layers.LeakyReLU(negative_slope=0.2)(x)
+            x = keras.layers.LeakyReLU(negative_slope=NEGATIVE_SLOPE)(x)
         x = keras.layers.GlobalAveragePooling2D()(x)
         outputs = keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=next(init_seeds)))(x)
         model = keras.Model(inputs, outputs, name="two_sample_classifier")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=keras.losses.BinaryCrossentropy(from_logits=True))
     return model
 
 
