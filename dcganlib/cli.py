@@ -8,13 +8,13 @@ TensorFlow is imported only by the sub-commands that need it, so ``--help`` answ
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, Optional, Sequence
 
 from .config import GENERATORS, GIF_FRAME_MS_RANGE, LOSSES, PRECISIONS, PRESETS
 from .errors import ConfigError, DcganlibError
+from .files import disk_full_reason
 
 EPILOG = """examples:
   python -m dcganlib demo-data data/demo --count 2000      # build the embedded MNI152 dataset
@@ -375,10 +375,6 @@ COMMANDS = {
 }
 
 
-#: Errors of a full disk or an exhausted quota: any command that writes stops with one line.
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -394,7 +390,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"dcganlib: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
-        if exc.errno not in DISK_FULL:
+        if disk_full_reason(exc) is None:  # any command that writes stops on a full disk with one line
             raise
         where = f" while writing {exc.filename}" if exc.filename else ""
         print(f"dcganlib: error: {exc.strerror}{where}; files written before are intact, a file being written "

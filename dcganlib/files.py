@@ -12,6 +12,7 @@ Keras pick the format from it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -22,8 +23,24 @@ from typing import Any, Iterator, Optional
 
 from .errors import ConfigError
 
-__all__ = ["atomic_path", "write_text", "write_json", "temporary_name", "remove_orphaned_temporaries",
-           "check_output_file"]
+#: Errors of a full disk or an exhausted quota.
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+#: Their messages, as TensorFlow's errors carry them (SaveV2 raises ResourceExhaustedError, UnknownError or a
+#: plain OpError, depending on where the write failed, with the OS text inside).
+_DISK_FULL_TEXTS = tuple(os.strerror(number) for number in DISK_FULL_ERRNOS)
+
+
+def disk_full_reason(exc: BaseException) -> Optional[str]:
+    """``"No space left on device"`` (or the quota's text) when ``exc`` is a write failing on a full disk: an
+    ``OSError`` with a disk-full errno, or another error (TensorFlow's) whose message carries that text."""
+    if isinstance(exc, OSError):
+        return exc.strerror if exc.errno in DISK_FULL_ERRNOS else None
+    found = [text for text in _DISK_FULL_TEXTS if text in str(exc)]
+    return found[0] if found else None
+
+
+__all__ = ["DISK_FULL_ERRNOS", "disk_full_reason", "atomic_path", "write_text", "write_json", "temporary_name",
+           "temporary_stem", "remove_orphaned_temporaries", "check_output_file"]
 
 #: ``.STEM.tmp-PID-TAG…``: a temporary of :func:`temporary_name`, with the id of the process writing it.
 _TEMPORARY = re.compile(r"^\.(?P<stem>.+?)\.tmp-(?P<pid>\d+)-")
@@ -32,6 +49,12 @@ _TEMPORARY = re.compile(r"^\.(?P<stem>.+?)\.tmp-(?P<pid>\d+)-")
 def temporary_name(stem: str) -> str:
     """``.stem.tmp-<pid>-<random>``: the name of a temporary file or folder this process writes."""
     return f".{stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def temporary_stem(name: str) -> Optional[str]:
+    """The final name's stem when ``name`` is a temporary of :func:`temporary_name` (any process's), else None."""
+    match = _TEMPORARY.match(name)
+    return match.group("stem") if match else None
 
 
 def temporary_sibling(path: Path) -> Path:

@@ -29,6 +29,15 @@ BAR_WIDTH = 24
 REDRAW_SECONDS = 0.1
 
 
+def note(message: str, *, kind: Optional[str] = "note") -> None:
+    """The one way library code tells the user something: ``dcganlib: note: MESSAGE`` on stderr (``kind``
+    None: ``dcganlib: MESSAGE``). Results go to stdout; everything said about the work goes here. Conditions
+    a calling program may want to filter stay Python warnings with their own category
+    (``SkippedFilesWarning``, ``DamagedRecordWarning``)."""
+    prefix = f"dcganlib: {kind}: " if kind else "dcganlib: "
+    print(prefix + message, file=sys.stderr, flush=True)
+
+
 def progress_enabled() -> bool:
     """False when ``$DCGANLIB_PROGRESS`` is ``0``/``false``/``no``."""
     return os.environ.get(PROGRESS_ENV, "").strip().lower() not in ("0", "false", "no")
@@ -112,4 +121,4 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-__all__ = ["PROGRESS_ENV", "Progress", "progress_enabled"]
+__all__ = ["PROGRESS_ENV", "Progress", "note", "progress_enabled"]

@@ -37,7 +37,7 @@ from typing import Iterator, Optional, Sequence
 
 from .config import Config, read_saved_config
 from .errors import ConfigError, RunFolderError
-from .files import atomic_path, write_text
+from .files import atomic_path, disk_full_reason, temporary_stem, write_text
 
 
 class DamagedRecordWarning(UserWarning):
@@ -540,12 +540,40 @@ def remove_stale_temporaries(run_dir: Path) -> None:
             continue
         for path in folder.iterdir():
             name = path.name
-            stale = (name.startswith(".") and ".tmp-" in name) or (folder.name == CHECKPOINT_DIR
-                                                                   and name.endswith("_temp"))
+            stale = temporary_stem(name) is not None or (folder.name == CHECKPOINT_DIR and name.endswith("_temp"))
             if stale and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             elif stale:
                 path.unlink(missing_ok=True)
+
+
+def checkpoint_kept(run_dir: str | os.PathLike) -> str:
+    """The sentence every stop says about what a resume continues from: ``the last checkpoint ckpt-N in RUN
+    is intact`` (or that there is none yet)."""
+    last = latest_checkpoint(run_dir)
+    return f"the last checkpoint {Path(last).name} in {run_dir} is intact" if last else "no checkpoint was saved yet"
+
+
+@contextlib.contextmanager
+def stop_when_disk_full(run_dir: Path, needed: int) -> Iterator[None]:
+    """Turn a full disk at any write of the block (grid, history.csv, checkpoint, config.json, generator,
+    GIF) into one :class:`RunFolderError` naming the folder and the space the run needs (``needed`` bytes in
+    all, :func:`disk_needed`). The write that failed left its final name untouched (atomic writes;
+    TensorFlow names a checkpoint only once it is complete); its temporaries are deleted here (call it under
+    the run lock) to give the space back. Any other error passes through unchanged."""
+    try:
+        yield
+    except Exception as exc:  # an OSError, or TensorFlow's OpError from a checkpoint save; others re-raised
+        reason = disk_full_reason(exc)
+        if reason is None:
+            raise
+        remove_stale_temporaries(run_dir)
+        have = folder_bytes(run_dir / CHECKPOINT_DIR) + folder_bytes(run_dir / GRIDS_DIR)
+        free = shutil.disk_usage(run_dir).free
+        raise RunFolderError(
+            f"disk full in {run_dir} ({reason}): training stopped; {checkpoint_kept(run_dir)}, and so is every "
+            f"finished file; the run needs about {max(needed - have, 0) / 1e6:.1f} MB free to finish "
+            f"({free / 1e6:.1f} MB are free now): free some and continue with --resume --out {run_dir}") from None
 
 
 def folder_bytes(path: Path) -> int:
@@ -625,5 +653,5 @@ __all__ = [
     "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "GENERATED_MANIFEST", "LOCK_FILE", "RUN_ARTEFACTS",
     "grid_path", "epoch_grids", "checkpoints", "latest_checkpoint", "checkpoint_epoch", "record_checkpoints", "read_config", "read_history",
     "write_history", "history_column", "check_run_folder", "describe_artefacts", "create_run_folder",
-    "clear_run_folder", "remove_stale_temporaries", "folder_bytes", "disk_needed", "check_free_disk", "run_lock",
+    "clear_run_folder", "remove_stale_temporaries", "checkpoint_kept", "stop_when_disk_full", "folder_bytes", "disk_needed", "check_free_disk", "run_lock",
 ]

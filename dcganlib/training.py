@@ -9,15 +9,13 @@ epoch by epoch. At the end it exports ``generator.keras`` and the GIF of the gri
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import keras
 import numpy as np
@@ -26,15 +24,16 @@ import tensorflow as tf
 from . import data, runs, summaries, tracking
 from .callbacks import (DivergenceGuard, LearningRateDecay, ManifestUpdater, QualityTracker, RunRecorder, StopRequest, StopState,
                         TensorBoardLogger, UnlessStopped, stop_on_signals)
-from .cluster import WorkerRole, scratch_folder, worker_role
+from .cluster import WorkerRole, scratch_folder, stop_when_worker_lost, worker_role
 from .config import Config, read_saved_config
-from .errors import ConfigError, DivergenceError, RunFolderError, WorkerLostError
+from .errors import ConfigError, DivergenceError
 from .gan import DCGAN, build_gan, make_checkpoint, restore_newest, set_learning_rate
 from .hardware import resolve_jit_compile, resolve_precision, resolve_strategy
 from .images import make_run_gif
 from .manifest import RunManifest
 from .models import check_image_size
 from .pixels import to_float
+from .progress import note
 from .sampling import load_generator, save_generator
 
 #: Real validation images the SSIM tracker compares with every epoch (its cost grows linearly).
@@ -92,82 +91,100 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
     started = time.perf_counter()
     run_dir = Path(run_dir)
     role = worker_role(config)  # a bad TF_CONFIG fails here, before TensorFlow waits for workers
-    chief = role is None or role.is_chief
     check_image_size(config.image_size)
-    runs.check_run_folder(config, run_dir, resume, overwrite, force, writer=chief)
+    runs.check_run_folder(config, run_dir, resume, overwrite, force, writer=role.is_chief)
     scaled = scale_learning_rates(config, lr_scale)  # a bad scale fails here, before the folder is touched
     # Before TensorFlow runs anything: MultiWorkerMirroredStrategy configures this process's collective
     # ops, and waits here until every worker has started.
     strategy = resolve_strategy(config)
     _check_replicas(config, strategy)
     with contextlib.ExitStack() as held:
-        if role is not None:  # from here on a worker that dies stops the others with one line
-            held.enter_context(_stop_when_worker_lost(role, run_dir))
-        if chief:
-            runs.create_run_folder(run_dir)
-            held.enter_context(runs.run_lock(run_dir))
-            # Re-check under the lock: another process may have written here since the first look.
-            runs.check_run_folder(config, run_dir, resume, overwrite, force)
-            runs.remove_stale_temporaries(run_dir)  # a killed writer's temp files; nobody else writes here now
-            for note in runs.recover_records(run_dir) if resume else ():  # damaged records kept aside, said
-                print(f"dcganlib: note: {note}", file=sys.stderr)
-            checkpoint_dir = run_dir / runs.CHECKPOINT_DIR
-        else:  # another worker of a multi-worker run: its share of each checkpoint goes to a scratch folder
-            checkpoint_dir = held.enter_context(scratch_folder(role)) / runs.CHECKPOINT_DIR
+        held.enter_context(stop_when_worker_lost(role, run_dir))  # in a cluster, a dead worker stops the rest
+        checkpoint_dir = _claim_folder(config, run_dir, role, held, resume=resume, overwrite=overwrite, force=force)
         config = scaled
         splits = _load_training_data(config)
-        for note in splits.notes() if chief else ():
-            print(f"dcganlib: note: {note}", file=sys.stderr)
-        precision = resolve_precision(config)
-        jit_compile = resolve_jit_compile(config)
+        for message in splits.notes() if role.is_chief else ():
+            note(message)
+        precision, jit_compile = resolve_precision(config), resolve_jit_compile(config)
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             gan = build_gan(config, precision, jit_compile)
-            checkpoint_bytes, generator_bytes = _checkpoint_bytes(gan), _variable_bytes(gan.generator.weights)
-            if chief:
-                runs.check_free_disk(config, run_dir, checkpoint_bytes, generator_bytes, resume=resume,
-                                     overwrite=overwrite)
-            if chief and overwrite and not resume:  # only once everything is known to work: a typo must not cost a run
-                runs.clear_run_folder(run_dir)
-        with contextlib.ExitStack() as guards:
-            if chief:
-                guards.enter_context(_stop_when_disk_full(run_dir, runs.disk_needed(config, checkpoint_bytes,
-                                                                                    generator_bytes)))
+            needed = _make_room(gan, config, run_dir, role, resume=resume, overwrite=overwrite)
+        with runs.stop_when_disk_full(run_dir, needed) if role.is_chief else contextlib.nullcontext():
             with strategy.scope():
-                epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-                # Restore before the manager reads the state file: the restore may rewrite it (fallback).
-                history = _restore(gan, epoch_variable, config, run_dir, chief) if resume else []
-                # Every worker saves; a non-chief keeps only the one being written (then deletes it).
-                manager = tf.train.CheckpointManager(make_checkpoint(gan, epoch_variable), str(checkpoint_dir),
-                                                     max_to_keep=config.keep_checkpoints if chief else 1,
-                                                     checkpoint_name=runs.CHECKPOINT_NAME)
-                initial_epoch = int(epoch_variable.numpy())
-                if chief:
-                    config.to_json(run_dir / runs.CONFIG_FILE)
-                    splits.save_report(run_dir / runs.SPLIT_FILE)
-                if initial_epoch >= config.epochs:
-                    if chief:
-                        print(f"dcganlib: {run_dir} has already trained {initial_epoch} epochs (the run's total "
-                              f"is {config.epochs}); nothing to do. Pass a larger --epochs to continue.")
-                else:
-                    manifest = RunManifest(run_dir, config, precision=precision, strategy=strategy,
-                                           jit_compile=jit_compile, first_epoch=initial_epoch + 1,
-                                           images_per_epoch=steps_per_epoch(splits, config) * config.batch_size,
-                                           ) if chief else None
-                    if manifest is not None:
-                        manifest.record(history)
-                    state = _fit(gan, config, splits, run_dir, manager, epoch_variable, history, initial_epoch,
-                                 callbacks, manifest)
-                    if manifest is not None:
-                        manifest.record(history, _status(state, history, config))
-                    _raise_if_stopped(state, history, initial_epoch, run_dir)
+                history, initial_epoch = _train_epochs(gan, config, splits, run_dir, checkpoint_dir, role, callbacks,
+                                                       resume=resume, precision=precision, strategy=strategy,
+                                                       jit_compile=jit_compile)
             generator, best_epoch = gan.sampling_generator(), None
-            if chief:
-                # still under the lock: nobody else writes here meanwhile
+            if role.is_chief:  # still under the lock: nobody else writes here meanwhile
                 generator, best_epoch = _finish(generator, run_dir, config)
     completed = history[-1]["epoch"] if history else initial_epoch
-    return TrainResult(run_dir, history, generator, completed, precision, time.perf_counter() - started,
-                       best_epoch if chief else None)
+    return TrainResult(run_dir, history, generator, completed, precision, time.perf_counter() - started, best_epoch)
+
+
+def _claim_folder(config: Config, run_dir: Path, role: WorkerRole, held: contextlib.ExitStack, *, resume: bool,
+                  overwrite: bool, force: bool) -> Path:
+    """The chief creates and locks the run folder (held until ``held`` closes), checks it again under the lock,
+    removes a killed writer's temporaries and recovers damaged records on a resume; another worker of a
+    cluster gets a scratch folder for its share of each checkpoint. Returns the checkpoint folder."""
+    if not role.is_chief:
+        return held.enter_context(scratch_folder(role)) / runs.CHECKPOINT_DIR
+    runs.create_run_folder(run_dir)
+    held.enter_context(runs.run_lock(run_dir))
+    # Re-check under the lock: another process may have written here since the first look.
+    runs.check_run_folder(config, run_dir, resume, overwrite, force)
+    runs.remove_stale_temporaries(run_dir)  # a killed writer's temp files; nobody else writes here now
+    for message in runs.recover_records(run_dir) if resume else ():  # damaged records kept aside, said
+        note(message)
+    return run_dir / runs.CHECKPOINT_DIR
+
+
+def _make_room(gan: DCGAN, config: Config, run_dir: Path, role: WorkerRole, *, resume: bool,
+               overwrite: bool) -> int:
+    """The chief refuses a run whose files cannot fit on the disk, then (``overwrite``, once everything is known
+    to work: a typo must not cost a run) clears the old run. Returns the bytes the whole run needs."""
+    checkpoint_bytes, generator_bytes = _checkpoint_bytes(gan), _variable_bytes(gan.generator.weights)
+    if role.is_chief:
+        runs.check_free_disk(config, run_dir, checkpoint_bytes, generator_bytes, resume=resume, overwrite=overwrite)
+        if overwrite and not resume:
+            runs.clear_run_folder(run_dir)
+    return runs.disk_needed(config, checkpoint_bytes, generator_bytes)
+
+
+def _train_epochs(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path, checkpoint_dir: Path,
+                  role: WorkerRole, callbacks: Optional[Sequence[keras.callbacks.Callback]], *, resume: bool,
+                  precision: str, strategy: tf.distribute.Strategy,
+                  jit_compile: bool) -> tuple[list[dict[str, float]], int]:
+    """Restore the latest checkpoint on a resume, then ``fit()`` the missing epochs with the run's records kept
+    (the chief's). Returns the history and the epoch training started from."""
+    epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    # Restore before the manager reads the state file: the restore may rewrite it (fallback).
+    history = _restore(gan, epoch_variable, config, run_dir, role.is_chief) if resume else []
+    # Every worker saves; a non-chief keeps only the one being written (then deletes it).
+    manager = tf.train.CheckpointManager(make_checkpoint(gan, epoch_variable), str(checkpoint_dir),
+                                         max_to_keep=config.keep_checkpoints if role.is_chief else 1,
+                                         checkpoint_name=runs.CHECKPOINT_NAME)
+    initial_epoch = int(epoch_variable.numpy())
+    if role.is_chief:
+        config.to_json(run_dir / runs.CONFIG_FILE)
+        splits.save_report(run_dir / runs.SPLIT_FILE)
+    if initial_epoch >= config.epochs:
+        if role.is_chief:
+            note(f"{run_dir} has already trained {initial_epoch} epochs (the run's total is {config.epochs}); "
+                 "nothing to do. Pass a larger --epochs to continue.", kind=None)
+        return history, initial_epoch
+    manifest = RunManifest(run_dir, config, precision=precision, strategy=strategy, jit_compile=jit_compile,
+                           first_epoch=initial_epoch + 1,
+                           images_per_epoch=steps_per_epoch(splits, config) * config.batch_size,
+                           ) if role.is_chief else None
+    if manifest is not None:
+        manifest.record(history)
+    state = _fit(gan, config, splits, run_dir, manager, epoch_variable, history, initial_epoch, callbacks, role,
+                 manifest)
+    if manifest is not None:
+        manifest.record(history, _status(state, history, config))
+    _raise_if_stopped(state, history, initial_epoch, run_dir)
+    return history, initial_epoch
 
 
 def _check_replicas(config: Config, strategy: tf.distribute.Strategy) -> None:
@@ -250,16 +267,16 @@ def _status(state: StopState, history: list[dict[str, float]], config: Config) -
 
 def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,
          manager: tf.train.CheckpointManager, epoch_variable: tf.Variable, history: list[dict[str, float]],
-         initial_epoch: int, extra: Optional[Sequence[keras.callbacks.Callback]],
+         initial_epoch: int, extra: Optional[Sequence[keras.callbacks.Callback]], role: WorkerRole,
          manifest: Optional[RunManifest]) -> StopState:
     """``gan.fit()`` from ``initial_epoch`` to ``config.epochs`` with the library's callbacks; how it stopped.
-    ``manifest`` None: a non-chief worker of a multi-worker run, which trains and saves its checkpoint share
-    but writes nothing into the run folder (no grid, history, run.json, TensorBoard, SSIM figures)."""
+    A non-chief worker of a multi-worker run (``role``) trains and saves its checkpoint share but writes
+    nothing into the run folder (no grid, history, run.json, TensorBoard, SSIM figures; ``manifest`` None)."""
     steps = steps_per_epoch(splits, config)
     dataset = data.epoch_stream(splits.train, config.batch_size, steps, seed=config.seed, initial_epoch=initial_epoch)
     state = StopState()
     stopper = StopRequest(state)
-    chief = manifest is not None  # only the chief of a multi-worker run writes the run folder
+    chief = role.is_chief  # only the chief of a multi-worker run writes the run folder
     own: list[keras.callbacks.Callback] = [DivergenceGuard(state), stopper]
     if config.lr_decay:
         own.append(LearningRateDecay(config))
@@ -296,98 +313,23 @@ def _quality_probe(config: Config, splits: data.DatasetSplits) -> Optional[track
         return None
     probe = tracking.make_probe(splits.validate, splits.train, config.latent_dim, config.seed)
     if probe is None:
-        print(f"dcganlib: note: the validate split has {len(splits.validate)} images, fewer than the "
-              f"{tracking.MIN_REFERENCE} the per-epoch quality figures need: none are tracked and the last "
-              "epoch's generator is exported", file=sys.stderr)
+        note(f"the validate split has {len(splits.validate)} images, fewer than the {tracking.MIN_REFERENCE} the "
+             "per-epoch quality figures need: none are tracked and the last epoch's generator is exported")
     return probe
 
 
 def _raise_if_stopped(state: StopState, history: list[dict[str, float]], initial_epoch: int, run_dir: Path) -> None:
     """A divergence becomes :class:`DivergenceError`; a signal a one-line note and ``KeyboardInterrupt``."""
-    last = runs.latest_checkpoint(run_dir)
     if state.diverged_at is not None:
         epoch, step = state.diverged_at
-        kept = f"the last good checkpoint ({Path(last).name}) is intact" if last else "no checkpoint was saved yet"
         raise DivergenceError(
-            f"training diverged: a loss became NaN/Inf at epoch {epoch}, step {step}; {kept}. "
+            f"training diverged: a loss became NaN/Inf at epoch {epoch}, step {step}; {runs.checkpoint_kept(run_dir)}. "
             f"Continue from it at half the learning rates: --resume --lr-scale 0.5 --out {run_dir}")
     if state.signal_name is not None:
         done = history[-1]["epoch"] if history else initial_epoch
-        kept = f"last checkpoint {Path(last).name}" if last else "no checkpoint yet"
-        print(f"dcganlib: stopped by {state.signal_name} after epoch {done} ({kept}); "
-              f"continue with --resume --out {run_dir}", file=sys.stderr)
+        note(f"stopped by {state.signal_name} after epoch {done}; {runs.checkpoint_kept(run_dir)}; "
+             f"continue with --resume --out {run_dir}", kind=None)
         raise KeyboardInterrupt
-
-
-#: The messages a full disk or an exhausted quota give, in TensorFlow's errors (SaveV2 raises
-#: ResourceExhaustedError, UnknownError or a plain OpError, depending on where the write failed).
-_DISK_FULL_TEXTS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
-
-
-def _disk_full_reason(exc: BaseException) -> Optional[str]:
-    """``"No space left on device"`` (or the quota's text) when ``exc`` is a write failing on a full disk."""
-    if isinstance(exc, OSError):
-        return exc.strerror if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
-    found = [text for text in _DISK_FULL_TEXTS if isinstance(exc, tf.errors.OpError) and text in str(exc)]
-    return found[0] if found else None
-
-
-@contextlib.contextmanager
-def _stop_when_disk_full(run_dir: Path, needed: int) -> Iterator[None]:
-    """Turn a full disk at any write of the block (grid, history.csv, checkpoint, config.json, generator,
-    GIF) into one :class:`RunFolderError` naming the folder and the space the run needs. The write that
-    failed left its final name untouched (atomic writes; TensorFlow names a checkpoint only once it is
-    complete); its temporaries are deleted here (under the run lock) to give the space back."""
-    try:
-        yield
-    except (OSError, tf.errors.OpError) as exc:
-        reason = _disk_full_reason(exc)
-        if reason is None:
-            raise
-        runs.remove_stale_temporaries(run_dir)
-        last = runs.latest_checkpoint(run_dir)
-        have = runs.folder_bytes(run_dir / runs.CHECKPOINT_DIR) + runs.folder_bytes(run_dir / runs.GRIDS_DIR)
-        free = shutil.disk_usage(run_dir).free
-        kept = (f"the last checkpoint {Path(last).name} and every finished file are intact" if last
-                else "no checkpoint was saved yet")
-        raise RunFolderError(
-            f"disk full in {run_dir} ({reason}): training stopped; {kept}; "
-            f"the run needs about {max(needed - have, 0) / 1e6:.1f} MB free to finish ({free / 1e6:.1f} MB are "
-            f"free now): free some and continue with --resume --out {run_dir}") from None
-
-
-#: What a collective op raises when another worker died or cannot be reached: TensorFlow's coordination
-#: service reports a task that stopped sending heartbeats (about 10 s after a SIGKILL), or the gRPC
-#: connection to a dead worker is refused, as UnavailableError; a collective past its timeout as
-#: DeadlineExceededError.
-WORKER_LOST_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError)
-_TRACE_LINES = ("Graph execution error", "Detected at node", "File ", "[[", ":UNKNOWN:")
-
-
-def _collective_failure(exc: BaseException) -> str:
-    """The line of a TensorFlow collective error that says what happened (the rest is its graph trace)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for index, line in enumerate(lines):
-        if not line.startswith(_TRACE_LINES):
-            following = lines[index + 1] if line.endswith(":") and index + 1 < len(lines) else ""
-            return f"{type(exc).__name__}: {line} {following}".strip()[:300]
-    return type(exc).__name__
-
-
-@contextlib.contextmanager
-def _stop_when_worker_lost(role: WorkerRole, run_dir: Path) -> Iterator[None]:
-    """Turn a collective op failing because another worker is gone into one :class:`WorkerLostError`
-    naming the last checkpoint to resume from, instead of a graph traceback."""
-    try:
-        yield
-    except WORKER_LOST_ERRORS as exc:
-        last = runs.latest_checkpoint(run_dir)
-        then = (f"the last checkpoint {Path(last).name} in {run_dir} is intact; restart every worker with "
-                f"--resume --out {run_dir}" if last else
-                f"no checkpoint was saved yet; start every worker again with --overwrite --out {run_dir}")
-        raise WorkerLostError(f"{role.name} lost contact with the other workers ({_collective_failure(exc)}); "
-                              f"training stopped (a worker that refused to start says why in its own output); "
-                              f"{then}") from None
 
 
 def _finish(generator: keras.Model, run_dir: Path, config: Config) -> tuple[keras.Model, Optional[int]]:
@@ -431,4 +373,4 @@ def ensure_run(config: Config, run_dir: str | os.PathLike,
 
 
 __all__ = ["TrainResult", "train", "ensure_run", "scale_learning_rates", "resolve_verbose", "steps_per_epoch",
-           "SSIM_REFERENCE_SIZE", "WORKER_LOST_ERRORS"]
+           "SSIM_REFERENCE_SIZE"]

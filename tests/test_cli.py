@@ -110,7 +110,8 @@ def test_train_again_is_refused_then_resume_adds_one_epoch(smoke_run, capsys, mo
     from dcganlib import cli as cli_module
 
     assert cli_module.main(["train", "--out", str(run), "--resume", "--epochs", "3"]) == 0
-    assert "nothing to do" in capsys.readouterr().out
+    captured = capsys.readouterr()  # a message, not a result: stderr
+    assert "nothing to do" in captured.err and "nothing to do" not in captured.out
 
 
 def test_generate_and_gif_commands(finished_run, tmp_path, capsys):

@@ -116,7 +116,9 @@ def test_ensure_builds_once_into_the_cache_even_when_called_concurrently(tmp_pat
 def test_ensure_discards_a_killed_build(tmp_path):
     config = Config(demo_count=12, cache_dir=str(tmp_path))
     name = f"mni152-demo-v{DEMO_VERSION}-n12-s256-seed0"
-    (tmp_path / f".{name}.tmp-killed" / "keras_png_slices_train").mkdir(parents=True)  # a killed build
+    from dcganlib.files import temporary_name
+
+    (tmp_path / temporary_name(name) / "keras_png_slices_train").mkdir(parents=True)  # a killed build
     (tmp_path / name / "keras_png_slices_train").mkdir(parents=True)  # no demo.json: not finished
     folder = ensure_demo_dataset(config)
     assert sum(len(v) for v in files_by_split(folder).values()) == 12

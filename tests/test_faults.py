@@ -341,7 +341,7 @@ def test_sigterm_from_outside_stops_cleanly_and_resume_completes(setup, tmp_path
     code, stderr = finish(process, tmp_path)
     assert code == 130, stderr[-3000:]
     done = max(history_lines(run))
-    assert f"dcganlib: stopped by SIGTERM after epoch {done} (last checkpoint ckpt-{done}); " \
+    assert f"dcganlib: stopped by SIGTERM after epoch {done}; the last checkpoint ckpt-{done} in {run} is intact; " \
            f"continue with --resume --out {run}" in stderr
     assert "Traceback" not in stderr
     assert sorted(history_lines(run)) == list(range(1, done + 1)) and checkpoint_number(run) == done
@@ -366,7 +366,8 @@ def test_sigint_mid_epoch_keeps_the_last_checkpoint_and_resume_completes(setup, 
         arm_fault("signal-at-step:3:1:SIGINT", patches.setattr)
         code, stderr = main("train", "--config", config_file, "--out", run, capsys=capsys)
     assert code == 130, stderr[-3000:]
-    assert f"stopped by SIGINT after epoch 2 (last checkpoint ckpt-2); continue with --resume --out {run}" in stderr
+    assert (f"stopped by SIGINT after epoch 2; the last checkpoint ckpt-2 in {run} is intact; continue with "
+            f"--resume --out {run}") in stderr
     assert sorted(history_lines(run)) == [1, 2] and checkpoint_number(run) == 2
     assert not (run / "grids" / "epoch_0003.png").exists()  # the half epoch left nothing behind
     code, stderr = main("train", "--out", run, "--resume", capsys=capsys)
@@ -385,8 +386,8 @@ def test_nan_names_epoch_and_step_keeps_the_checkpoint_and_lr_scale_recovers(set
         code, stderr = main("train", "--config", config_file, "--out", run, capsys=capsys)
     assert code == DivergenceError.exit_code == 3, stderr[-3000:]
     assert error_line(stderr) == (
-        "dcganlib: error: training diverged: a loss became NaN/Inf at epoch 2, step 2; the last good "
-        f"checkpoint (ckpt-1) is intact. Continue from it at half the learning rates: --resume --lr-scale 0.5 "
+        "dcganlib: error: training diverged: a loss became NaN/Inf at epoch 2, step 2; the last "
+        f"checkpoint ckpt-1 in {run} is intact. Continue from it at half the learning rates: --resume --lr-scale 0.5 "
         f"--out {run}")
     assert sorted(history_lines(run)) == [1] and checkpoint_number(run) == 1
     first_row = history_lines(run)[1]
@@ -468,8 +469,8 @@ def test_disk_full_stops_training_in_one_line_and_resume_completes(writer, bytes
     line = error_line(stderr)
     assert line.startswith(f"dcganlib: error: disk full in {run} (")
     assert "No space left on device" in line
-    assert ("): training stopped; the last checkpoint ckpt-2 and every finished file are intact; the run needs "
-            "about ") in line and line.endswith(f"are free now): free some and continue with --resume --out {run}")
+    assert (f"): training stopped; the last checkpoint ckpt-2 in {run} is intact, and so is every finished file; "
+            "the run needs about ") in line and line.endswith(f"are free now): free some and continue with --resume --out {run}")
     needed = float(line.split("needs about ")[1].split(" MB")[0])
     checkpoint = sum(p.stat().st_size for p in (reference / "checkpoints").glob("ckpt-4.*")) / 1e6
     assert checkpoint <= needed <= 3 * checkpoint  # the next checkpoint, the generator and the grids

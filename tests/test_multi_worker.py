@@ -250,7 +250,7 @@ def test_a_bad_tf_config_is_one_line_before_anything_starts(value, message, mult
 
 
 def test_a_chief_task_is_the_chief_and_worker_0_is_not():
-    from dcganlib.cluster import worker_role
+    from dcganlib.cluster import SINGLE_PROCESS, worker_role
 
     config = Config(strategy="multi_worker")
     cluster = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
@@ -259,7 +259,7 @@ def test_a_chief_task_is_the_chief_and_worker_0_is_not():
     role = worker_role(config, {"TF_CONFIG": json.dumps({"cluster": cluster,
                                                          "task": {"type": "worker", "index": 0}})})
     assert not role.is_chief and role.name == "worker 0 of 3"
-    assert worker_role(Config(strategy="auto"), {"TF_CONFIG": "not even json"}) is None  # not asked for
+    assert worker_role(Config(strategy="auto"), {"TF_CONFIG": "not even json"}) is SINGLE_PROCESS  # not asked for
 
 
 def test_a_global_batch_that_does_not_split_over_the_replicas_is_refused():

@@ -228,7 +228,7 @@ def test_resume_of_a_finished_run_does_nothing(run, slices, tmp_path, capsys):
     before = (copy / "history.csv").read_text()
     result = training.train(tiny_config(slices, epochs=2), copy, resume=True)
     assert result.epochs_completed == 2
-    assert "already trained 2 epochs" in capsys.readouterr().out
+    assert "already trained 2 epochs" in capsys.readouterr().err  # a message: stderr
     assert (copy / "history.csv").read_text() == before
 
 

@@ -31,7 +31,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ import numpy as np
 from .. import seeds
 from ..config import Config
 from ..errors import DataError
-from ..files import atomic_path, remove_orphaned_temporaries, temporary_name, write_text
+from ..files import atomic_path, remove_orphaned_temporaries, temporary_name, temporary_stem, write_text
 from ..progress import Progress
 from .cache import cache_root
 from .discovery import OASIS_SPLITS
@@ -342,9 +341,11 @@ def build_once(final: Path, count: int, size: int, seed: int = DEMO_SEED) -> Pat
             return final
         if final.exists():
             shutil.rmtree(final)
-        for stale in root.glob(f".{final.name}.tmp-*"):  # left by a killed build (we hold the lock)
-            shutil.rmtree(stale, ignore_errors=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
+        for stale in root.iterdir():  # left by a killed build (we hold the lock, so no build is running)
+            if temporary_stem(stale.name) == final.name:
+                shutil.rmtree(stale, ignore_errors=True)
+        work = root / temporary_name(final.name)
+        work.mkdir()
         try:
             build_demo_dataset(work, count=count, size=size, seed=seed)
             os.replace(work, final)
