@@ -50,6 +50,7 @@ import numpy as np
 from . import seeds
 from .config import Config, default_config
 from .errors import ConfigError
+from .progress import note
 
 #: Keys of the JSON object that are always present (numbers are positive and finite).
 REQUIRED_KEYS = ("library_step_img_s", "library_step_fp32_img_s", "reference_step_img_s", "pipeline_img_s",
@@ -115,7 +116,7 @@ def _step_clock():
 
 def _progress(message: str) -> None:
     """One progress line on stderr (stdout stays the table or the one JSON object)."""
-    print(f"dcganlib bench: {message}", file=sys.stderr, flush=True)
+    note(message, kind="bench")
 
 
 def _timed(function: Callable[[], Any]) -> tuple[float, float]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -48,7 +47,7 @@ from .manifest import manifest_problem, read_manifest
 from .metrics import artefacts, distances, features as feature_space, memorisation, prdc, quality, two_sample
 from .metrics.ssim import MS_SSIM_MIN_SIZE, SSIM_DATA_RANGE
 from .pixels import GENERATED_VALUES_RULE, to_uint8
-from .progress import Progress
+from .progress import Progress, note
 from .references import EvaluationSets, real_roles
 
 TWO_SAMPLE_EPOCHS = 6
@@ -305,16 +304,14 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
     _check_before_work(out, folder, inception_weights, seed, overwrite)
     problem = manifest_problem(run_dir) if (run_dir / runs.CONFIG_FILE).is_file() else None
     if problem is not None:
-        print(f"dcganlib: note: {problem}; metrics.json records run_manifest null with this reason",
-              file=sys.stderr)
+        note(f"{problem}; metrics.json records run_manifest null with this reason")
     cut = runs.history_damage(run_dir / runs.HISTORY_FILE)
     if cut is not None:
-        print(f"dcganlib: note: {cut}; the figures over epochs leave it out", file=sys.stderr)
+        note(f"{cut}; the figures over epochs leave it out")
     training = run_dir.is_dir() and runs.training_elsewhere(run_dir)
     if training:
-        print(f"dcganlib: note: another process is training {run_dir} now (it holds {runs.LOCK_FILE}); the figures "
-              f"are of its {runs.GENERATOR_FILE} or newest checkpoint as they are now, and metrics.json says so",
-              file=sys.stderr)
+        note(f"another process is training {run_dir} now (it holds {runs.LOCK_FILE}); the figures are of its "
+             f"{runs.GENERATOR_FILE} or newest checkpoint as they are now, and metrics.json says so")
     started = time.perf_counter()
     sets, config = run_sets(run_dir, reference=reference, seed=seed, epoch=epoch)
     load_seconds = time.perf_counter() - started

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -27,6 +26,7 @@ from .augment import adaptive_augment, diff_augment, parse_policy
 from .config import Config
 from .errors import RunFolderError
 from .hardware import dtype_policy
+from .progress import note
 
 #: Metrics of :class:`DCGAN`, in history.csv column order.
 METRIC_NAMES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
@@ -406,7 +406,7 @@ def restore_newest(run_dir: str | os.PathLike, make_checkpoint: Callable[[], tf.
             failures.append(f"{name}: {_first_line(exc)}")
             following = (f"falling back to {Path(found[index + 1]).name}" if index + 1 < len(found)
                          else "no older checkpoint is left")
-            print(f"dcganlib: checkpoint {name} is unreadable ({_first_line(exc)}); {following}", file=sys.stderr)
+            note(f"checkpoint {name} is unreadable ({_first_line(exc)}); {following}", kind=None)
             continue
         return prefix
     folder = Path(run_dir) / runs.CHECKPOINT_DIR

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -94,12 +95,38 @@ def load_generator(run_dir: str | os.PathLike, epoch: Optional[int] = None) -> k
     return _generator_from_checkpoint(runs.read_config(run_dir), run_dir)
 
 
+def saved_keras_version(path: str | os.PathLike) -> Optional[str]:
+    """The Keras version a ``.keras`` file names in its ``metadata.json``; None when the file is not a
+    readable Keras archive (damaged, cut short, or something else)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return str(json.loads(archive.read("metadata.json"))["keras_version"])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
 def _load_keras_file(path: Path) -> keras.Model:
+    """A ``.keras`` file loaded in safe mode; a failure is one :class:`RunFolderError` whose advice fits the
+    cause and never risks a good file: a damaged file is renamed aside (not deleted), a file of another Keras
+    version is kept for that version, a file carrying Python code is left to the user's judgement."""
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # whatever Keras raises for a damaged or unsafe file: one line, not a traceback
-        raise RunFolderError(f"cannot load {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}; "
-                             "delete it to fall back to the latest checkpoint") from None
+    except Exception as exc:  # whatever Keras raises for a damaged, foreign or unsafe file: one line
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        saved = saved_keras_version(path)
+        aside = (f"rename it aside (e.g. to {path.name}{runs.DAMAGED_SUFFIX}) and the command falls back to the "
+                 "run's other generator files and checkpoints")
+        if saved is None:
+            advice = f"the file is damaged or not a Keras model: {aside}"
+        elif "safe_mode" in text:
+            advice = ("it carries Python code, which safe mode does not run: if you trust it, load it yourself "
+                      f"with keras.models.load_model(path, safe_mode=False); otherwise {aside}")
+        elif saved != keras.__version__:
+            advice = (f"it was saved by Keras {saved} and this is Keras {keras.__version__}: the file is probably "
+                      f"intact, keep it and load it with Keras {saved} (pip install keras=={saved})")
+        else:
+            advice = f"it was saved by this Keras version ({saved}) but does not load: {aside}"
+        raise RunFolderError(f"cannot load {path}: {type(exc).__name__}: {text}; {advice}") from None
 
 
 def epochs_on_disk(run_dir: str | os.PathLike) -> list[int]:

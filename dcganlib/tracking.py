@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from .files import atomic_path
 from .metrics import prdc
 from .metrics.quality import LOWER_IS_BETTER, RealSide, quality_figures
 from .pixels import to_uint8
+from .progress import note
 from .sampling import images_of, save_generator
 
 #: history.csv column → figure of :func:`dcganlib.metrics.quality.quality_figures`.
@@ -235,8 +235,8 @@ def resume_best(run_dir: Path, history: Sequence[dict[str, float]], restored_epo
     best = BestSoFar()
     for epoch, path in runs.best_generators(run_dir):
         if epoch > restored_epoch or epoch not in rows:
-            print(f"dcganlib: note: {path.name} belongs to an epoch after the restored checkpoint "
-                  f"(epoch {restored_epoch}); deleted, the epochs after it are trained again", file=sys.stderr)
+            note(f"{path.name} belongs to an epoch after the restored checkpoint (epoch {restored_epoch}); deleted, "
+                 "the epochs after it are trained again")
             path.unlink(missing_ok=True)
         elif best.epoch is None:
             best = BestSoFar(epoch, float(rows[epoch].get(CRITERION, math.nan)))

@@ -394,7 +394,7 @@ def test_generator_file_with_python_code_is_refused(existing_run, capsys):
     assert code == 2
     line = error_line(stderr)
     assert line.startswith(f"dcganlib: error: cannot load {run / 'generator.keras'}: ValueError: ")
-    assert line.endswith("; delete it to fall back to the latest checkpoint")
+    assert "it carries Python code, which safe mode does not run" in line and "delete" not in line
     assert not marker.exists() and not (run / "generated").exists()
 
 
@@ -508,6 +508,25 @@ def test_a_key_missing_from_the_saved_config_is_a_difference(existing_run, capsy
     assert json.loads((run / "config.json").read_text())["beta_2"] == 0.999
 
 
+def test_a_generator_file_of_another_keras_version_is_kept_with_advice_for_that_version(existing_run, capsys):
+    import zipfile
+
+    run, _ = existing_run
+    path = run / "generator.keras"
+    with zipfile.ZipFile(path) as archive:  # the same model, as a future Keras would save it: another version,
+        members = {name: archive.read(name) for name in archive.namelist()}  # and a layer this one lacks
+    metadata = json.loads(members["metadata.json"])
+    metadata["keras_version"] = "9.0.0"
+    members["metadata.json"] = json.dumps(metadata).encode()
+    members["config.json"] = members["config.json"].replace(b'"class_name": "Dense"', b'"class_name": "DenseV9"', 1)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    line, _ = refusal("generate", run, "--count", 2, folder=run, capsys=capsys)
+    assert "it was saved by Keras 9.0.0 and this is Keras" in line and "the file is probably intact, keep it" in line
+    assert "rename" not in line and "delete" not in line
+
+
 @pytest.mark.parametrize("damage", ["zeros", "cut"])
 def test_a_damaged_generator_file_is_one_line(damage, existing_run, capsys):
     run, _ = existing_run
@@ -515,7 +534,8 @@ def test_a_damaged_generator_file_is_one_line(damage, existing_run, capsys):
     path.write_bytes(b"\0" * 1000 if damage == "zeros" else path.read_bytes()[:1000])
     line, _ = refusal("generate", run, "--count", 2, folder=run, capsys=capsys)
     assert line.startswith(f"dcganlib: error: cannot load {path}: ")
-    assert line.endswith("; delete it to fall back to the latest checkpoint")
+    assert line.endswith("the file is damaged or not a Keras model: rename it aside (e.g. to generator.keras.damaged) "
+                         "and the command falls back to the run's other generator files and checkpoints")
     assert not (run / "generated").exists()
 
 
