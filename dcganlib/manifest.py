@@ -119,11 +119,17 @@ def _strategy_name(strategy: Any) -> str:
     return "default" if type(strategy) is type(tf.distribute.get_strategy()) and name.startswith("_") else name
 
 
-def hardware(config: Config, precision: str, strategy: Any, jit_compile: bool) -> dict[str, Any]:
-    """What the run trains with: the resolved precision, the strategy and its replicas and devices, XLA,
-    the CPU (model, logical CPUs, :data:`RELEVANT_CPU_FLAGS` present) and the GPUs (model, capability)."""
+def cpu_record() -> dict[str, Any]:
+    """The CPU as run.json and ``bench`` describe it: model, logical CPUs, the :data:`RELEVANT_CPU_FLAGS` present."""
     from .hardware import cpu_flags, cpu_model
 
+    return {"model": cpu_model(), "logical_cpus": os.cpu_count(),
+            "flags": [flag for flag in RELEVANT_CPU_FLAGS if flag in cpu_flags()]}
+
+
+def hardware(config: Config, precision: str, strategy: Any, jit_compile: bool) -> dict[str, Any]:
+    """What the run trains with: the resolved precision, the strategy and its replicas and devices, XLA,
+    the CPU (:func:`cpu_record`) and the GPUs (model, capability)."""
     return {
         "precision": precision,
         "precision_config": config.precision,
@@ -131,8 +137,7 @@ def hardware(config: Config, precision: str, strategy: Any, jit_compile: bool) -
         "replicas": int(strategy.num_replicas_in_sync),
         "xla": bool(jit_compile),
         "devices": _replica_devices(strategy),
-        "cpu": {"model": cpu_model(), "logical_cpus": os.cpu_count(),
-                "flags": [flag for flag in RELEVANT_CPU_FLAGS if flag in cpu_flags()]},
+        "cpu": cpu_record(),
         "gpus": _gpus(),
     }
 
@@ -227,6 +232,6 @@ class RunManifest:
         return manifest
 
 
-__all__ = ["RELEVANT_CPU_FLAGS", "STATUSES", "utc_now", "git_commit", "software", "hardware", "read_manifest",
+__all__ = ["RELEVANT_CPU_FLAGS", "STATUSES", "utc_now", "git_commit", "software", "cpu_record", "hardware", "read_manifest",
            "manifest_problem",
            "RunManifest"]

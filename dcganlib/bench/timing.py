@@ -1,45 +1,9 @@
-"""Speed benchmark: dcganlib's training step against the TensorFlow-tutorial recipe, the input
-pipeline, an end-to-end epoch from PNGs, best-match SSIM and the memory of the decoded cache.
-
-Everything is measured **in one process, interleaved**: within each repeat the training paths take
-turns one step at a time (in a rotating order), so a load spike on a shared machine hits all of them
-alike; ratios are taken per repeat and their median and min–max are reported. Paths:
-
-* ``library_step``      — :class:`dcganlib.gan.DCGAN` from :func:`~dcganlib.gan.build_gan` at the
-  resolved precision, one step exactly as ``fit()`` runs it: ``train()``'s per-step callbacks around the
-  model's compiled ``train_function`` on one iterator kept for the run, over one fixed real batch
-  repeated (no input cost);
-* ``library_step_fp32`` — the same at ``float32`` (the same numbers when the precision is float32);
-* ``reference_step``    — the TensorFlow DCGAN tutorial's step (``tf.function``, two GradientTapes,
-  ``BinaryCrossentropy(from_logits=True)``, separate Adam optimizers) on the same architecture
-  (:mod:`dcganlib.models` builders), the same batch, float32;
-* ``end_to_end``        — an epoch as ``train()`` runs it: :func:`dcganlib.data.load_dataset` from the
-  decoded cache, ``epoch_stream``, then its ``steps`` steps (interleaved with the
-  others) on that stream; the train split is capped at ``steps × batch_size`` images;
-* ``library_fit``       — whole ``gan.fit(steps_per_epoch=steps)`` calls (once per repeat), timed from the
-  first step's start to the last step's end; ``fit_call_overhead_s`` is the rest of the call (set-up,
-  and 0.4–1 s of teardown that ``train()`` pays once per run);
-* ``pipeline``          — :func:`dcganlib.data.make_tf_dataset` alone over the decoded uint8 cache
-  (gather, cast, scale, prefetch; ≥ 100 batches), no training.
-
-Images/s = images / wall seconds; ``*_img_per_cpu_s`` = images / CPU seconds of this process, which
-other processes' load barely moves. Tracing is excluded by warm-up steps. The data is the embedded
-demo dataset written as 256×256 PNGs in the OASIS layout (built once under ``<cache>/bench/``); the
-first load decodes them into a fresh decoded-image cache (timed), later loads hit that cache.
-
-``memory=True`` additionally decodes ``memory_count`` (10,000) 256×256 PNGs in a child process and
-reports its peak RSS (``resource.getrusage(...).ru_maxrss``) above the child's start-up RSS, against
-the uint8 size of the images (10,000 × 256 × 256 = 655 MB), once decoding and once from the cache.
-"""
+"""The interleaved timing of every training path, its summary, and the report table (:func:`run_benchmark`)."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,21 +11,13 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from . import seeds
-from .config import Config, default_config
-from .errors import ConfigError
-from .progress import note
+from . import PNG_SIZE, SSIM_SIZE
+from ..config import Config, default_config
+from ..errors import ConfigError
+from ..progress import note
+from .memory import _png_count, bench_png_folder, measure_cache_memory, peak_rss_mb, time_best_match_ssim
+from .reference import ReferenceGAN
 
-#: Keys of the JSON object that are always present (numbers are positive and finite).
-REQUIRED_KEYS = ("library_step_img_s", "library_step_fp32_img_s", "reference_step_img_s", "pipeline_img_s",
-                 "end_to_end_img_s", "peak_rss_mb", "precision", "image_size", "batch_size")
-#: Side of the bench PNGs: the OASIS course slices are 256×256 (larger image sizes use their own side).
-PNG_SIZE = 256
-SSIM_SIZE = 64
-
-
-# ================================================================================================
-# small helpers
 def spread(values: Sequence[float]) -> dict[str, float]:
     """``{"median", "min", "max", "q1", "q3", "n"}`` of ``values`` (quartiles by linear interpolation)."""
     array = np.asarray(values, dtype=np.float64)
@@ -69,31 +25,18 @@ def spread(values: Sequence[float]) -> dict[str, float]:
             "q1": float(np.percentile(array, 25)), "q3": float(np.percentile(array, 75)), "n": int(array.size)}
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, MB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
-def _current_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return peak_rss_mb()
-
-
 def machine_info() -> dict[str, Any]:
-    """CPU model, logical CPUs, bf16 support and the 1/5/15-minute load averages right now."""
+    """The machine as ``run.json`` describes it (:func:`dcganlib.manifest.cpu_record`: CPU model, logical
+    CPUs, the CPU flags that matter), whether it has bf16 units, its GPUs and the load averages right now."""
     import tensorflow as tf
 
-    from .hardware import cpu_model, cpu_supports_bf16
+    from ..hardware import cpu_supports_bf16
+    from ..manifest import cpu_record
 
-    return {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count(), "cpu_bf16": cpu_supports_bf16(),
-            "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__,
-            "load_average": [round(x, 2) for x in os.getloadavg()]}
+    cpu = cpu_record()
+    return {"cpu_model": cpu["model"], "logical_cpus": cpu["logical_cpus"], "cpu_flags": cpu["flags"],
+            "cpu_bf16": cpu_supports_bf16(), "gpus": len(tf.config.list_physical_devices("GPU")),
+            "tensorflow": tf.__version__, "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def _step_clock():
@@ -130,146 +73,6 @@ def _timed(function: Callable[[], Any]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-# ================================================================================================
-# the reference: the TensorFlow DCGAN tutorial's step (tensorflow/docs, tutorials/generative/dcgan)
-class ReferenceGAN:
-    """The TensorFlow-tutorial DCGAN step on dcganlib's architecture, float32.
-
-    ``step(images)`` is the tutorial's ``train_step``: noise from ``tf.random.normal``, one ``G(z)``
-    inside two GradientTapes, ``BinaryCrossentropy(from_logits=True)`` losses (generator: ones on the
-    fake logits; discriminator: ones on real + zeros on fake), one ``apply_gradients`` per network with
-    its own Adam. Returns ``(g_loss, d_loss)``.
-    """
-
-    def __init__(self, config: Config) -> None:
-        import keras
-        import tensorflow as tf
-
-        from . import models
-        from .hardware import dtype_policy
-
-        with dtype_policy("float32"):
-            self.generator = models.build_generator(config)
-            self.discriminator = models.build_discriminator(config)
-        self.g_optimizer = keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
-        self.d_optimizer = keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
-        cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
-        generator, discriminator = self.generator, self.discriminator
-        g_optimizer, d_optimizer = self.g_optimizer, self.d_optimizer
-        latent_dim = config.latent_dim
-
-        @tf.function
-        def step(images):
-            noise = tf.random.normal([tf.shape(images)[0], latent_dim])
-            with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
-                generated_images = generator(noise, training=True)
-                real_output = discriminator(images, training=True)
-                fake_output = discriminator(generated_images, training=True)
-                gen_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
-                disc_loss = (cross_entropy(tf.ones_like(real_output), real_output)
-                             + cross_entropy(tf.zeros_like(fake_output), fake_output))
-            gradients_of_generator = gen_tape.gradient(gen_loss, generator.trainable_variables)
-            gradients_of_discriminator = disc_tape.gradient(disc_loss, discriminator.trainable_variables)
-            g_optimizer.apply_gradients(zip(gradients_of_generator, generator.trainable_variables))
-            d_optimizer.apply_gradients(zip(gradients_of_discriminator, discriminator.trainable_variables))
-            return gen_loss, disc_loss
-
-        self.step = step
-
-    def run(self, images, steps: int) -> tuple[float, float]:
-        """``steps`` tutorial steps on the same batch; returns the last ``(g_loss, d_loss)`` as floats."""
-        losses = None
-        for _ in range(steps):
-            losses = self.step(images)
-        return float(losses[0]), float(losses[1])  # .numpy() waits for the last step to finish
-
-
-# ================================================================================================
-# data
-def bench_png_folder(count: int, size: int = PNG_SIZE, root: Optional[Path] = None) -> Path:
-    """The demo dataset as ``count`` PNGs of ``size`` px in the OASIS layout, built once under
-    ``root`` (default ``<dcganlib cache>/bench``)."""
-    from .data.cache import cache_root
-    from .data.demo import build_once
-
-    root = Path(root) if root is not None else cache_root() / "bench"
-    return build_once(root / f"pngs-n{count}-s{size}", count=count, size=size)
-
-
-def _png_count(steps: int, batch_size: int) -> int:
-    """PNGs to build so the train split (~80 % of subjects) holds at least ``steps × batch_size`` images."""
-    return max(64, math.ceil(steps * batch_size / 0.7) + 64)
-
-
-# ================================================================================================
-# memory of the decoded cache (child processes, so each peak RSS is the load's own)
-def _memory_probe(folder: str, cache_dir: str, image_size: int) -> dict[str, float]:
-    """Load ``folder`` at ``image_size`` with the decoded cache in ``cache_dir``; RSS before and peak after."""
-    from .data import load_dataset
-
-    config = default_config(data=folder, image_size=image_size, cache_dir=cache_dir)
-    before = _current_rss_mb()
-    start = time.perf_counter()
-    splits = load_dataset(config)
-    seconds = time.perf_counter() - start
-    images = len(splits.train) + len(splits.validate) + len(splits.test)
-    nbytes = splits.train.nbytes + splits.validate.nbytes + splits.test.nbytes
-    return {"start_rss_mb": before, "peak_rss_mb": peak_rss_mb(), "seconds": seconds, "images": images,
-            "uint8_mb": nbytes / 1e6, "cache_hit": bool(splits.report["decoded_cache_hit"])}
-
-
-def _run_probe(folder: Path, cache_dir: Path, image_size: int) -> dict[str, float]:
-    code = ("import json, sys; from dcganlib.bench import _memory_probe; "
-            "print(json.dumps(_memory_probe(sys.argv[1], sys.argv[2], int(sys.argv[3]))))")
-    done = subprocess.run([sys.executable, "-c", code, str(folder), str(cache_dir), str(image_size)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"memory probe failed: {done.stderr.strip().splitlines()[-1:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def measure_cache_memory(count: int = 10_000, image_size: int = PNG_SIZE,
-                         png_root: Optional[Path] = None) -> dict[str, float]:
-    """Peak RSS of decoding ``count`` PNGs at ``image_size`` (and of loading them back from the cache).
-
-    Returns MB figures: ``uint8_mb`` (N·S·S bytes), ``decode_peak_rss_mb`` / ``cached_peak_rss_mb``
-    (peak RSS of a child process), ``*_above_start_mb`` (peak minus the child's RSS before loading, i.e.
-    what the images cost) and their ratios to ``uint8_mb``.
-    """
-    folder = bench_png_folder(count, max(PNG_SIZE, image_size), png_root)
-    with tempfile.TemporaryDirectory(prefix="dcganlib-bench-memory-") as cache:
-        decode = _run_probe(folder, Path(cache), image_size)
-        cached = _run_probe(folder, Path(cache), image_size)
-    result: dict[str, float] = {"memory_images": decode["images"], "memory_image_size": image_size,
-                                "uint8_mb": decode["uint8_mb"]}
-    for name, probe in (("decode", decode), ("cached", cached)):
-        above = probe["peak_rss_mb"] - probe["start_rss_mb"]
-        result.update({f"{name}_peak_rss_mb": probe["peak_rss_mb"], f"{name}_start_rss_mb": probe["start_rss_mb"],
-                       f"{name}_above_start_mb": above, f"{name}_over_uint8": above / decode["uint8_mb"],
-                       f"{name}_seconds": probe["seconds"]})
-    result["cached_hit"] = bool(cached["cache_hit"])
-    return result
-
-
-# ================================================================================================
-def time_best_match_ssim(count: int = 1000, size: int = SSIM_SIZE, seed: int = 0) -> float:
-    """Seconds for :func:`dcganlib.metrics.best_match_ssim` of ``count`` against ``count`` images of
-    ``size``² (smooth random images in ``[-1, 1]``: the cost does not depend on the content)."""
-    from scipy.ndimage import gaussian_filter
-
-    from .metrics import best_match_ssim
-
-    rng = seeds.rng(seed, "bench-images")
-    noise = rng.standard_normal((2 * count, size, size)).astype(np.float32)
-    smooth = gaussian_filter(noise, sigma=(0, 2, 2))
-    images = np.tanh(smooth / smooth.std())[..., None].astype(np.float32)
-    best_match_ssim(images[:2], images[count:count + 2])  # warm-up (graph tracing)
-    start = time.perf_counter()
-    best_match_ssim(images[:count], images[count:])
-    return time.perf_counter() - start
-
-
-# ================================================================================================
 def run_benchmark(image_size: int = 64, batch_size: int = 64, steps: int = 20, precision: str = "auto",
                   as_json: bool = False, *, repeats: int = 5, ssim_count: int = 1000, memory: bool = False,
                   memory_count: int = 10_000, config: Optional[Config] = None, png_root: Optional[Path] = None,
@@ -280,7 +83,7 @@ def run_benchmark(image_size: int = 64, batch_size: int = 64, steps: int = 20, p
     ``batch_size`` and ``precision`` override it. ``ssim_count=0`` skips the SSIM timing. ``as_json``
     prints one JSON object (the returned dict) instead of the table. All rates are images/s.
     """
-    from .models import check_image_size
+    from ..models import check_image_size
 
     # Upper bounds keep a typo from building millions of PNGs or running for days.
     for name, value, low, high in (("steps", steps, 1, 10_000), ("repeats", repeats, 1, 1000),
@@ -329,9 +132,9 @@ class _Paths:
         import keras
         import tensorflow as tf
 
-        from .gan import build_gan
-        from .hardware import resolve_jit_compile, resolve_precision
-        from .pixels import to_float
+        from ..gan import build_gan
+        from ..hardware import resolve_jit_compile, resolve_precision
+        from ..pixels import to_float
 
         self.cfg, self.steps = cfg, steps
         start = time.perf_counter()
@@ -359,7 +162,7 @@ class _Paths:
         self.pipeline_batches = max(steps, 100)  # enough batches that the dataset's set-up does not dominate
 
     def load(self):
-        from .data import load_dataset
+        from ..data import load_dataset
 
         return load_dataset(self.cfg)
 
@@ -369,7 +172,7 @@ class _Paths:
         kept for the whole run (as train() hands fit() one repeated stream)."""
         import keras
 
-        from .callbacks import DivergenceGuard, StopRequest
+        from ..callbacks import DivergenceGuard, StopRequest
 
         model.make_train_function()
         iterator = iter(self.gan.distribute_strategy.experimental_distribute_dataset(dataset))
@@ -390,7 +193,7 @@ class _Paths:
 
     def end_to_end_start(self) -> Callable[[], None]:
         """An epoch's start as in train(): load from the decoded cache, build the stream; returns its stepper."""
-        from .data import epoch_stream
+        from ..data import epoch_stream
 
         loaded = self.load()  # a decoded-cache hit, as in every run after the first
         stream = epoch_stream(loaded.train, self.cfg.batch_size, self.steps, seed=self.cfg.seed)
@@ -400,7 +203,7 @@ class _Paths:
         """One whole fit() call, timed from the first step's start to the last step's end: fit()'s own set-up
         and its teardown (0.4–1 s: deleting an iterator that a tf.function has used waits on TensorFlow's
         inter-op threads) happen once per train() run, not per step or epoch."""
-        from .callbacks import DivergenceGuard, StopRequest
+        from ..callbacks import DivergenceGuard, StopRequest
 
         wall = time.perf_counter()
         self.gan.fit(self.fixed_batches, epochs=1, steps_per_epoch=self.steps, shuffle=False, verbose=0,
@@ -410,7 +213,7 @@ class _Paths:
         return clock.end[0] - clock.start[0], clock.end[1] - clock.start[1]
 
     def pipeline(self) -> tuple[float, float]:
-        from .data import make_tf_dataset
+        from ..data import make_tf_dataset
 
         def consume() -> None:
             dataset = make_tf_dataset(self.splits.train, self.cfg.batch_size, seed=self.cfg.seed)
