@@ -17,31 +17,26 @@ so ``gif``, ``--help`` and every check before training answer at once)::
     generated/         images of ``python -m dcganlib generate`` (the default --out)
     train.lock         held while a process trains into the folder
 
-A damaged record is never repaired silently nor overwritten: a resume keeps a ``run.json`` or
-``split.json`` it cannot read, and a ``history.csv`` whose last row was cut short, aside as
-``NAME.damaged`` and says so (:func:`recover_records`); damage it cannot recover from is refused in one line.
+A damaged record is never repaired silently nor overwritten: a resume keeps it aside as ``NAME.damaged`` and
+says so (:func:`recover_records`; history.csv: :mod:`dcganlib.history`); other damage is refused in one line.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import math
 import os
 import re
 import shutil
-import warnings
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from .config import Config, read_saved_config
 from .errors import ConfigError, RunFolderError
-from .files import atomic_path, disk_full_reason, temporary_stem, write_text
+from .files import atomic_path, temporary_stem, write_text
+# history.csv has its own module; these names stay reachable as runs.X, the run folder's vocabulary
+from .history import (DAMAGED_SUFFIX, DamagedRecordWarning, _parse_history, history_column, history_damage,
+                      read_history, write_history)
 
-
-class DamagedRecordWarning(UserWarning):
-    """A run record was damaged; what was left out or kept aside is in the message."""
 
 CONFIG_FILE = "config.json"
 RUN_MANIFEST_FILE = "run.json"
@@ -59,7 +54,6 @@ METRICS_FILE = "metrics.json"
 GENERATED_DIR = "generated"
 GENERATED_MANIFEST = "generated.json"  # what generate wrote in its output folder ("files": plain names)
 LOCK_FILE = "train.lock"
-DAMAGED_SUFFIX = ".damaged"  # history.csv.damaged: a damaged record kept aside
 #: Stems of the figures ``evaluate`` writes (each as .png and .pdf) beside its metrics.json.
 EVALUATION_FIGURES = ("two_sample_roc", "power_spectrum", "tissue_intensity", "feature_metrics", "ssim_histograms",
                       "diversity", "closest_pairs", "gallery", "ssim_over_epochs", "history")
@@ -203,99 +197,6 @@ def read_config(run_dir: str | os.PathLike) -> Config:
         raise RunFolderError(f"{run_dir} has no {CONFIG_FILE}; is it a run folder written by "
                              "'python -m dcganlib train'?")
     return Config.from_json(path)
-
-
-# ------------------------------------------------------------------------------------------------
-# history.csv
-def _parse_history(path: Path) -> tuple[list[dict[str, float]], Optional[str]]:
-    """``(rows, cut)``: the complete rows of a ``history.csv`` and, when its last row was cut short (the
-    file does not end with the newline every write ends with, or the row lacks cells), that row's text.
-    Damage anywhere else raises :class:`RunFolderError` naming the file, row and column."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:  # a folder in its place, no permission
-        raise RunFolderError(f"cannot read {path}: {exc.strerror}; it must be the run's history file") from None
-    except UnicodeDecodeError:
-        raise RunFolderError(f"{path} is not text; the file is damaged (delete it only if you do not need its "
-                             "records: a resume cannot rebuild them)") from None
-    lines = text.splitlines()
-    if not lines:
-        return [], None
-    header = next(csv.reader([lines[0]]))
-    cut = None
-    if len(lines) > 1 and (not text.endswith("\n") or len(next(csv.reader([lines[-1]]))) != len(header)):
-        cut, lines = lines[-1], lines[:-1]
-    rows = []
-    for line, raw in enumerate(csv.DictReader(lines), start=2):
-        row: dict[str, float] = {}
-        for key, value in raw.items():
-            if key is None or value is None:
-                raise RunFolderError(f"{path} line {line}: {len(header)} columns expected; the file is damaged "
-                                     "(only a cut last row can be recovered)")
-            if value == "":
-                continue
-            try:
-                row[key] = int(value) if key == "epoch" else float(value)
-            except ValueError:
-                raise RunFolderError(f"{path} line {line}: column {key!r} holds {value!r}, not a number; "
-                                     "the file is damaged (only a cut last row can be recovered)") from None
-        rows.append(row)
-    return rows, cut
-
-
-def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
-    """Rows of a ``history.csv`` as dicts of floats (``epoch`` as int); ``[]`` if the file is absent.
-
-    Empty cells are left out of their row. A last row cut short (a damaged copy, a full disk outside
-    dcganlib) is left out with a :class:`DamagedRecordWarning`; ``--resume`` keeps the file aside and trains
-    that epoch again (:func:`recover_records`). Any other damage raises :class:`RunFolderError` naming
-    the file, row and column (history.csv is written only by dcganlib).
-    """
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows, cut = _parse_history(path)
-    if cut is not None:
-        warnings.warn(_cut_row(path, cut), DamagedRecordWarning, stacklevel=2)
-    return rows
-
-
-def _cut_row(path: Path, cut: str) -> str:
-    return (f"{path}: its last row was cut short ({cut[:40]!r}) and is left out; a --resume keeps the file aside "
-            f"as {path.name}{DAMAGED_SUFFIX} and trains that epoch again")
-
-
-def history_damage(path: str | os.PathLike) -> Optional[str]:
-    """What :func:`read_history` would warn about ``path`` (a cut last row), or None; other damage raises."""
-    path = Path(path)
-    cut = _parse_history(path)[1] if path.is_file() else None
-    return None if cut is None else _cut_row(path, cut)
-
-
-def write_history(path: str | os.PathLike, rows: Sequence[dict[str, float]]) -> None:
-    """Write rows atomically: ``epoch`` first, then ``seconds``, then the metrics in first-seen order."""
-    columns: list[str] = ["epoch"]
-    for row in rows:
-        for key in row:
-            if key not in columns:
-                columns.append(key)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (repr(float(v)) if k != "epoch" else int(v)) for k, v in row.items()})
-    write_text(path, buffer.getvalue())
-
-
-def history_column(rows: Sequence[dict[str, float]], key: str) -> tuple[list[float], list[float]]:
-    """``(epochs, values)`` of the rows that have a finite ``key`` (the tracker leaves NaN on skipped epochs)."""
-    epochs, values = [], []
-    for index, row in enumerate(rows):
-        value = row.get(key)
-        if value is not None and math.isfinite(value):
-            epochs.append(row.get("epoch", index + 1))
-            values.append(value)
-    return epochs, values
 
 
 # ------------------------------------------------------------------------------------------------
@@ -555,63 +456,6 @@ def checkpoint_kept(run_dir: str | os.PathLike) -> str:
 
 
 @contextlib.contextmanager
-def stop_when_disk_full(run_dir: Path, needed: int) -> Iterator[None]:
-    """Turn a full disk at any write of the block (grid, history.csv, checkpoint, config.json, generator,
-    GIF) into one :class:`RunFolderError` naming the folder and the space the run needs (``needed`` bytes in
-    all, :func:`disk_needed`). The write that failed left its final name untouched (atomic writes;
-    TensorFlow names a checkpoint only once it is complete); its temporaries are deleted here (call it under
-    the run lock) to give the space back. Any other error passes through unchanged."""
-    try:
-        yield
-    except Exception as exc:  # an OSError, or TensorFlow's OpError from a checkpoint save; others re-raised
-        reason = disk_full_reason(exc)
-        if reason is None:
-            raise
-        remove_stale_temporaries(run_dir)
-        have = folder_bytes(run_dir / CHECKPOINT_DIR) + folder_bytes(run_dir / GRIDS_DIR)
-        free = shutil.disk_usage(run_dir).free
-        raise RunFolderError(
-            f"disk full in {run_dir} ({reason}): training stopped; {checkpoint_kept(run_dir)}, and so is every "
-            f"finished file; the run needs about {max(needed - have, 0) / 1e6:.1f} MB free to finish "
-            f"({free / 1e6:.1f} MB are free now): free some and continue with --resume --out {run_dir}") from None
-
-
-def folder_bytes(path: Path) -> int:
-    """Bytes of a file, or of every file under a folder (0 if absent)."""
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
-
-
-def disk_needed(config: Config, checkpoint_bytes: int, generator_bytes: int) -> int:
-    """Bytes a whole run takes on disk: (keep_checkpoints + 1) × checkpoint + generator file + epochs × raw
-    grid; the ``+ 1`` is the new checkpoint written before the oldest is deleted."""
-    grids = config.epochs * config.grid_size * config.image_size ** 2 * config.channels
-    return (config.keep_checkpoints + 1) * checkpoint_bytes + generator_bytes + grids
-
-
-def check_free_disk(config: Config, run_dir: Path, checkpoint_bytes: int, generator_bytes: int, *,
-                    resume: bool, overwrite: bool) -> None:
-    """Refuse to start a run whose checkpoints cannot fit on the run folder's disk (:func:`disk_needed`).
-
-    Space the run will free counts as available: its old checkpoints on a resume, all of its artefacts on
-    an overwrite.
-    """
-    needed = disk_needed(config, checkpoint_bytes, generator_bytes)
-    reclaimable = 0
-    if overwrite and not resume:
-        reclaimable = sum(folder_bytes(run_dir / name) for name in RUN_ARTEFACTS)
-    elif resume:
-        reclaimable = folder_bytes(run_dir / CHECKPOINT_DIR)
-    free = shutil.disk_usage(run_dir).free + reclaimable
-    if needed > free:
-        raise RunFolderError(
-            f"not enough free disk for {run_dir}: {config.keep_checkpoints} kept checkpoints + 1 being written "
-            f"({checkpoint_bytes / 1e6:.1f} MB each), the generator and the grids need about {needed / 1e6:.1f} MB, "
-            f"but only {free / 1e6:.1f} MB are free; free some space, lower keep_checkpoints, or choose another --out")
-
-
-@contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir/train.lock`` (an OS file lock: released when the process dies, even by SIGKILL)."""
     import filelock
@@ -645,13 +489,12 @@ def training_elsewhere(run_dir: Path) -> bool:
     return False
 
 
-__all__ = [
-    "CONFIG_FILE", "RUN_MANIFEST_FILE", "SPLIT_FILE", "HISTORY_FILE", "GRIDS_DIR", "GIF_FILE", "CHECKPOINT_DIR",
-    "CHECKPOINT_NAME", "TENSORBOARD_DIR", "DAMAGED_SUFFIX", "EVALUATION_FIGURES", "FIGURE_SUFFIXES", "RUN_FOLDERS",
-    "DamagedRecordWarning", "check_run_subfolders", "own_files", "keep_aside", "json_record_problem",
-    "recover_records", "history_damage", "training_elsewhere",
-    "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "GENERATED_MANIFEST", "LOCK_FILE", "RUN_ARTEFACTS",
-    "grid_path", "epoch_grids", "checkpoints", "latest_checkpoint", "checkpoint_epoch", "record_checkpoints", "read_config", "read_history",
-    "write_history", "history_column", "check_run_folder", "describe_artefacts", "create_run_folder",
-    "clear_run_folder", "remove_stale_temporaries", "checkpoint_kept", "stop_when_disk_full", "folder_bytes", "disk_needed", "check_free_disk", "run_lock",
-]
+__all__ = ["CONFIG_FILE", "RUN_MANIFEST_FILE", "SPLIT_FILE", "HISTORY_FILE", "GRIDS_DIR", "GIF_FILE",
+           "CHECKPOINT_DIR", "CHECKPOINT_NAME", "TENSORBOARD_DIR", "DAMAGED_SUFFIX", "EVALUATION_FIGURES",
+           "FIGURE_SUFFIXES", "RUN_FOLDERS", "DamagedRecordWarning", "check_run_subfolders", "own_files",
+           "keep_aside", "json_record_problem", "recover_records", "history_damage", "training_elsewhere",
+           "GENERATOR_FILE", "EVALUATION_DIR", "METRICS_FILE", "GENERATED_DIR", "GENERATED_MANIFEST", "LOCK_FILE",
+           "RUN_ARTEFACTS", "grid_path", "epoch_grids", "checkpoints", "latest_checkpoint", "checkpoint_epoch",
+           "record_checkpoints", "read_config", "read_history", "write_history", "history_column",
+           "check_run_folder", "describe_artefacts", "create_run_folder", "clear_run_folder",
+           "remove_stale_temporaries", "checkpoint_kept", "run_lock"]

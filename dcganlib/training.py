@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import data, runs, summaries, tracking
+from . import data, disk, runs, summaries, tracking
 from .callbacks import (DivergenceGuard, LearningRateDecay, ManifestUpdater, QualityTracker, RunRecorder, StopRequest, StopState,
                         TensorBoardLogger, UnlessStopped, stop_on_signals)
 from .cluster import WorkerRole, scratch_folder, stop_when_worker_lost, worker_role
@@ -110,7 +110,7 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
         with strategy.scope():
             gan = build_gan(config, precision, jit_compile)
             needed = _make_room(gan, config, run_dir, role, resume=resume, overwrite=overwrite)
-        with runs.stop_when_disk_full(run_dir, needed) if role.is_chief else contextlib.nullcontext():
+        with disk.stop_when_disk_full(run_dir, needed) if role.is_chief else contextlib.nullcontext():
             with strategy.scope():
                 history, initial_epoch = _train_epochs(gan, config, splits, run_dir, checkpoint_dir, role, callbacks,
                                                        resume=resume, precision=precision, strategy=strategy,
@@ -145,10 +145,10 @@ def _make_room(gan: DCGAN, config: Config, run_dir: Path, role: WorkerRole, *, r
     to work: a typo must not cost a run) clears the old run. Returns the bytes the whole run needs."""
     checkpoint_bytes, generator_bytes = _checkpoint_bytes(gan), _variable_bytes(gan.generator.weights)
     if role.is_chief:
-        runs.check_free_disk(config, run_dir, checkpoint_bytes, generator_bytes, resume=resume, overwrite=overwrite)
+        disk.check_free_disk(config, run_dir, checkpoint_bytes, generator_bytes, resume=resume, overwrite=overwrite)
         if overwrite and not resume:
             runs.clear_run_folder(run_dir)
-    return runs.disk_needed(config, checkpoint_bytes, generator_bytes)
+    return disk.disk_needed(config, checkpoint_bytes, generator_bytes)
 
 
 def _train_epochs(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path, checkpoint_dir: Path,
