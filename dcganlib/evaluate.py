@@ -41,7 +41,8 @@ import numpy as np
 
 from . import metrics, runs, seeds, summaries
 from .config import Config, default_config
-from .errors import ConfigError, DataError, RunFolderError
+from .data.generated import read_generated  # evaluate.read_generated: the images --images names
+from .errors import ConfigError, RunFolderError
 from .files import check_output_file, remove_orphaned_temporaries, write_json
 from .manifest import manifest_problem, read_manifest
 from .metrics import artefacts, distances, features as feature_space, memorisation, prdc, quality, two_sample
@@ -221,56 +222,6 @@ def run_sets(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] 
         raise RunFolderError(f"the generator in {run_dir} makes {images.shape[1:]} images but the data is "
                              f"{roles.heldout.shape[1:]}; config.json and generator do not match")
     return roles.with_generated(to_uint8(images)), config
-
-
-def read_generated(path: str | os.PathLike, value_range: Optional[str] = None) -> np.ndarray:
-    """Every image under ``path`` (a folder of PNG/JPEG/TIFF/BMP files or ``.npy`` stacks, or one such file),
-    as uint8 ``(N, S, S, 1)`` at the size ``S`` of the first image (others are fitted like training data).
-
-    Values keep the range they were saved in (:data:`dcganlib.pixels.GENERATED_VALUES_RULE`; ``value_range``
-    ``"-1,1"`` or ``"0,1"`` declares it for float images), so one image set scores the same in every format.
-    Files that cannot be read are skipped with a warning naming the count and the first one.
-    """
-    from .data.discovery import walk
-    from .data.loading import SkippedFilesWarning
-    from .data.readers import (IMAGE_SUFFIXES, NUMPY_SUFFIXES, UnreadableFile, fit, read_values, suffix_of,
-                               to_channels, values_to_uint8)
-
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DataError(f"--images {path} does not exist; pass a folder of generated PNGs or a .npy stack")
-    files = [path] if path.is_file() else [p for p in walk(path) if suffix_of(p) in IMAGE_SUFFIXES + NUMPY_SUFFIXES]
-    if not files:
-        raise DataError(f"no image files in {path} (the folder is empty or holds other files); pass a folder of "
-                        "generated PNGs or a .npy stack")
-    planes: list[np.ndarray] = []
-    labels: list[str] = []  # where each image came from, for the NaN refusal
-    skipped: list[tuple[Path, str]] = []
-    for file in files:
-        try:
-            found = read_values(file)
-        except UnreadableFile as exc:
-            skipped.append((file, str(exc)))
-            continue
-        planes += found
-        labels += [f"image {i}" if file == path else f"image {i} of {file.relative_to(path)}"
-                   for i in range(len(found))]
-    if not planes:
-        file, reason = skipped[0]
-        raise DataError(f"no readable image in {path} (e.g. {file}: {reason}); pass a folder of generated PNGs or "
-                        "a .npy stack")
-    if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable or non-image file(s) under {path} (e.g. {skipped[0][0]}: "
-                      f"{skipped[0][1]})", SkippedFilesWarning, stacklevel=2)
-    planes = values_to_uint8(planes, value_range, path, labels)
-    size = max(planes[0].shape[:2])
-    if size < 16:
-        raise DataError(f"the images in {path} are {size} px; the evaluation needs at least 16 px")
-    smaller = [plane.shape[:2] for plane in planes if max(plane.shape[:2]) < size]
-    if smaller:
-        raise DataError(f"{len(smaller)} images in {path} are smaller than the first one ({size} px, e.g. "
-                        f"{smaller[0][1]}x{smaller[0][0]}); give images of one size")
-    return np.stack([fit(to_channels(plane, 1), size) for plane in planes])
 
 
 def image_sets(images: str | os.PathLike, reference: Optional[str | os.PathLike] = None,

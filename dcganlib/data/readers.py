@@ -24,9 +24,8 @@ black to a square. A slice whose longest side is *smaller* than ``image_size`` i
 upsampled. A header declaring more than :data:`MAX_IMAGE_PIXELS` pixels (or a NIfTI volume over
 :data:`MAX_NIFTI_VOXELS` voxels) is refused as a possible decompression bomb.
 
-Generated images (``evaluate --images``) are read by :func:`read_values` and :func:`values_to_uint8`
-instead: with the value range they were saved in (:data:`dcganlib.pixels.GENERATED_VALUES_RULE`), never
-scaled per file.
+Generated images (``evaluate --images``) are read by :mod:`dcganlib.data.generated` instead: with the
+value range they were saved in (:data:`dcganlib.pixels.GENERATED_VALUES_RULE`), never scaled per file.
 
 Failures: a file the decoder libraries cannot read (truncated, corrupt, empty, not an image) raises
 :class:`UnreadableFile` with the reason, which :mod:`dcganlib.data.loading` turns into a skipped-file
@@ -41,7 +40,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -227,78 +226,6 @@ def read_numpy(path: Path) -> list[np.ndarray]:
     elif array.dtype != np.uint8:
         array = robust_uint8(array)
     return list(array)
-
-
-# ------------------------------------------------------------------------------------------------
-# generated images: the values as saved (dcganlib.pixels.GENERATED_VALUES_RULE), never rescaled per file
-def read_values(path: Path) -> list[np.ndarray]:
-    """The images of a PNG/JPEG/TIFF/BMP or ``.npy`` file with their stored dtype and values, as planes
-    ``(H, W)`` or ``(H, W, 3|4)``: 16-bit grey stays uint16, 32-bit float stays float."""
-    suffix = suffix_of(path)
-    if suffix in NUMPY_SUFFIXES:
-        return list(_load_numpy(path))
-    if suffix not in IMAGE_SUFFIXES:
-        raise UnreadableFile("not an image file (generated images are PNG/JPEG/TIFF/BMP or .npy)")
-    planes = []
-    for frame in _pil_frames(path):
-        if frame.mode.startswith("I;16"):
-            planes.append(np.asarray(frame).astype(np.uint16))
-        elif frame.mode in ("I", "F"):
-            planes.append(np.asarray(frame))
-        else:
-            planes.append(_pil_frame_to_uint8(frame))
-    return planes
-
-
-def values_to_uint8(planes: list[np.ndarray], value_range: Optional[str], where: Path,
-                    labels: Optional[Sequence[str]] = None) -> list[np.ndarray]:
-    """Planes of one image set → uint8 by :data:`dcganlib.pixels.GENERATED_VALUES_RULE`, decided for the
-    whole set (``value_range``: a key of :data:`~dcganlib.pixels.VALUE_RANGES` or None to detect).
-    :class:`DataError` for NaN/Inf (naming ``labels[i]`` of the first such plane, default ``image i``),
-    values outside the declared range and an ambiguous float range."""
-    from ..pixels import RANGE_TOLERANCE, VALUE_RANGES, detect_value_range, range_to_uint8, uint16_to_uint8
-
-    floats = [i for i, plane in enumerate(planes) if plane.dtype.kind == "f"]
-    for index, plane in enumerate(planes):
-        if plane.dtype.kind == "f" and not np.isfinite(plane).all():
-            count = sum(int((~np.isfinite(planes[i])).sum()) for i in floats)
-            row, column = (int(v) for v in np.argwhere(~np.isfinite(plane))[0][:2])
-            label = labels[index] if labels is not None else f"image {index}"
-            raise DataError(f"{where} holds {count} NaN/Inf values (the first in {label}, row {row}, "
-                            f"column {column}); remove those images or replace the values")
-    declared = VALUE_RANGES[value_range] if value_range is not None else None
-    chosen = declared
-    if floats:
-        low = min(float(planes[i].min()) for i in floats)
-        high = max(float(planes[i].max()) for i in floats)
-        inside = declared is not None and declared[0] - RANGE_TOLERANCE <= low and high <= declared[1] + RANGE_TOLERANCE
-        if declared is not None and not inside:
-            raise DataError(f"{where} holds float values in [{low:.4g}, {high:.4g}], outside --value-range "
-                            f"{value_range}; pass the range the images were saved in")
-        chosen = declared or detect_value_range(low, high)
-        if chosen is None and -RANGE_TOLERANCE <= low and high <= 1 + RANGE_TOLERANCE:
-            raise DataError(f"{where} holds float values in [{low:.4g}, {high:.4g}], which fit both [-1, 1] and "
-                            "[0, 1]; say which with --value-range 0,1 or --value-range=-1,1")
-        if chosen is None:
-            raise DataError(f"{where} holds float values in [{low:.4g}, {high:.4g}]; generated float images must "
-                            "lie in [-1, 1] or [0, 1] (--value-range); save them as uint8, uint16 or in one of "
-                            "those ranges")
-    converted = []
-    for plane in planes:
-        if plane.dtype == np.uint8:
-            converted.append(plane)
-        elif plane.dtype == np.bool_:
-            converted.append(plane.astype(np.uint8) * 255)
-        elif plane.dtype == np.uint16:
-            converted.append(uint16_to_uint8(plane))
-        elif plane.dtype.kind == "f":
-            converted.append(range_to_uint8(plane, chosen))
-        elif plane.min() >= 0 and plane.max() <= 255:
-            converted.append(plane.astype(np.uint8))
-        else:
-            raise DataError(f"{where} holds {plane.dtype} values in [{plane.min()}, {plane.max()}]; save generated "
-                            "images as uint8, uint16, or float in [-1, 1] or [0, 1]")
-    return converted
 
 
 def _load_nifti(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
@@ -511,4 +438,4 @@ def decode_file(path: str | os.PathLike, config: Config) -> np.ndarray:
 __all__ = ["SUPPORTED", "PIL_ERRORS", "IMAGE_SUFFIXES", "NUMPY_SUFFIXES", "NIFTI_SUFFIXES", "MAX_IMAGE_PIXELS",
            "UnreadableFile", "DecodedFile", "suffix_of", "is_supported", "decode", "decode_file",
            "DICOM_SUFFIXES", "DicomHeader", "is_dicom", "dicom_header", "read_dicom",
-           "read_image", "read_numpy", "read_nifti", "image_stack", "read_values", "values_to_uint8"]
+           "read_image", "read_numpy", "read_nifti", "image_stack"]
