@@ -69,3 +69,22 @@ def finished_run(tmp_path_factory):
 
     data = write_slices(tmp_path_factory.mktemp("finished_data"), counts=(40, 12, 12))
     return training.train(tiny_config(data), tmp_path_factory.mktemp("finished") / "run")
+
+
+# ---- the slow marker, applied by one rule ----------------------------------------------------------------
+#: Fixtures that train, evaluate, build demo data or start processes: a test that uses one is slow.
+SLOW_FIXTURES = {"finished_run", "smoke_run", "spoiled_run", "evaluated", "quick_evaluation", "population",
+                 "scenario", "small_disk", "demo_data_dir"}
+#: Modules whose tests train, kill or start TensorFlow processes themselves.
+SLOW_MODULES = {"test_training", "test_faults", "test_terminal", "test_multi_worker", "test_evaluation_power"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every notebook, every test of :data:`SLOW_MODULES` and every test using one of
+    :data:`SLOW_FIXTURES`, so that ``pytest -m "not slow"`` is a quick inner loop while CI runs everything."""
+    for item in items:
+        path = str(item.fspath)
+        slow = (path.endswith(".ipynb") or item.module is not None and item.module.__name__ in SLOW_MODULES
+                if hasattr(item, "module") else path.endswith(".ipynb"))
+        if slow or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
