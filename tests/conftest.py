@@ -1,6 +1,7 @@
 """Shared test set-up: quiet TensorFlow, no GPU, tiny images written to tmp folders."""
 
 import os
+from pathlib import Path
 
 # Must happen before TensorFlow is imported anywhere in the test session: no GPU, and dcganlib's quiet
 # terminal (dcganlib.terminal) prepared for the first TensorFlow import.
@@ -79,12 +80,18 @@ SLOW_FIXTURES = {"finished_run", "smoke_run", "spoiled_run", "evaluated", "quick
 SLOW_MODULES = {"test_training", "test_faults", "test_terminal", "test_multi_worker", "test_evaluation_power"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """Mark ``slow`` every notebook, every test of :data:`SLOW_MODULES` and every test using one of
-    :data:`SLOW_FIXTURES`, so that ``pytest -m "not slow"`` is a quick inner loop while CI runs everything."""
+    :data:`SLOW_FIXTURES`, so that ``pytest -m "not slow"`` is a quick inner loop while CI runs everything.
+
+    With ``-n 2`` (pytest-xdist, ``--dist loadgroup``) each test file is one group, so a module's fixtures are
+    built once, and the notebooks are one group, run in order: chapter 4 evaluates chapter 3's run."""
     for item in items:
-        path = str(item.fspath)
-        slow = (path.endswith(".ipynb") or item.module is not None and item.module.__name__ in SLOW_MODULES
-                if hasattr(item, "module") else path.endswith(".ipynb"))
-        if slow or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        path = Path(str(item.fspath))
+        notebook = path.suffix == ".ipynb"
+        module = getattr(item, "module", None)
+        if notebook or (module is not None and module.__name__ in SLOW_MODULES) \
+                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group("notebooks" if notebook else path.stem))
