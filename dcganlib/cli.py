@@ -101,7 +101,8 @@ def _add_train(sub: Any, fmt: type) -> None:
     p.add_argument("--config", type=Path, default=None, help="JSON file with config keys (see config.py)")
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
                    help="default: 64 px, resize-conv G width 32, D width 16, batch 32, EMA, 42 epochs (the README "
-                        "main job); radford: the paper's networks (transposed convs, widths 64, batch 64, 20 "
+                        "main job); long: the default 4x as long (168 epochs) with lazy R1 and EMA 0.998, for "
+                        "more compute; radford: the paper's networks (transposed convs, widths 64, batch 64, 20 "
                         "epochs, ~3.6x the compute per epoch); "
                         "smoke: tiny, for tests/CI")
     p.add_argument("--smoke", action="store_true", help="same as --preset smoke: 32 px, 2 epochs, 64 images")
@@ -330,7 +331,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _curves(args: argparse.Namespace) -> int:
-    from .curves import BUDGET_GRIDS_FIGURE, CURVE_FIGURES, budget_grids, budget_table, markdown_table, read_curve
+    from .curves import (BUDGET_GRIDS_FIGURE, BUDGET_TABLE_FILES, CURVE_FIGURES, budget_grids, budget_table,
+                         markdown_table, read_curve, write_budget_table)
 
     if args.budget is not None and min(args.budget) < 1:
         raise ConfigError("--budget takes a positive number of images seen, e.g. --budget 67200")
@@ -340,13 +342,17 @@ def _curves(args: argparse.Namespace) -> int:
         for name in (*CURVE_FIGURES, BUDGET_GRIDS_FIGURE):
             for suffix in (".png", ".pdf"):
                 check_output_file(args.out / f"{name}{suffix}", overwrite=args.overwrite)
+        for name in BUDGET_TABLE_FILES.values():
+            check_output_file(args.out / name, overwrite=args.overwrite)
     curves = [read_curve(run_dir) for run_dir in args.run_dirs]
     budgets = args.budget or [int(max(curve.images[-1] for curve in curves if len(curve.images)))]
-    print(markdown_table(budget_table(curves, budgets)))
+    table = budget_table(curves, budgets)
+    print(markdown_table(table))
     if args.out is not None:
         from .plots import plot_budget_grids, plot_quality_curves, save_figure
 
         args.out.mkdir(parents=True, exist_ok=True)
+        write_budget_table(table, args.out)
         for name, x in CURVE_FIGURES.items():
             save_figure(plot_quality_curves(curves, x=x, budgets=budgets), name, args.out, close=True)
         grids = budget_grids(curves, budgets)

@@ -8,6 +8,8 @@ Presets:
   (README, "The default run" and "Ablation").
 * :func:`radford_config` — the paper's networks (transposed-convolution generator, widths 64, batch 64, no
   EMA), 20 epochs; about 3.6× the compute per epoch of the default.
+* :func:`long_config` — for more compute: the default trained 4× as long, with lazy R1 and a slower EMA,
+  the recipe whose tracked figures all kept improving out to 4× (docs/recipes.md).
 * :func:`smoke_config` — tiny images and a couple of steps, for tests and CI (seconds on a CPU).
 
 Configs are loaded only from JSON and validated field by field (:meth:`Config.from_dict`); an unknown
@@ -226,6 +228,18 @@ def radford_config(**changes: Any) -> Config:
                   epochs=20).replace(**changes)
 
 
+#: ``--preset long``: 4× the default budget (168 epochs = 8,400 steps) with the regularisers that kept every
+#: tracked figure improving out to 4× on the demo (two seeds; docs/recipes.md, "Quality against compute"):
+#: lazy R1 (γ 0.1 every 4th D step) and an EMA of decay 0.998.
+LONG_EPOCHS = 168
+
+
+def long_config(**changes: Any) -> Config:
+    """For more compute: the default networks and data, trained 4× as long (:data:`LONG_EPOCHS`) with lazy R1
+    (``r1_gamma`` 0.1, ``penalty_every`` 4) and EMA 0.998; about 4.3× the default run's time."""
+    return Config(ema=0.998, r1_gamma=0.1, penalty_every=4, epochs=LONG_EPOCHS).replace(**changes)
+
+
 def smoke_config(**changes: Any) -> Config:
     """Tiny and fast, for tests and CI: 32 px, small networks, 2 epochs on ≤ 64 images."""
     base = Config(
@@ -247,7 +261,7 @@ def smoke_config(**changes: Any) -> Config:
     return base.replace(**changes) if changes else base
 
 
-PRESETS = {"default": default_config, "radford": radford_config, "smoke": smoke_config}
+PRESETS = {"default": default_config, "long": long_config, "radford": radford_config, "smoke": smoke_config}
 
 #: ``DCGANLIB_SMOKE=1`` switches the notebooks (and the README test command) to the smoke preset.
 SMOKE_ENV = "DCGANLIB_SMOKE"

@@ -34,6 +34,9 @@ _SEED_SUFFIX = re.compile(r"-s(\d+)$")
 CURVE_FIGURES = {"quality_curves_images": "images", "quality_curves_seconds": "seconds"}
 #: The figure of what each recipe's images look like at each budget (its fixed-noise grids).
 BUDGET_GRIDS_FIGURE = "quality_budget_grids"
+#: The :func:`budget_table` as written by ``curves --out``: Markdown for a report, JSON for code
+#: (:func:`read_budget_table`; notebook 04 reads the committed ``images/quality_curves.json``).
+BUDGET_TABLE_FILES = {"markdown": "quality_curves.md", "json": "quality_curves.json"}
 
 
 @dataclass
@@ -51,7 +54,10 @@ class Curve:
 
     def at(self, images: float) -> Optional[dict[str, float]]:
         """The figures of the epoch a run stopped at ``images`` images seen would export: the best
-        :data:`~dcganlib.tracking.CRITERION` among the measured epochs within the budget (None before the first)."""
+        :data:`~dcganlib.tracking.CRITERION` among the measured epochs within the budget. None before the first
+        measured epoch, and None past the run's last epoch: a run is never reported at a budget it did not reach."""
+        if not len(self.images) or images > self.images[-1]:
+            return None
         within = np.nonzero(self.images <= images)[0]
         if not len(within):
             return None
@@ -109,11 +115,13 @@ def budget_table(curves: Sequence[Curve], budgets: Sequence[int]) -> list[dict]:
     table = []
     for recipe, group in group_by_recipe(curves).items():
         for budget in budgets:
-            points = [p for p in (c.at(budget) for c in group) if p is not None]
-            if not points:
+            reached = [(c, p) for c, p in ((c, c.at(budget)) for c in group) if p is not None]
+            if not reached:
                 continue
-            row = {"recipe": recipe, "budget_images": int(budget), "seeds": [c.seed for c in group][:len(points)],
-                   "epoch": [p["epoch"] for p in points]}
+            points = [p for _, p in reached]
+            per_epoch = group[0].images[0] / group[0].epochs[0]  # images seen per epoch (the same for every seed)
+            row = {"recipe": recipe, "budget_images": int(budget), "budget_epochs": float(budget / per_epoch),
+                   "seeds": [c.seed for c, _ in reached], "epoch": [p["epoch"] for p in points]}
             for column in (tracking.CRITERION, *tracking.COLUMNS):
                 values = [p[column] for p in points]
                 row[column] = {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values)),
@@ -141,6 +149,23 @@ def markdown_table(table: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def write_budget_table(table: Sequence[dict], folder: str | os.PathLike) -> list[Path]:
+    """Write the table as :data:`BUDGET_TABLE_FILES` into ``folder`` (atomically); returns the paths."""
+    from .files import write_json, write_text
+
+    folder = Path(folder)
+    return [write_text(folder / BUDGET_TABLE_FILES["markdown"], markdown_table(table) + "\n"),
+            write_json(folder / BUDGET_TABLE_FILES["json"], {"budget_table": list(table)})]
+
+
+def read_budget_table(path: str | os.PathLike) -> list[dict]:
+    """The rows of a ``quality_curves.json`` written by :func:`write_budget_table`."""
+    try:
+        return list(json.loads(Path(path).read_text())["budget_table"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunFolderError(f"cannot read the budget table {path}: {exc}") from None
+
+
 def budget_grids(curves: Sequence[Curve], budgets: Sequence[int]) -> list[list[tuple[str, Path]]]:
     """What the images look like at each budget: per recipe (its first seed's run), per budget, a title and
     the fixed-noise grid (``grids/epoch_NNNN.png``) of the epoch a run stopped there would export
@@ -151,7 +176,7 @@ def budget_grids(curves: Sequence[Curve], budgets: Sequence[int]) -> list[list[t
         row = []
         for budget in budgets:
             point = run.at(budget)
-            if point is None or budget > run.images[-1] * 1.001:
+            if point is None:
                 continue
             path = runs.grid_path(run.run_dir, point["epoch"])
             if path.exists():
@@ -161,4 +186,4 @@ def budget_grids(curves: Sequence[Curve], budgets: Sequence[int]) -> list[list[t
     return rows
 
 
-__all__ = ["BUDGET_GRIDS_FIGURE", "budget_grids", "CURVE_FIGURES", "Curve", "recipe_of", "read_curve", "group_by_recipe", "budget_table", "markdown_table"]
+__all__ = ["BUDGET_GRIDS_FIGURE", "BUDGET_TABLE_FILES", "budget_grids", "write_budget_table", "read_budget_table", "CURVE_FIGURES", "Curve", "recipe_of", "read_curve", "group_by_recipe", "budget_table", "markdown_table"]

@@ -213,6 +213,44 @@ def evaluation_verdict(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _figure_words(column: str) -> str:
+    return {"val_fd": "Fréchet distance", "val_kid": "KID", "val_precision": "precision", "val_recall": "recall",
+            "val_spectrum": "texture (spectrum deviation)", "val_tissue_w1": "contrast (tissue W1)"}[column]
+
+
+def compute_verdict(rows: Sequence[Mapping[str, Any]], default_epochs: int) -> str:
+    """What more compute buys, per recipe: the tracked figures (mean over seeds) of the epoch a run stopped at
+    each budget would export, beside the real reference, and whether its longest budget beats its
+    ``default_epochs`` budget on every figure. ``rows``: :func:`dcganlib.curves.budget_table` (or the
+    ``quality_curves.json`` that ``curves --out`` writes)."""
+    lines = []
+    for recipe in dict.fromkeys(row["recipe"] for row in rows):
+        own = sorted((row for row in rows if row["recipe"] == recipe), key=lambda row: row["budget_images"])
+        seeds = ", ".join(map(str, max((row["seeds"] for row in own), key=len)))
+        lines.append(f"{recipe} (seed {seeds}):")
+        for row in own:
+            parts = []
+            for column, figure in tracking.COLUMNS.items():
+                if figure not in TARGET_RATIOS:
+                    continue
+                value, real = row[column]["mean"], row[column]["real_reference"]
+                words = ratio_words(_ratio(value, real, tracking.lower_is_better(column)), TARGET_RATIOS[figure])
+                parts.append(f"{_figure_words(column)} {value:.3g} ({words})")
+            lines.append(f"- {row['budget_epochs'] / default_epochs:.2g}× the default budget "
+                         f"({row['budget_images']:,} images): score {row[tracking.CRITERION]['mean']:.2f}; "
+                         + ", ".join(parts))
+        base = [row for row in own if abs(row["budget_epochs"] - default_epochs) < 0.5]
+        if base and own[-1]["budget_epochs"] > default_epochs + 0.5:
+            longest = own[-1]
+            worse = [_figure_words(column) for column in tracking.COLUMNS
+                     if not (longest[column]["mean"] < base[0][column]["mean"] if tracking.lower_is_better(column)
+                             else longest[column]["mean"] > base[0][column]["mean"])]
+            times = f"{longest['budget_epochs'] / default_epochs:.2g}×"
+            lines.append(f"  Training {times} as long " + ("improves every tracked figure." if not worse else
+                                                          "does not improve " + ", ".join(worse) + "."))
+    return "\n".join(lines)
+
+
 __all__ = ["AUC_CHANCE", "AUC_PARTLY", "CHAPTER_SECONDS", "MEASURED_EPOCH_SECONDS", "TARGET_RATIOS",
-           "auc_words", "banner", "data_verdict", "evaluation_verdict", "expected_minutes", "models_verdict",
+           "auc_words", "banner", "compute_verdict", "data_verdict", "evaluation_verdict", "expected_minutes", "models_verdict",
            "ratio_words", "training_verdict"]

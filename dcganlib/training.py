@@ -165,14 +165,14 @@ def _train_epochs(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_di
                                          max_to_keep=config.keep_checkpoints if role.is_chief else 1,
                                          checkpoint_name=runs.CHECKPOINT_NAME)
     initial_epoch = int(epoch_variable.numpy())
-    if role.is_chief:
-        config.to_json(run_dir / runs.CONFIG_FILE)
-        splits.save_report(run_dir / runs.SPLIT_FILE)
-    if initial_epoch >= config.epochs:
+    if initial_epoch >= config.epochs:  # before any write: a finished run's records stay as they are
         if role.is_chief:
             note(f"{run_dir} has already trained {initial_epoch} epochs (the run's total is {config.epochs}); "
                  "nothing to do. Pass a larger --epochs to continue.", kind=None)
         return history, initial_epoch
+    if role.is_chief:
+        config.to_json(run_dir / runs.CONFIG_FILE)
+        splits.save_report(run_dir / runs.SPLIT_FILE)
     manifest = RunManifest(run_dir, config, precision=precision, strategy=strategy, jit_compile=jit_compile,
                            first_epoch=initial_epoch + 1,
                            images_per_epoch=steps_per_epoch(splits, config) * config.batch_size,

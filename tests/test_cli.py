@@ -109,9 +109,11 @@ def test_train_again_is_refused_then_resume_adds_one_epoch(smoke_run, capsys, mo
     capsys.readouterr()
     from dcganlib import cli as cli_module
 
+    records = {name: (run / name).stat().st_mtime_ns for name in ("config.json", "split.json", "run.json")}
     assert cli_module.main(["train", "--out", str(run), "--resume", "--epochs", "3"]) == 0
     captured = capsys.readouterr()  # a message, not a result: stderr
     assert "nothing to do" in captured.err and "nothing to do" not in captured.out
+    assert {name: (run / name).stat().st_mtime_ns for name in records} == records  # nothing rewritten
 
 
 def test_generate_and_gif_commands(finished_run, tmp_path, capsys):
@@ -147,6 +149,8 @@ def test_presets_and_flags_resolve_to_the_documented_settings(config_file, tmp_p
     assert (paper.generator, paper.g_filters, paper.d_filters, paper.batch_size, paper.ema, paper.epochs) == \
         ("radford", 64, 64, 64, 0.0, 20)
     assert resolved("--smoke", cwd=tmp_path) == resolved("--preset", "smoke", cwd=tmp_path)
+    long = resolved("--preset", "long", cwd=tmp_path)  # the default's networks and data, 4x the steps, R1 + EMA
+    assert long == default.replace(epochs=4 * default.epochs, ema=0.998, r1_gamma=0.1, penalty_every=4)
     assert resolved("--preset", "radford", "--epochs", "3", "--generator", "resize", cwd=tmp_path).replace() == \
         paper.replace(epochs=3, generator="resize")
     config_file = tmp_path / "partial.json"

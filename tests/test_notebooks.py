@@ -184,3 +184,26 @@ def test_ci_never_deletes_a_developers_venv():
 
 def test_default_config_is_what_the_banner_scales():
     assert default_config().image_size ** 2 == 64 * 64  # report.MEASURED_EPOCH_SECONDS was measured at 64 px
+
+
+def _row(recipe: str, epochs: int, score: float, recall: float, spectrum: float, scale: float = 1.0) -> dict:
+    """A curves.budget_table row; ``scale`` < 1 makes FD, KID, W1 smaller and precision higher (all better)."""
+    figure = lambda mean, real: {"mean": mean, "min": mean, "max": mean, "real_reference": real}  # noqa: E731
+    return {"recipe": recipe, "budget_images": epochs * 1600, "budget_epochs": float(epochs), "seeds": [1, 42],
+            "epoch": [epochs, epochs], "val_score": figure(score, 1.0), "val_fd": figure(50.0 * scale, 49.8),
+            "val_kid": figure(0.05 * scale, 0.05), "val_precision": figure(0.75 / scale, 0.74),
+            "val_recall": figure(recall, 0.95), "val_spectrum": figure(spectrum, 0.015),
+            "val_tissue_w1": figure(0.015 * scale, 0.022)}
+
+
+def test_compute_verdict_says_per_budget_how_far_from_real_and_whether_longer_training_helps_every_figure():
+    rows = [_row("long", 42, 2.2, 0.68, 0.2), _row("long", 168, 1.4, 0.85, 0.06, scale=0.9),
+            _row("default", 42, 1.7, 0.72, 0.09), _row("default", 168, 1.6, 0.63, 0.065, scale=0.9)]
+    lines = report.compute_verdict(rows, default_epochs=42).splitlines()
+    assert lines[0] == "long (seed 1, 42):"
+    assert lines[1].startswith("- 1× the default budget (67,200 images): score 2.20; Fréchet distance 50 (close to real)")
+    assert "recall 0.68 (short of real)" in lines[1] and "texture (spectrum deviation) 0.2 (far from real)" in lines[1]
+    assert lines[2].startswith("- 4× the default budget (268,800 images): score 1.40; Fréchet distance 45 (as good")
+    assert lines[3] == "  Training 4× as long improves every tracked figure."
+    assert lines[4] == "default (seed 1, 42):"
+    assert lines[7] == "  Training 4× as long does not improve recall."  # recall fell: not every figure

@@ -290,11 +290,12 @@ def test_curves_read_a_run_and_give_each_figure_at_a_budget(spoiled_run, tmp_pat
     assert list(curve.epochs) == [1, 2, 3] and list(curve.images) == [per_epoch, 2 * per_epoch, 3 * per_epoch]
     assert curve.seconds[-1] == pytest.approx(sum(row["seconds"] for row in rows))
     assert curve.at(per_epoch - 1) is None
+    assert curve.at(3 * per_epoch + 1) is None  # past the last epoch: never the last epoch's figures again
     best = min(rows, key=lambda row: row["val_score"])  # epoch 1 or 2: epoch 3 is white images
     assert curve.at(3 * per_epoch)["epoch"] == best["epoch"]  # what a run stopped there exports
     assert curve.at(per_epoch)["val_fd"] == rows[0]["val_fd"]
     assert list(curve.values["val_score"]) == [row["val_score"] for row in rows]
-    table = curves.budget_table([curve], [per_epoch, 3 * per_epoch])
+    table = curves.budget_table([curve], [per_epoch, 3 * per_epoch, 9 * per_epoch])  # 9x: not reached, no row
     assert [row["epoch"] for row in table] == [[1], [best["epoch"]]]
     assert table[1]["val_recall"]["mean"] == best["val_recall"]
     assert table[0]["val_fd"]["real_reference"] == curve.reference["val_fd"]
@@ -327,7 +328,7 @@ def test_curves_refuse_a_run_without_tracked_quality(spoiled_run, tmp_path):
 
 def test_curves_command_prints_the_table_writes_the_figures_and_never_overwrites_unasked(spoiled_run, tmp_path,
                                                                                            capsys):
-    from dcganlib import cli
+    from dcganlib import cli, curves
     from helpers import error_line
 
     run_dir = tmp_path / "spoiled-s3"
@@ -340,8 +341,12 @@ def test_curves_command_prints_the_table_writes_the_figures_and_never_overwrites
     table = capsys.readouterr().out
     assert table.startswith("| recipe | images seen |") and table.count("| spoiled |") == 2
     written = sorted(p.name for p in out.iterdir())
-    assert written == sorted(f"{name}.{suffix}" for name in ("quality_budget_grids", "quality_curves_images",
-                                                             "quality_curves_seconds") for suffix in ("pdf", "png"))
+    assert written == sorted([f"{name}.{suffix}" for name in ("quality_budget_grids", "quality_curves_images",
+                                                              "quality_curves_seconds") for suffix in ("pdf", "png")]
+                             + ["quality_curves.json", "quality_curves.md"])
+    assert (out / "quality_curves.md").read_text() == table  # the printed table, kept for a report
+    rows = curves.read_budget_table(out / "quality_curves.json")  # the same rows, for code (notebook 04)
+    assert [row["budget_images"] for row in rows] == [per_epoch, 3 * per_epoch] and rows[0]["recipe"] == "spoiled"
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert cli.main(["curves", str(run_dir), "--out", str(out)]) == 2
     assert "--overwrite" in error_line(capsys.readouterr().err)

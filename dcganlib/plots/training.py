@@ -158,13 +158,16 @@ def plot_budget_grids(rows: Sequence[Sequence[tuple[str, str | os.PathLike]]]) -
     if not rows:
         raise DataError("no grid to show: no run reached the budgets, or its grids/ are gone")
     columns = max(len(row) for row in rows)
-    fig, axes = plt.subplots(len(rows), columns, figsize=(4.2 * columns, 4.5 * len(rows)), squeeze=False)
+    # about one screen pixel per image pixel at the 150 dpi of save_figure (a 6×6 grid of 64 px images is
+    # 384 px): sharper and several times smaller files than a smoothed upsampling
+    fig, axes = plt.subplots(len(rows), columns, figsize=(2.8 * columns, 3.0 * len(rows)), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for r, row in enumerate(rows):
         for c, (title, path) in enumerate(row):
             with Image.open(path) as image:
-                axes[r, c].imshow(np.asarray(image.convert("L")), cmap="gray", vmin=0, vmax=255)
+                axes[r, c].imshow(np.asarray(image.convert("L")), cmap="gray", vmin=0, vmax=255,
+                                 interpolation="nearest")
             axes[r, c].set_title(title, fontsize="small")
     fig.tight_layout()
     return fig
