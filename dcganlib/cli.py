@@ -100,8 +100,8 @@ def _add_train(sub: Any, fmt: type) -> None:
                    default=None, help="numeric policy; auto picks the fastest safe one for the hardware")
     p.add_argument("--config", type=Path, default=None, help="JSON file with config keys (see config.py)")
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                   help="default: 64 px, resize-conv G width 32, D width 16, batch 32, EMA, 42 epochs (the README "
-                        "main job); long: the default 4x as long (168 epochs) with lazy R1 and EMA 0.998, for "
+                   help="default: 64 px, resize-conv G width 32, D width 16, batch 32, lazy R1, EMA, 39 epochs (the "
+                        "README main job); long: the default 4x as long (156 epochs) with a stronger R1, for "
                         "more compute; radford: the paper's networks (transposed convs, widths 64, batch 64, 20 "
                         "epochs, ~3.6x the compute per epoch); "
                         "smoke: tiny, for tests/CI")

@@ -174,31 +174,74 @@ class DCGAN(keras.Model):
         moved = self.augment_probability + tf.sign(signal - self.ada_target) * step
         self.augment_probability.assign(tf.clip_by_value(moved, 0.0, 1.0))
 
-    def gradient_penalty(self, real_seen: tf.Tensor, fake_seen: tf.Tensor) -> tf.Tensor:
-        """``k · (r1_gamma/2 · E‖∇D(real)‖² + r2_gamma/2 · E‖∇D(fake)‖²)`` on every k-th D step (k =
-        ``penalty_every``), else 0: a float32 scalar, differentiable with respect to D's weights."""
-        if not (self.r1_gamma or self.r2_gamma):
-            return tf.constant(0.0)
+    @property
+    def lazy_penalty(self) -> bool:
+        """Whether a gradient penalty is on and due only every ``penalty_every``-th step."""
+        return bool(self.r1_gamma or self.r2_gamma) and self.penalty_every > 1
+
+    def penalty_due(self) -> Any:
+        """Whether this step's D update carries the gradient penalty: True when it is on every step; else
+        ``d_optimizer.iterations % penalty_every == 0`` — a Python bool when run eagerly, a boolean tensor
+        when traced (then :meth:`discriminate` branches with ``tf.cond``, which only a single device
+        supports: :meth:`make_train_function` compiles the two cases apart instead)."""
+        if not self.lazy_penalty:
+            return True
+        if tf.executing_eagerly():
+            return int(self.d_optimizer.iterations.numpy()) % self.penalty_every == 0
+        return tf.equal(self.d_optimizer.iterations % self.penalty_every, 0)
+
+    def make_train_function(self, force: bool = False) -> Callable:
+        """Keras' compiled train step; with lazy regularisation, two of them — with and without the penalty —
+        and a dispatcher that picks one before each step from ``d_optimizer.iterations``. A ``tf.cond``
+        around the penalty cannot run under a distribution strategy: its gradients pass through the
+        replicas' synchronised batch norms, a cross-replica sum that a conditional may not hold."""
+        if not self.lazy_penalty:
+            return super().make_train_function(force)
+        if self.train_function is not None and not force:
+            return self.train_function
+        steps = {due: self._make_function(lambda data, due=due: self.step(data, due)) for due in (False, True)}
+
+        def train_function(iterator: Any) -> Any:
+            return steps[int(self.d_optimizer.iterations.numpy()) % self.penalty_every == 0](iterator)
+
+        self.train_function = train_function
+        return train_function
+
+    def discriminate(self, real_seen: tf.Tensor, fake_seen: tf.Tensor,
+                     penalty_due: Any = True) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """D's logits for the real and the generated batch it sees, and the gradient penalty
+        ``k · (r1_gamma/2 · E‖∇D(real)‖² + r2_gamma/2 · E‖∇D(fake)‖²)`` when ``penalty_due`` (k =
+        ``penalty_every``), else 0: a float32 scalar, differentiable with respect to D's weights.
+
+        The penalty differentiates the forward passes that give the logits (no third pass of D)."""
+        if not (self.r1_gamma or self.r2_gamma) or penalty_due is False:
+            return (self.discriminator(real_seen, training=True), self.discriminator(fake_seen, training=True),
+                    tf.constant(0.0))
+        seen = [tf.cast(real_seen, tf.float32), tf.cast(fake_seen, tf.float32)]
+        with tf.GradientTape(persistent=bool(self.r1_gamma and self.r2_gamma),
+                             watch_accessed_variables=False) as tape:
+            tape.watch(seen)
+            logits = [self.discriminator(images, training=True) for images in seen]
+            # the sum of the logits: its gradient is each image's own ∇D (recorded here, inside the tape)
+            sums = [tf.reduce_sum(tf.cast(batch, tf.float32)) for batch in logits]
 
         def penalty() -> tf.Tensor:
             total = tf.constant(0.0)
-            for gamma, images in ((self.r1_gamma, real_seen), (self.r2_gamma, fake_seen)):
+            for gamma, i in ((self.r1_gamma, 0), (self.r2_gamma, 1)):
                 if gamma:
-                    images = tf.stop_gradient(tf.cast(images, tf.float32))
-                    with tf.GradientTape() as tape:
-                        tape.watch(images)
-                        # the sum of the logits: its gradient is each image's own ∇D (images are independent)
-                        summed = tf.reduce_sum(tf.cast(self.discriminator(images, training=True), tf.float32))
-                    gradients = tape.gradient(summed, images)
+                    gradients = tape.gradient(sums[i], seen[i])
                     total += gamma / 2.0 * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
             return total * float(self.penalty_every)
 
-        if self.penalty_every == 1:
-            return penalty()
-        due = tf.equal(self.d_optimizer.iterations % self.penalty_every, 0)
-        return tf.cond(due, penalty, lambda: tf.constant(0.0))
+        if penalty_due is True:
+            return logits[0], logits[1], penalty()
+        return logits[0], logits[1], tf.cond(penalty_due, penalty, lambda: tf.constant(0.0))
 
     def train_step(self, data):
+        return self.step(data, self.penalty_due())
+
+    def step(self, data: Any, penalty_due: Any) -> dict[str, tf.Tensor]:
+        """One update of D then G on a batch of real images; ``penalty_due`` as :meth:`penalty_due` returns."""
         real = data[0] if isinstance(data, (tuple, list)) else data
         batch_size = tf.shape(real)[0]
         # Optimizers sum gradients over replicas, so each replica contributes (its mean loss) / replicas;
@@ -209,11 +252,9 @@ class DCGAN(keras.Model):
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(z, training=True)
             real_seen, fake_seen = self.augmented(real), self.augmented(fake)
-            real_logits = self.discriminator(real_seen, training=True)
-            fake_logits = self.discriminator(fake_seen, training=True)
+            real_logits, fake_logits, penalty = self.discriminate(real_seen, fake_seen, penalty_due)
             d_loss = self.discriminator_loss(real_logits, fake_logits)
             g_loss = self.generator_loss(fake_logits, real_logits)
-            penalty = self.gradient_penalty(real_seen, fake_seen)
             # scale_loss multiplies by the dynamic loss scale under LossScaleOptimizer (float16);
             # apply() divides it out again and skips steps whose gradients overflowed.
             d_scaled = self.d_optimizer.scale_loss((d_loss + penalty) / replicas)

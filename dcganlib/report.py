@@ -242,15 +242,36 @@ def compute_verdict(rows: Sequence[Mapping[str, Any]], default_epochs: int) -> s
         base = [row for row in own if abs(row["budget_epochs"] - default_epochs) < 0.5]
         if base and own[-1]["budget_epochs"] > default_epochs + 0.5:
             longest = own[-1]
-            worse = [_figure_words(column) for column in tracking.COLUMNS
-                     if not (longest[column]["mean"] < base[0][column]["mean"] if tracking.lower_is_better(column)
-                             else longest[column]["mean"] > base[0][column]["mean"])]
+            worse, at_real = longer_training_verdict(base[0], longest)
             times = f"{longest['budget_epochs'] / default_epochs:.2g}×"
-            lines.append(f"  Training {times} as long " + ("improves every tracked figure." if not worse else
-                                                          "does not improve " + ", ".join(worse) + "."))
+            if worse:
+                lines.append(f"  Training {times} as long does not improve " + ", ".join(map(_figure_words, worse)) + ".")
+            else:
+                lines.append(f"  Training {times} as long improves every tracked figure"
+                             + (f" ({', '.join(map(_figure_words, at_real))} as good as real at both budgets)."
+                                if at_real else "."))
     return "\n".join(lines)
 
 
+def longer_training_verdict(short: Mapping[str, Any], long: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Which tracked figures a longer budget does not improve, and which of the others only held steady at the
+    real reference. Two :func:`dcganlib.curves.budget_table` rows (means over seeds). A figure improves when
+    it is better at the longer budget; one that is as good as the real reference (or better) at *both*
+    budgets counts as improved, because the reference, measured on as many real images, is the floor that
+    sample noise leaves: differences beyond it are noise, and ``val_score`` ignores them too."""
+    worse, at_real = [], []
+    for column in tracking.COLUMNS:
+        lower = tracking.lower_is_better(column)
+        a, b, real = short[column]["mean"], long[column]["mean"], long[column]["real_reference"]
+        if (b < a) if lower else (b > a):
+            continue
+        if all(_ratio(v, real, lower) <= 1 for v in (a, b)):
+            at_real.append(column)
+        else:
+            worse.append(column)
+    return worse, at_real
+
+
 __all__ = ["AUC_CHANCE", "AUC_PARTLY", "CHAPTER_SECONDS", "MEASURED_EPOCH_SECONDS", "TARGET_RATIOS",
-           "auc_words", "banner", "compute_verdict", "data_verdict", "evaluation_verdict", "expected_minutes", "models_verdict",
+           "auc_words", "banner", "compute_verdict", "data_verdict", "longer_training_verdict", "evaluation_verdict", "expected_minutes", "models_verdict",
            "ratio_words", "training_verdict"]

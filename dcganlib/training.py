@@ -9,6 +9,7 @@ epoch by epoch. At the end it exports ``generator.keras`` and the GIF of the gri
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import sys
@@ -165,7 +166,9 @@ def _train_epochs(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_di
                                          max_to_keep=config.keep_checkpoints if role.is_chief else 1,
                                          checkpoint_name=runs.CHECKPOINT_NAME)
     initial_epoch = int(epoch_variable.numpy())
-    if initial_epoch >= config.epochs:  # before any write: a finished run's records stay as they are
+    if initial_epoch >= config.epochs:  # a finished run's records stay as they are
+        if role.is_chief and _saved_config_differs(run_dir, config):  # unless --force changed settings
+            config.to_json(run_dir / runs.CONFIG_FILE)
         if role.is_chief:
             note(f"{run_dir} has already trained {initial_epoch} epochs (the run's total is {config.epochs}); "
                  "nothing to do. Pass a larger --epochs to continue.", kind=None)
@@ -185,6 +188,14 @@ def _train_epochs(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_di
         manifest.record(history, _status(state, history, config))
     _raise_if_stopped(state, history, initial_epoch, run_dir)
     return history, initial_epoch
+
+
+def _saved_config_differs(run_dir: Path, config: Config) -> bool:
+    """Whether ``config.json`` in ``run_dir`` holds other values (or fewer keys) than ``config``."""
+    try:
+        return json.loads((run_dir / runs.CONFIG_FILE).read_text()) != config.to_dict()
+    except (OSError, ValueError):
+        return True
 
 
 def _check_replicas(config: Config, strategy: tf.distribute.Strategy) -> None:

@@ -144,13 +144,14 @@ def resolved(*argv: str, cwd: Path):
 def test_presets_and_flags_resolve_to_the_documented_settings(config_file, tmp_path):
     default = resolved(cwd=tmp_path)
     assert (default.generator, default.g_filters, default.d_filters, default.batch_size, default.ema,
-            default.ema_rampup, default.epochs, default.image_size) == ("resize", 32, 16, 32, 0.99, 0.05, 42, 64)
+            default.ema_rampup, default.epochs, default.image_size) == ("resize", 32, 16, 32, 0.998, 0.05, 39, 64)
+    assert (default.r1_gamma, default.penalty_every, default.r2_gamma) == (0.025, 4, 0.0)
     paper = resolved("--preset", "radford", cwd=tmp_path)
-    assert (paper.generator, paper.g_filters, paper.d_filters, paper.batch_size, paper.ema, paper.epochs) == \
-        ("radford", 64, 64, 64, 0.0, 20)
+    assert (paper.generator, paper.g_filters, paper.d_filters, paper.batch_size, paper.ema, paper.r1_gamma,
+            paper.epochs) == ("radford", 64, 64, 64, 0.0, 0.0, 20)
     assert resolved("--smoke", cwd=tmp_path) == resolved("--preset", "smoke", cwd=tmp_path)
     long = resolved("--preset", "long", cwd=tmp_path)  # the default's networks and data, 4x the steps, R1 + EMA
-    assert long == default.replace(epochs=4 * default.epochs, ema=0.998, r1_gamma=0.1, penalty_every=4)
+    assert long == default.replace(epochs=4 * default.epochs, r1_gamma=0.1)
     assert resolved("--preset", "radford", "--epochs", "3", "--generator", "resize", cwd=tmp_path).replace() == \
         paper.replace(epochs=3, generator="resize")
     config_file = tmp_path / "partial.json"

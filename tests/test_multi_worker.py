@@ -178,8 +178,8 @@ def test_two_workers_train_what_one_process_trains(scenario):
     """The global batch of 16 is split 8 + 8 over the workers; the batch norms average over both and the
     noise is the global batch's draw, so every step is the one-process step up to float rounding: the
     synchronised norms sum in another order, and Adam turns a rounding difference in a gradient near 0
-    into a difference of up to one step (lr = 2e-4) in that weight. Measured: step losses equal to 1e-6
-    in epoch 1 and 1e-4 after the resume; weights: 98 % of them equal to 1e-6 after epoch 1 (the rest
+    into a difference of up to one step (lr = 2e-4) in that weight. Measured: step losses equal to 5e-5
+    in epoch 1 (1e-6 without the default's R1) and 1e-4 after the resume; weights: 98 % of them equal to 1e-6 after epoch 1 (the rest
     ≤ 6e-5), 98 % to 1e-5 after epoch 2 (the rest ≤ 1.2e-4), while epoch 2 moved 99.8 % of them by
     more than 1e-6 (median 2e-4). A batch of other images moves the losses by ~3 % and every weight."""
     multi = summaries.scalars(scenario.run / runs.TENSORBOARD_DIR)
@@ -187,7 +187,9 @@ def test_two_workers_train_what_one_process_trains(scenario):
     for tag in ("steps/d_loss", "steps/g_loss"):
         assert [step for step, _ in multi[tag]] == [1, 2, 3, 4] == [step for step, _ in single[tag]]
         ours, theirs = np.array([v for _, v in multi[tag]]), np.array([v for _, v in single[tag]])
-        np.testing.assert_allclose(ours[:2], theirs[:2], rtol=1e-5, err_msg=tag)  # epoch 1: the first steps
+        # epoch 1, the first steps: the default's lazy R1 (first step) back-propagates twice through the
+        # synchronised norms, so rounding reaches 5e-5 there (1e-6 without it)
+        np.testing.assert_allclose(ours[:2], theirs[:2], rtol=2e-4, err_msg=tag)
         np.testing.assert_allclose(ours, theirs, rtol=1e-3, err_msg=tag)
     weights = {}
     for epoch in (1, 2):

@@ -207,3 +207,14 @@ def test_compute_verdict_says_per_budget_how_far_from_real_and_whether_longer_tr
     assert lines[3] == "  Training 4× as long improves every tracked figure."
     assert lines[4] == "default (seed 1, 42):"
     assert lines[7] == "  Training 4× as long does not improve recall."  # recall fell: not every figure
+
+
+def test_a_figure_held_at_the_real_reference_counts_as_improved_and_is_named():
+    short, long = _row("r", 42, 1.8, 0.70, 0.10), _row("r", 168, 1.4, 0.80, 0.05, scale=0.9)
+    long["val_tissue_w1"]["mean"] = 0.020  # worse than 0.015, but both at or below the real 0.022
+    assert report.longer_training_verdict(short, long) == ([], ["val_tissue_w1"])
+    long["val_tissue_w1"]["mean"] = 0.030  # now worse than real at the long budget: not improved
+    assert report.longer_training_verdict(short, long) == (["val_tissue_w1"], [])
+    long["val_tissue_w1"]["mean"] = 0.020
+    text = report.compute_verdict([short, long], default_epochs=42)
+    assert text.endswith("improves every tracked figure (contrast (tissue W1) as good as real at both budgets).")
