@@ -218,13 +218,15 @@ def _figure_words(column: str) -> str:
             "val_spectrum": "texture (spectrum deviation)", "val_tissue_w1": "contrast (tissue W1)"}[column]
 
 
-def compute_verdict(rows: Sequence[Mapping[str, Any]], default_epochs: int) -> str:
+def compute_verdict(rows: Sequence[Mapping[str, Any]], default_epochs: int,
+                    recipes: Optional[Sequence[str]] = None) -> str:
     """What more compute buys, per recipe: the tracked figures (mean over seeds) of the epoch a run stopped at
     each budget would export, beside the real reference, and whether its longest budget beats its
     ``default_epochs`` budget on every figure. ``rows``: :func:`dcganlib.curves.budget_table` (or the
-    ``quality_curves.json`` that ``curves --out`` writes)."""
+    ``quality_curves.json`` that ``curves --out`` writes); ``recipes``: those to describe, in that order
+    (default: every recipe of ``rows``, in their order)."""
     lines = []
-    for recipe in dict.fromkeys(row["recipe"] for row in rows):
+    for recipe in recipes or dict.fromkeys(row["recipe"] for row in rows):
         own = sorted((row for row in rows if row["recipe"] == recipe), key=lambda row: row["budget_images"])
         seeds = ", ".join(map(str, max((row["seeds"] for row in own), key=len)))
         lines.append(f"{recipe} (seed {seeds}):")

@@ -207,6 +207,7 @@ def test_compute_verdict_says_per_budget_how_far_from_real_and_whether_longer_tr
     assert lines[3] == "  Training 4× as long improves every tracked figure."
     assert lines[4] == "default (seed 1, 42):"
     assert lines[7] == "  Training 4× as long does not improve recall."  # recall fell: not every figure
+    assert report.compute_verdict(rows, 42, recipes=["default"]).splitlines() == lines[4:]
 
 
 def test_a_figure_held_at_the_real_reference_counts_as_improved_and_is_named():
