@@ -35,14 +35,15 @@ AUC_PARTLY = 0.9
 #: Seconds per epoch of the default run (64 px, batch 32, 1,600 images per epoch, quality tracked every
 #: second epoch): ``run.json``'s ``seconds_per_epoch`` of the README main job on Xeon-AMX in
 #: mixed_bfloat16 (docs/machines.md), and the float32 estimate for EPYC-AVX2 from docs/recipes.md
-#: (694 s × 0.99 / 42). No GPU has been measured: there the banner says so.
-MEASURED_EPOCH_SECONDS = {"mixed_bfloat16": 3.97, "float32": 16.4}
+#: (16.4 s for an epoch of the recipe without R1 × 1.038, the default's float32 cost relative to it
+#: measured interleaved on Xeon-AMX). No GPU has been measured: there the banner says so.
+MEASURED_EPOCH_SECONDS = {"mixed_bfloat16": 3.75, "float32": 17.0}
 #: What that default epoch holds: pixels per image and images per epoch.
 _MEASURED_PIXELS, _MEASURED_IMAGES = 64 * 64, 1600
-#: Seconds each chapter spends besides training: full runs of the notebooks (``jupyter nbconvert --execute``)
-#: on Xeon-AMX while a training job shared its two cores — 10 s, 11 s, 15 s besides 43 epochs, 100 s;
-#: chapter 4 is mostly the evaluation.
-CHAPTER_SECONDS = {1: 10, 2: 11, 3: 15, 4: 100}
+#: Seconds each chapter spends besides training: full runs of the notebooks (``jupyter nbconvert --execute``,
+#: one at a time) on an otherwise idle Xeon-AMX — 7.9 s, 8.7 s, 224.8 s of which 40 epochs × 3.75 s are
+#: training (the rest: SSIM tracking, grids, the resume's rebuild, the GIF), 49.0 s (mostly the evaluation).
+CHAPTER_SECONDS = {1: 8, 2: 9, 3: 75, 4: 49}
 #: Chapters that train the run (chapter 4 only when chapter 3 did not).
 _TRAINING_CHAPTERS = (3, 4)
 
