@@ -179,16 +179,14 @@ class DCGAN(keras.Model):
         """Whether a gradient penalty is on and due only every ``penalty_every``-th step."""
         return bool(self.r1_gamma or self.r2_gamma) and self.penalty_every > 1
 
-    def penalty_due(self) -> Any:
-        """Whether this step's D update carries the gradient penalty: True when it is on every step; else
-        ``d_optimizer.iterations % penalty_every == 0`` — a Python bool when run eagerly, a boolean tensor
-        when traced (then :meth:`discriminate` branches with ``tf.cond``, which only a single device
-        supports: :meth:`make_train_function` compiles the two cases apart instead)."""
+    def penalty_due(self) -> bool:
+        """Whether this step's D update carries the gradient penalty: always when it is on every step; else
+        when ``d_optimizer.iterations % penalty_every == 0``. Decided in Python before a step (eagerly, or by
+        :meth:`make_train_function`'s dispatcher), never inside a traced step: a ``tf.cond`` around the
+        penalty cannot run under a distribution strategy."""
         if not self.lazy_penalty:
             return True
-        if tf.executing_eagerly():
-            return int(self.d_optimizer.iterations.numpy()) % self.penalty_every == 0
-        return tf.equal(self.d_optimizer.iterations % self.penalty_every, 0)
+        return int(self.d_optimizer.iterations.numpy()) % self.penalty_every == 0
 
     def make_train_function(self, force: bool = False) -> Callable:
         """Keras' compiled train step; with lazy regularisation, two of them — with and without the penalty —
@@ -202,19 +200,19 @@ class DCGAN(keras.Model):
         steps = {due: self._make_function(lambda data, due=due: self.step(data, due)) for due in (False, True)}
 
         def train_function(iterator: Any) -> Any:
-            return steps[int(self.d_optimizer.iterations.numpy()) % self.penalty_every == 0](iterator)
+            return steps[self.penalty_due()](iterator)
 
         self.train_function = train_function
         return train_function
 
     def discriminate(self, real_seen: tf.Tensor, fake_seen: tf.Tensor,
-                     penalty_due: Any = True) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+                     penalty_due: bool = True) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """D's logits for the real and the generated batch it sees, and the gradient penalty
         ``k · (r1_gamma/2 · E‖∇D(real)‖² + r2_gamma/2 · E‖∇D(fake)‖²)`` when ``penalty_due`` (k =
         ``penalty_every``), else 0: a float32 scalar, differentiable with respect to D's weights.
 
         The penalty differentiates the forward passes that give the logits (no third pass of D)."""
-        if not (self.r1_gamma or self.r2_gamma) or penalty_due is False:
+        if not (self.r1_gamma or self.r2_gamma) or not penalty_due:
             return (self.discriminator(real_seen, training=True), self.discriminator(fake_seen, training=True),
                     tf.constant(0.0))
         seen = [tf.cast(real_seen, tf.float32), tf.cast(fake_seen, tf.float32)]
@@ -225,22 +223,17 @@ class DCGAN(keras.Model):
             # the sum of the logits: its gradient is each image's own ∇D (recorded here, inside the tape)
             sums = [tf.reduce_sum(tf.cast(batch, tf.float32)) for batch in logits]
 
-        def penalty() -> tf.Tensor:
-            total = tf.constant(0.0)
-            for gamma, i in ((self.r1_gamma, 0), (self.r2_gamma, 1)):
-                if gamma:
-                    gradients = tape.gradient(sums[i], seen[i])
-                    total += gamma / 2.0 * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
-            return total * float(self.penalty_every)
-
-        if penalty_due is True:
-            return logits[0], logits[1], penalty()
-        return logits[0], logits[1], tf.cond(penalty_due, penalty, lambda: tf.constant(0.0))
+        total = tf.constant(0.0)
+        for gamma, i in ((self.r1_gamma, 0), (self.r2_gamma, 1)):
+            if gamma:
+                gradients = tape.gradient(sums[i], seen[i])
+                total += gamma / 2.0 * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
+        return logits[0], logits[1], total * float(self.penalty_every)
 
     def train_step(self, data):
         return self.step(data, self.penalty_due())
 
-    def step(self, data: Any, penalty_due: Any) -> dict[str, tf.Tensor]:
+    def step(self, data: Any, penalty_due: bool) -> dict[str, tf.Tensor]:
         """One update of D then G on a batch of real images; ``penalty_due`` as :meth:`penalty_due` returns."""
         real = data[0] if isinstance(data, (tuple, list)) else data
         batch_size = tf.shape(real)[0]

@@ -9,7 +9,6 @@ epoch by epoch. At the end it exports ``generator.keras`` and the GIF of the gri
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import sys
@@ -191,11 +190,12 @@ def _train_epochs(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_di
 
 
 def _saved_config_differs(run_dir: Path, config: Config) -> bool:
-    """Whether ``config.json`` in ``run_dir`` holds other values (or fewer keys) than ``config``."""
+    """Whether ``config.json`` in ``run_dir`` holds other values (or lacks keys) than ``config``."""
     try:
-        return json.loads((run_dir / runs.CONFIG_FILE).read_text()) != config.to_dict()
-    except (OSError, ValueError):
+        saved, missing = read_saved_config(run_dir / runs.CONFIG_FILE)
+    except ConfigError:
         return True
+    return bool(missing) or saved != config
 
 
 def _check_replicas(config: Config, strategy: tf.distribute.Strategy) -> None:
