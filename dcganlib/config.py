@@ -242,7 +242,9 @@ def long_config(**changes: Any) -> Config:
 
 
 def smoke_config(**changes: Any) -> Config:
-    """Tiny and fast, for tests and CI: 32 px, small networks, 2 epochs on ≤ 64 images."""
+    """Tiny and fast, for tests and CI: 32 px, small networks, 2 epochs on ≤ 64 images; the default's R1
+    penalty on every step (``penalty_every`` 1), so that one train step is compiled instead of two — the
+    lazy schedule has tests of its own."""
     base = Config(
         image_size=32,
         max_images=64,
@@ -257,6 +259,7 @@ def smoke_config(**changes: Any) -> Config:
         jit_compile=False,
         track_ssim=False,
         eval_every=1,
+        penalty_every=1,
         verbose=0,
     )
     return base.replace(**changes) if changes else base

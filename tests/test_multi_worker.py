@@ -98,8 +98,10 @@ def scenario(tmp_path_factory):
     """Kill worker 1 of a two-worker run in epoch 2, resume both; and the one-process reference run."""
     root = tmp_path_factory.mktemp("multi_worker")
     data = write_slices(root / "data", counts=(32, 8, 8))
+    # Lazy R1 on every 2nd step: the penalised and the plain train step both run on the workers, and the
+    # resumed epoch 2 starts on a penalised step (step 2), found from the restored step counter.
     config = tiny_config(data, epochs=EPOCHS, track_ssim=False, tensorboard=True, tensorboard_every_steps=1,
-                         strategy="multi_worker")
+                         strategy="multi_worker", penalty_every=2)
     config.to_json(root / "multi.json")
     run = root / "run"
     argv = ["train", "--config", str(root / "multi.json"), "--out", str(run)]

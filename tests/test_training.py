@@ -22,7 +22,7 @@ tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 
 from dcganlib import gan as gan_module, hardware, runs, sampling, training  # noqa: E402
-from dcganlib.config import Config, smoke_config  # noqa: E402
+from dcganlib.config import Config, default_config, smoke_config  # noqa: E402
 from dcganlib.errors import RunFolderError  # noqa: E402
 from dcganlib.losses import bce_discriminator_loss, bce_generator_loss  # noqa: E402
 from helpers import tiny_config  # noqa: E402
@@ -197,10 +197,14 @@ def test_generate_writes_uint8_pngs_and_a_grid(run, tmp_path):
 
 # ------------------------------------------------------------------------------------------------
 # resume
-def test_resume_continues_at_the_next_epoch_and_matches_an_uninterrupted_run(run, slices, tmp_path):
+def test_resume_continues_at_the_next_epoch_and_matches_an_uninterrupted_run(slices, tmp_path):
+    # The default's lazy R1 (every 4th step; 2 steps per epoch): the resumed epoch 3 starts on a penalised
+    # step, which it must find from the restored step counter.
+    lazy = dict(penalty_every=default_config().penalty_every)
+    run = training.train(tiny_config(slices, **lazy), tmp_path / "first")
     resumed = tmp_path / "resumed"
     shutil.copytree(run.run_dir, resumed)
-    result = training.train(tiny_config(slices, epochs=3), resumed, resume=True)
+    result = training.train(tiny_config(slices, epochs=3, **lazy), resumed, resume=True)
     assert result.epochs_completed == 3
     rows = runs.read_history(resumed / "history.csv")
     assert [r["epoch"] for r in rows] == [1, 2, 3]
@@ -208,7 +212,7 @@ def test_resume_continues_at_the_next_epoch_and_matches_an_uninterrupted_run(run
     assert sorted(p.name for p in (resumed / "grids").iterdir())[-1] == "epoch_0003.png"
     assert json.loads((resumed / "config.json").read_text())["epochs"] == 3
 
-    training.train(tiny_config(slices, epochs=3), tmp_path / "straight")
+    training.train(tiny_config(slices, epochs=3, **lazy), tmp_path / "straight")
     straight_rows = runs.read_history(tmp_path / "straight" / "history.csv")
     # Same data order, same noise, same optimizer state, deterministic CPU kernels: the same numbers,
     # bit for bit (the metrics and both networks' weights, batch-norm statistics included).
@@ -256,7 +260,7 @@ from test_training import fixed_noise_gan
 from helpers import tiny_config, write_slices
 from pathlib import Path
 from dcganlib import gan as gan_module, hardware, runs, training
-from dcganlib.config import smoke_config
+from dcganlib.config import default_config, smoke_config
 
 config = smoke_config()
 real = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32, 1)).astype("float32")
@@ -302,8 +306,9 @@ np.testing.assert_array_equal(np.concatenate([z[0].numpy(), z[1].numpy()]), one.
 
 # fit() through train(): one epoch on two replicas, checkpoint and all
 out = Path(sys.argv[2])
-result = training.train(tiny_config(write_slices(out / "data"), strategy="mirrored", epochs=1),
-                        out / "run")
+# the default's lazy R1 (two compiled steps, picked per step), which tf.cond could not do under a strategy
+result = training.train(tiny_config(write_slices(out / "data"), strategy="mirrored", epochs=1,
+                                    penalty_every=default_config().penalty_every), out / "run")
 rows = runs.read_history(out / "run" / "history.csv")
 assert [r["epoch"] for r in rows] == [1] and np.isfinite(rows[0]["d_loss"]), rows
 assert runs.latest_checkpoint(out / "run").endswith("ckpt-1")
