@@ -45,7 +45,7 @@ AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies, see 
 #: Keys that decide the networks: their layers, their weights' shapes and so the checkpoint's variables.
 #: A resume cannot change them, not even with --force (the checkpoints would not fit the new networks).
 ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "generator", "generator_start", "generator_upsample",
-                     "generator_activation", "g_filters", "d_filters", "d_norm")
+                     "generator_activation", "g_filters", "g_head_filters", "d_filters", "d_norm")
 #: Keys whose value only matters for the architecture when it turns the feature on or off: d_dropout > 0
 #: adds Dropout layers to D, ema > 0 adds the moving averages to G's optimizer (and its checkpoint),
 #: ada_target > 0 adds the augmentation probability to the checkpoint.
@@ -82,6 +82,7 @@ class Config:
     generator_activation: str = "relu"  # hidden activation of G: relu | leaky_relu | elu
     latent_dim: int = 100  # size of z ~ N(0, I)
     g_filters: int = 32  # width of G's last hidden block; doubles towards the input (paper: 64)
+    g_head_filters: int = 0  # width of a hidden G block at full resolution before the output conv; 0 = none
     # a D narrower than G: measured better precision and spectrum for less compute (README, "Ablation")
     d_filters: int = 16  # width of D's first block; doubles with depth (paper: 64)
     d_dropout: float = 0.0  # dropout after each D block (0 = Radford et al.)
@@ -360,7 +361,7 @@ def _check_range(name: str, value: float, low: float, high: float, *, low_open: 
 
 def _validate(c: Config) -> None:
     num = (int, float)
-    for name in ("image_size", "channels", "demo_count", "latent_dim", "g_filters", "d_filters",
+    for name in ("image_size", "channels", "demo_count", "latent_dim", "g_filters", "g_head_filters", "d_filters",
                  "batch_size", "epochs", "seed", "nifti_axis", "grid_size", "checkpoint_every",
                  "keep_checkpoints", "gif_frame_ms", "penalty_every", "eval_every"):
         _check_type(name, getattr(c, name), (int,))
@@ -401,6 +402,7 @@ def _validate(c: Config) -> None:
     _check_range("demo_count", c.demo_count, *DEMO_COUNT_RANGE)
     _check_range("latent_dim", c.latent_dim, 1, 4096)
     _check_range("g_filters", c.g_filters, 1, 4096)
+    _check_range("g_head_filters", c.g_head_filters, 0, 4096)
     _check_range("d_filters", c.d_filters, 1, 4096)
     _check_range("d_dropout", c.d_dropout, 0.0, 1.0, high_open=True)
     _check_range("label_smoothing", c.label_smoothing, 0.0, 0.5)

@@ -186,7 +186,8 @@ def build_generator(config: Config) -> keras.Model:
     'same')``; ``"resize"`` uses ``UpSampling2D(2, config.generator_upsample)`` (nearest, as Odena et al.
     recommend, or bilinear) then ``Conv2D(3, 'same')``. Hidden blocks are conv → batch norm → activation;
     the last one maps to ``config.channels`` with a bias and ``tanh`` (float32 under any mixed-precision
-    policy).
+    policy). ``config.g_head_filters`` > 0 makes the last upsampling a hidden block of that width at full
+    resolution, followed by a ``Conv2D(3, 'same')`` to ``config.channels``.
     """
     base, doublings = size_plan(config.image_size)
     widths = generator_widths(config)
@@ -227,7 +228,17 @@ def build_generator(config: Config) -> keras.Model:
     # The output convolution and tanh in float32, so that the losses and the saved images never see
     # bfloat16/float16 rounding: a bfloat16 pre-activation has 8 significant bits, ≈ 0.2–0.4 grey levels
     # apart after tanh, which gave the generated tissue histogram a comb of alternating uint8 bins.
-    x = upsample(x, config.channels, "output", use_bias=True, dtype="float32")
+    if config.g_head_filters:
+        # A hidden block at full resolution: without it each output pixel is one 3×3 convolution of a
+        # nearest-upsampled map, so neighbouring pixels share their features and fine texture has no
+        # weights of its own.
+        x = upsample(x, config.g_head_filters, "head", use_bias=False)
+        x = _batch_norm(seeds, "head_bn")(x)
+        x = _activation(act, f"head_{act}")(x)
+        x = layers.Conv2D(config.channels, kernel_size=3, padding="same", use_bias=True,
+                          kernel_initializer=_kernel_init(seeds), dtype="float32", name="output_conv")(x)
+    else:
+        x = upsample(x, config.channels, "output", use_bias=True, dtype="float32")
     image = layers.Activation("tanh", dtype="float32", name="tanh")(x)
     model = keras.Model(z, image, name=f"generator_{config.generator}")
     _check_output(model, (config.image_size, config.image_size, config.channels))

@@ -145,6 +145,13 @@ def test_parameter_counts_by_hand_16px():
     # resize generator: 3×3 convs instead of 4×4 transposed ones
     #   1024 + 32 + (3·3·8·4 = 288) + 16 + (3·3·4·1 + 1 = 37)     = 1397
     assert build_generator(config.replace(generator="resize")).count_params() == 1397
+    # a hidden block of width 2 at full resolution (g_head_filters) before a 3×3 output conv:
+    #   resize:  1024 + 32 + 288 + 16 + (3·3·4·2 = 72) + (4·2 = 8) + (3·3·2·1 + 1 = 19) = 1459
+    #   radford: 1024 + 32 + 512 + 16 + (4·4·4·2 = 128) + 8 + 19                      = 1739
+    with_head = build_generator(config.replace(generator="resize", g_head_filters=2))
+    assert with_head.count_params() == 1459
+    assert tuple(with_head.get_layer("head_conv").output.shape) == (None, 16, 16, 2)
+    assert build_generator(config.replace(g_head_filters=2)).count_params() == 1739
     # discriminator:
     #   block1 Conv 4×4, 1 → 4, with bias (no BN)   4·4·1·4 + 4     =   68
     #   block2 Conv 4×4, 4 → 8, no bias             4·4·4·8         =  512
@@ -232,11 +239,11 @@ def test_outputs_are_float32_under_mixed_bfloat16(bfloat16_policy):
     assert tuple(logits.shape) == (2, 1)
 
 
-@pytest.mark.parametrize("generator_kind", ["radford", "resize"])
-def test_generator_output_is_not_rounded_to_bfloat16(bfloat16_policy, generator_kind):
+@pytest.mark.parametrize("generator_kind, head", [("radford", 0), ("resize", 0), ("resize", 4)])
+def test_generator_output_is_not_rounded_to_bfloat16(bfloat16_policy, generator_kind, head):
     # A bfloat16 pre-activation leaves only 8 significant bits before tanh, which printed a comb of
     # alternating uint8 bins into the generated intensity histogram: the output conv computes in float32.
-    generator = build_generator(tiny(image_size=16, generator=generator_kind))
+    generator = build_generator(tiny(image_size=16, generator=generator_kind, g_head_filters=head))
     output_conv = next(layer for layer in generator.layers if layer.name.startswith("output_conv"))
     assert output_conv.compute_dtype == "float32"
     z = np.random.default_rng(3).standard_normal((4, 8)).astype("float32") * 10
@@ -305,7 +312,7 @@ OTHER_VALUES = {
     "data": "slices", "image_size": 64, "channels": 3, "max_images": 10, "subject_regex": "(case_\\d+)",
     "val_fraction": 0.2, "test_fraction": 0.2, "nifti_axis": 1, "demo_count": 50, "cache_dir": "cache",
     "generator": "resize", "generator_upsample": "bilinear", "generator_start": "conv_transpose",
-    "generator_activation": "elu", "latent_dim": 16, "g_filters": 8, "d_filters": 8, "d_dropout": 0.3,
+    "generator_activation": "elu", "latent_dim": 16, "g_filters": 8, "g_head_filters": 8, "d_filters": 8, "d_dropout": 0.3,
     "loss": "hinge", "label_smoothing": 0.1, "g_learning_rate": 1e-3, "d_learning_rate": 1e-3, "beta_1": 0.9,
     "beta_2": 0.99, "ema": 0.99, "ema_rampup": 0.05, "d_norm": "spectral", "r1_gamma": 0.1, "r2_gamma": 0.1,
     "penalty_every": 4, "augment": "translation", "batch_size": 8, "epochs": 3, "seed": 7,
