@@ -146,6 +146,22 @@ def test_two_sample_test_separates_real_from_noise_and_is_deterministic():
     assert second["auc"] == first["auc"] and second["accuracy"] == first["accuracy"]
 
 
+def test_a_reused_two_sample_classifier_scores_exactly_like_a_fresh_one(monkeypatch):
+    # The compiled classifier is kept per image shape; each test loads fresh seeded weights, batch-norm
+    # statistics and Adam state into it. A state left over from the previous test would change the scores.
+    monkeypatch.setattr(metrics.two_sample, "_TRAINERS", {})
+    real = blobs(96, seed=4)
+    noise = np.random.default_rng(1).uniform(-1, 1, real.shape).astype(np.float32)
+    # one distribution on both sides: the ROC curve follows the exact order of the scores
+    fresh = metrics.two_sample_test(real[:24], real[24:48], real[48:72], real[72:], seed=5, epochs=2)
+    other = metrics.two_sample_test(noise[:48], real[:48], noise[48:], real[48:], seed=6, epochs=2)
+    assert len(metrics.two_sample._TRAINERS) == 1 and other["auc"] != fresh["auc"]
+    reused = metrics.two_sample_test(real[:24], real[24:48], real[48:72], real[72:], seed=5, epochs=2)
+    np.testing.assert_array_equal(reused["roc"]["fpr"], fresh["roc"]["fpr"])
+    np.testing.assert_array_equal(reused["roc"]["tpr"], fresh["roc"]["tpr"])
+    assert {k: v for k, v in reused.items() if k != "roc"} == {k: v for k, v in fresh.items() if k != "roc"}
+
+
 def test_the_two_sample_classifier_is_deep_normalised_and_leaky():
     import keras
 
