@@ -190,14 +190,14 @@ def _add_curves(sub: Any, fmt: type) -> None:
              "reference (a Markdown table), and the curves as figures",
         description="Read the per-epoch quality figures (history.csv val_* columns, run.json real reference) of "
                     "runs trained with eval_every > 0. Runs named RECIPE-sSEED are one recipe's seeds. Prints, per "
-                    "recipe and budget, each figure of the last measured epoch within the budget (mean and range "
-                    "over seeds) and the real reference.")
+                    "recipe and budget, the figures of the epoch a run stopped at that budget would export (its "
+                    "best val_score so far; mean and range over seeds) and the real reference.")
     p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run folders")
     p.add_argument("--budget", type=int, action="append", default=None, metavar="IMAGES",
                    help="a budget in images seen (repeat for several; default: the longest run's)")
     p.add_argument("--out", type=Path, default=None,
-                   help="folder for the figures quality_curves_images and quality_curves_seconds (PNG + PDF); "
-                        "default: none, only the table")
+                   help="folder for the curves against images seen and seconds, the grids at each budget "
+                        "(PNG + PDF) and the table (Markdown + JSON); default: none, only the printed table")
     p.add_argument("--overwrite", action="store_true", help="replace existing figures in --out")
 
 
