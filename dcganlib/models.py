@@ -209,6 +209,10 @@ def build_generator(config: Config) -> keras.Model:
     x = _batch_norm(seeds, "project_bn")(x)
     x = _activation(act, f"project_{act}")(x)
 
+    def conv3(x, filters: int, name: str, use_bias: bool, dtype: Optional[str] = None):
+        return layers.Conv2D(filters, kernel_size=3, padding="same", use_bias=use_bias,
+                             kernel_initializer=_kernel_init(seeds), dtype=dtype, name=f"{name}_conv")(x)
+
     def upsample(x, filters: int, name: str, use_bias: bool, dtype: Optional[str] = None):
         if config.generator == "radford":
             return layers.Conv2DTranspose(filters, kernel_size=4, strides=2, padding="same", use_bias=use_bias,
@@ -216,8 +220,7 @@ def build_generator(config: Config) -> keras.Model:
                                           name=f"{name}_convT")(x)
         if config.generator == "resize":
             x = layers.UpSampling2D(2, interpolation=config.generator_upsample, name=f"{name}_upsample")(x)
-            return layers.Conv2D(filters, kernel_size=3, padding="same", use_bias=use_bias,
-                                 kernel_initializer=_kernel_init(seeds), dtype=dtype, name=f"{name}_conv")(x)
+            return conv3(x, filters, name, use_bias, dtype)
         raise ConfigError(f"config key 'generator' must be radford or resize; got {config.generator!r}")
 
     for i, filters in enumerate(widths[1:], start=1):
@@ -235,8 +238,7 @@ def build_generator(config: Config) -> keras.Model:
         x = upsample(x, config.g_head_filters, "head", use_bias=False)
         x = _batch_norm(seeds, "head_bn")(x)
         x = _activation(act, f"head_{act}")(x)
-        x = layers.Conv2D(config.channels, kernel_size=3, padding="same", use_bias=True,
-                          kernel_initializer=_kernel_init(seeds), dtype="float32", name="output_conv")(x)
+        x = conv3(x, config.channels, "output", use_bias=True, dtype="float32")
     else:
         x = upsample(x, config.channels, "output", use_bias=True, dtype="float32")
     image = layers.Activation("tanh", dtype="float32", name="tanh")(x)

@@ -43,7 +43,18 @@ DEFINITION = (
 
 
 def build_classifier(shape: tuple[int, ...], seed: int):
-    """The CNN of the module docstring for images of ``shape`` (H, W, C), weights seeded by ``seed``."""
+    """The CNN of the module docstring for images of ``shape`` (H, W, C), weights seeded by ``seed``,
+    compiled with its optimizer and loss."""
+    import keras
+
+    model = _network(shape, seed)
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    return model
+
+
+def _network(shape: tuple[int, ...], seed: int):
+    """The classifier's layers and seeded initial weights, not compiled."""
     import keras
 
     from ..hardware import dtype_policy
@@ -59,9 +70,7 @@ def build_classifier(shape: tuple[int, ...], seed: int):
             x = keras.layers.LeakyReLU(negative_slope=NEGATIVE_SLOPE)(x)
         x = keras.layers.GlobalAveragePooling2D()(x)
         outputs = keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=next(init_seeds)))(x)
-        model = keras.Model(inputs, outputs, name="two_sample_classifier")
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=keras.losses.BinaryCrossentropy(from_logits=True))
-    return model
+        return keras.Model(inputs, outputs, name="two_sample_classifier")
 
 
 #: One compiled classifier per input shape, reused by every test of this process: its traced train and
@@ -77,8 +86,9 @@ def _fresh_classifier(shape: tuple[int, ...], seed: int):
         model = build_classifier(shape, seed)
         model.optimizer.build(model.trainable_variables)
         _TRAINERS[shape] = model, [v.numpy() for v in model.optimizer.variables]
+        return model
     model, optimizer_start = _TRAINERS[shape]
-    model.set_weights(build_classifier(shape, seed).get_weights())
+    model.set_weights(_network(shape, seed).get_weights())
     for variable, value in zip(model.optimizer.variables, optimizer_start):
         variable.assign(value)
     return model
