@@ -3,8 +3,9 @@
 :func:`arm_fault` patches one library or TensorFlow hook so that the process SIGKILLs itself, signals
 itself, poisons a weight or waits at an exact point (a step, the middle of a checkpoint save, the middle of
 an atomic file write), so every fault lands at the same place on every run. Kills and the two-process
-lock test run ``python -m dcganlib`` in a subprocess armed by :func:`run_with_fault` (``python -c``
-imports this file); SIGINT, NaN and every resume run the command line in this process (``cli.main``:
+lock test run ``python -m dcganlib`` in a process of their own armed by :func:`run_with_fault`: a fork
+of a server process that imported this file (tests/forkserver.py: a fresh TensorFlow runtime without
+another 4-second import); SIGINT, NaN and every resume run the command line in this process (``cli.main``:
 the same code, without another TensorFlow start-up). Every resumed run must end identical to one
 uninterrupted reference run: same history metrics, grids, checkpoint and generator, bit for bit.
 
@@ -19,9 +20,9 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -33,13 +34,12 @@ from dcganlib import callbacks, cli, runs, sampling  # noqa: E402
 from dcganlib.gan import METRIC_NAMES  # noqa: E402
 from dcganlib.config import Config, smoke_config  # noqa: E402
 from dcganlib.errors import DivergenceError  # noqa: E402
+from forkserver import Forked, ForkServer  # noqa: E402
 from helpers import dead_pid, error_line, main, snapshot, write_slices  # noqa: E402
 
 EPOCHS = 4  # 40 training images, batch 16: 2 steps per epoch
 KEEP = 2  # checkpoints kept, fewer than EPOCHS so that old ones are deleted during the run
 TESTS = Path(__file__).resolve().parent
-RUNNER = ("import sys; sys.path.insert(0, sys.argv[1]); from test_faults import run_with_fault; "
-          "sys.exit(run_with_fault(sys.argv[2], sys.argv[3:]))")
 
 
 # ================================================================================================
@@ -182,15 +182,30 @@ def arm_fault(spec: str, patch=setattr) -> None:
 
 # ================================================================================================
 # helpers
-def start(spec: str, *args: str, cwd: Path) -> subprocess.Popen:
-    """``python -m dcganlib ARGS`` with the fault ``spec`` armed, in the background; output in cwd/*.log."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", DCGANLIB_CACHE=str(cwd / "cache"))
-    with open(cwd / "stdout.log", "w") as stdout, open(cwd / "stderr.log", "w") as stderr:  # the child keeps copies
-        return subprocess.Popen([sys.executable, "-c", RUNNER, str(TESTS), spec, *map(str, args)], cwd=cwd, env=env,
-                                stdout=stdout, stderr=stderr)
+def start(spec: str, *args: str, cwd: Path) -> Forked:
+    """``python -m dcganlib ARGS`` with the fault ``spec`` armed, in the background; output in cwd/*.log.
+    A fork of this module's :class:`ForkServer` (a fresh process without another TensorFlow import)."""
+    global _SERVER
+    if _SERVER is None:
+        _SERVER = ForkServer("test_faults:run_with_fault",
+                             dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=""))
+    return _SERVER.start(spec, list(args), cwd=cwd, env={"DCGANLIB_CACHE": str(cwd / "cache")},
+                         stdout=cwd / "stdout.log", stderr=cwd / "stderr.log")
 
 
-def finish(process: subprocess.Popen, cwd: Path, timeout: float = 900) -> tuple[int, str]:
+_SERVER: Optional[ForkServer] = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fork_server_closed_after_the_module():
+    yield
+    global _SERVER
+    if _SERVER is not None:
+        _SERVER.close()
+        _SERVER = None
+
+
+def finish(process: Forked, cwd: Path, timeout: float = 900) -> tuple[int, str]:
     """Wait for ``process``; its exit code (-9 for SIGKILL) and its stderr."""
     code = process.wait(timeout=timeout)
     return code, (cwd / "stderr.log").read_text()
@@ -200,7 +215,7 @@ def run_faulty(spec: str, *args: str, cwd: Path) -> tuple[int, str]:
     return finish(start(spec, *args, cwd=cwd), cwd)
 
 
-def wait_for(condition, process: subprocess.Popen, cwd: Path, timeout: float = 900) -> None:
+def wait_for(condition, process: Forked, cwd: Path, timeout: float = 900) -> None:
     """Poll ``condition()`` while ``process`` runs; fail with its stderr if it ends or times out first."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -1,8 +1,9 @@
 """Several machines on one: two real worker processes (``python -m dcganlib train``, ``strategy: multi_worker``)
 talking gRPC on 127.0.0.1, against one process training the same global batch.
 
-One scenario, shared by the tests below (about a minute on 2 cores, most of it two TensorFlow start-ups
-per launch): both workers train 2 epochs of 2 steps, worker 1 is SIGKILLed after the first step of
+The workers are forks of one process that has imported TensorFlow (tests/forkserver.py), each with its
+own TF_CONFIG and TensorFlow runtime. One scenario, shared by the tests below (under a minute on 2 cores,
+ten seconds of it the coordination service's wait for the killed worker's heartbeat): both workers train 2 epochs of 2 steps, worker 1 is SIGKILLed after the first step of
 epoch 2 (epoch 1 and its checkpoint are done), the chief must end on its own with one line; then both
 start again with ``--resume`` and finish. The finished run folder is compared with a one-process run
 of the same config (``strategy: default``) trained here: same step losses, same weights, to float
@@ -14,8 +15,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,12 +28,9 @@ from dcganlib import runs, summaries, training  # noqa: E402
 from dcganlib.config import Config  # noqa: E402
 from dcganlib.errors import ConfigError, RunFolderError  # noqa: E402
 from dcganlib.sampling import load_generator  # noqa: E402
+from forkserver import ForkServer  # noqa: E402
 from helpers import error_line, main, tiny_config, write_slices  # noqa: E402
 
-TESTS = Path(__file__).resolve().parent
-# dcganlib first, as `python -m dcganlib` does: its quiet TensorFlow import (test_faults imports TensorFlow)
-RUNNER = ("import sys, dcganlib; sys.path.insert(0, sys.argv[1]); from test_faults import run_with_fault; "
-          "sys.exit(run_with_fault(sys.argv[2], sys.argv[3:]))")
 EPOCHS = 2  # 32 training images, global batch 16 (8 per worker): 2 steps per epoch
 LAUNCH_TIMEOUT = 240  # seconds per launch: generous for a shared CI machine; nothing may wait forever
 
@@ -56,8 +52,9 @@ def tf_config(ports: list[int], index: int) -> str:
                        "task": {"type": "worker", "index": index}})
 
 
-def launch(root: Path, name: str, argv: list[str], faults: tuple[str, ...]) -> list[SimpleNamespace]:
-    """Start one worker per fault spec (``none`` or a test_faults spec) with its TF_CONFIG; each worker's
+def launch(server: ForkServer, root: Path, name: str, argv: list[str], faults: tuple[str, ...]) -> list[SimpleNamespace]:
+    """Start one worker per fault spec (``none`` or a test_faults spec) with its TF_CONFIG, as forks of
+    ``server`` (tests/forkserver.py: fresh processes without another TensorFlow import); each worker's
     output goes to ``root/name-wN.log`` and its temporary files to its own ``root/name-wN-tmp``."""
     ports = free_ports(len(faults))
     workers = []
@@ -65,10 +62,8 @@ def launch(root: Path, name: str, argv: list[str], faults: tuple[str, ...]) -> l
         scratch = root / f"{name}-w{index}-tmp"
         scratch.mkdir()
         log = root / f"{name}-w{index}.log"
-        env = dict(os.environ, TF_CONFIG=tf_config(ports, index), TMPDIR=str(scratch), CUDA_VISIBLE_DEVICES="")
-        with open(log, "w") as output:  # the child keeps its copy
-            process = subprocess.Popen([sys.executable, "-c", RUNNER, str(TESTS), fault, *argv], cwd=root,
-                                       env=env, stdout=output, stderr=subprocess.STDOUT)
+        process = server.start(fault, argv, cwd=root, env={"TF_CONFIG": tf_config(ports, index), "TMPDIR": str(scratch)},
+                               stdout=log, stderr=log)
         workers.append(SimpleNamespace(process=process, log=log, scratch=scratch, ended=None))
     return workers
 
@@ -106,13 +101,17 @@ def scenario(tmp_path_factory):
     run = root / "run"
     argv = ["train", "--config", str(root / "multi.json"), "--out", str(run)]
 
-    killed = launch(root, "killed", argv, ("none", f"kill-at-step:{EPOCHS}:1"))
-    wait_all(killed)
-    state_after_kill = {"history": runs.read_history(run / runs.HISTORY_FILE),
-                        "checkpoints": [Path(p).name for p in runs.checkpoints(run)],
-                        "files": sorted(p.name for p in run.iterdir())}
-    resumed = launch(root, "resumed", argv + ["--resume"], ("none", "none"))
-    wait_all(resumed)
+    server = ForkServer("test_faults:run_with_fault", dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+    try:
+        killed = launch(server, root, "killed", argv, ("none", f"kill-at-step:{EPOCHS}:1"))
+        wait_all(killed)
+        state_after_kill = {"history": runs.read_history(run / runs.HISTORY_FILE),
+                            "checkpoints": [Path(p).name for p in runs.checkpoints(run)],
+                            "files": sorted(p.name for p in run.iterdir())}
+        resumed = launch(server, root, "resumed", argv + ["--resume"], ("none", "none"))
+        wait_all(resumed)
+    finally:
+        server.close()
 
     single = training.train(config.replace(strategy="default"), root / "single")
     return SimpleNamespace(root=root, run=run, killed=killed, resumed=resumed, after_kill=state_after_kill,
