@@ -30,8 +30,10 @@ SERVER = r"""
 import importlib, json, os, sys, tempfile
 import dcganlib  # first, as `python -m dcganlib` does: its quiet TensorFlow import
 sys.path.insert(0, sys.argv[1])
+# the answers get a copy of stdout of their own; anything else printed to stdout goes to stderr
+channel = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
 runner = getattr(importlib.import_module(sys.argv[2]), sys.argv[3])
-channel = sys.stdout
 channel.write('"ready"\n'); channel.flush()
 for line in sys.stdin:
     request = json.loads(line)
@@ -39,6 +41,7 @@ for line in sys.stdin:
         sys.stdout.flush(); sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the child: never answers, never reads another request
+            channel.close()
             os.chdir(request["cwd"])
             os.environ.update(request["env"])
             tempfile.tempdir = None  # the server may have cached its own TMPDIR
