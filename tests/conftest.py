@@ -98,8 +98,8 @@ def pytest_collection_modifyitems(config, items):
         path = Path(str(item.fspath))
         return "notebooks" if path.suffix == ".ipynb" else path.stem
 
-    items.sort(key=lambda item: LONGEST_FIRST.index(group(item)) if group(item) in LONGEST_FIRST
-               else len(LONGEST_FIRST))
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(group(item), len(LONGEST_FIRST)))
     for item in items:
         module = getattr(item, "module", None)
         if group(item) == "notebooks" or (module is not None and module.__name__ in SLOW_MODULES) \

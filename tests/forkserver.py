@@ -2,11 +2,11 @@
 
 A test that kills ``python -m dcganlib`` needs a process of its own, and ``import tensorflow`` costs about
 4 s of CPU per process. The server imports TensorFlow, dcganlib and a runner module once and runs no
-TensorFlow op, so it has no TensorFlow runtime yet (no thread pools; its only other threads are
-OpenBLAS's idle workers, which OpenBLAS re-creates after a fork). Each :meth:`ForkServer.start` forks it:
-the child sets its working folder, environment and output files, calls the runner and exits through
-``sys.exit`` like ``python -c "sys.exit(runner(...))"`` would, starting its own TensorFlow runtime on its
-first op. The child is the server's, not the test's: :class:`Forked` asks the server for its exit status
+TensorFlow op, so it has no TensorFlow runtime yet (no thread pools; its only other threads are OpenBLAS's
+idle workers, waiting on a condition variable and holding no lock a child could need). Each
+:meth:`ForkServer.start` forks it: the child sets its working folder, environment and output files, calls
+the runner and exits through ``sys.exit`` like ``python -c "sys.exit(runner(...))"`` would, starting its
+own TensorFlow runtime on its first op. The child is the server's, not the test's: :class:`Forked` asks the server for its exit status
 and offers the part of :class:`subprocess.Popen` the tests use (``pid``, ``poll``, ``wait``,
 ``send_signal``, ``returncode``; a child killed by signal N returns ``-N``).
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -119,9 +120,9 @@ class Forked:
             time.sleep(0.05)
         return self.returncode
 
-    def send_signal(self, signal: int) -> None:
+    def send_signal(self, sig: int) -> None:
         if self.poll() is None:
-            os.kill(self.pid, signal)
+            os.kill(self.pid, sig)
 
     def kill(self) -> None:
-        self.send_signal(9)
+        self.send_signal(signal.SIGKILL)

@@ -3,9 +3,10 @@ talking gRPC on 127.0.0.1, against one process training the same global batch.
 
 The workers are forks of one process that has imported TensorFlow (tests/forkserver.py), each with its
 own TF_CONFIG and TensorFlow runtime. One scenario, shared by the tests below (under a minute on 2 cores,
-ten seconds of it the coordination service's wait for the killed worker's heartbeat): both workers train 2 epochs of 2 steps, worker 1 is SIGKILLed after the first step of
-epoch 2 (epoch 1 and its checkpoint are done), the chief must end on its own with one line; then both
-start again with ``--resume`` and finish. The finished run folder is compared with a one-process run
+ten seconds of it the coordination service's wait for the killed worker's heartbeat): both workers train
+2 epochs of 2 steps, worker 1 is SIGKILLed after the first step of epoch 2 (epoch 1 and its checkpoint
+are done), the chief must end on its own with one line; then both start again with ``--resume`` and
+finish. The finished run folder is compared with a one-process run
 of the same config (``strategy: default``) trained here: same step losses, same weights, to float
 tolerance. What this takes for granted and tests elsewhere: that a resume is exact (test_faults).
 """
@@ -52,7 +53,8 @@ def tf_config(ports: list[int], index: int) -> str:
                        "task": {"type": "worker", "index": index}})
 
 
-def launch(server: ForkServer, root: Path, name: str, argv: list[str], faults: tuple[str, ...]) -> list[SimpleNamespace]:
+def launch(server: ForkServer, root: Path, name: str, argv: list[str],
+           faults: tuple[str, ...]) -> list[SimpleNamespace]:
     """Start one worker per fault spec (``none`` or a test_faults spec) with its TF_CONFIG, as forks of
     ``server`` (tests/forkserver.py: fresh processes without another TensorFlow import); each worker's
     output goes to ``root/name-wN.log`` and its temporary files to its own ``root/name-wN-tmp``."""
@@ -62,8 +64,8 @@ def launch(server: ForkServer, root: Path, name: str, argv: list[str], faults: t
         scratch = root / f"{name}-w{index}-tmp"
         scratch.mkdir()
         log = root / f"{name}-w{index}.log"
-        process = server.start(fault, argv, cwd=root, env={"TF_CONFIG": tf_config(ports, index), "TMPDIR": str(scratch)},
-                               stdout=log, stderr=log)
+        env = {"TF_CONFIG": tf_config(ports, index), "TMPDIR": str(scratch)}
+        process = server.start(fault, argv, cwd=root, env=env, stdout=log, stderr=log)
         workers.append(SimpleNamespace(process=process, log=log, scratch=scratch, ended=None))
     return workers
 
