@@ -45,12 +45,13 @@ AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies, see 
 #: Keys that decide the networks: their layers, their weights' shapes and so the checkpoint's variables.
 #: A resume cannot change them, not even with --force (the checkpoints would not fit the new networks).
 ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "generator", "generator_start", "generator_upsample",
-                     "generator_activation", "g_filters", "g_head_filters", "d_filters", "d_norm")
+                     "generator_activation", "g_filters", "g_widths", "g_head_filters", "g_excitation", "d_filters",
+                     "d_norm")
 #: Keys whose value only matters for the architecture when it turns the feature on or off: d_dropout > 0
 #: adds Dropout layers to D, ema > 0 adds the moving averages to G's optimizer (and its checkpoint),
-#: ada_target > 0 adds the augmentation probability to the checkpoint.
+#: ada_target > 0 adds the augmentation probability to the checkpoint, d_reconstruct > 0 adds D's decoder.
 #: Changing the rate or the decay of a feature that stays on is a training setting (--force).
-SWITCH_KEYS = ("d_dropout", "ema", "ada_target")
+SWITCH_KEYS = ("d_dropout", "ema", "ada_target", "d_reconstruct")
 #: How :meth:`Config.diff` shows a key that a saved config.json lacks.
 MISSING = "(missing)"
 
@@ -82,10 +83,19 @@ class Config:
     generator_activation: str = "relu"  # hidden activation of G: relu | leaky_relu | elu
     latent_dim: int = 100  # size of z ~ N(0, I)
     g_filters: int = 32  # width of G's last hidden block; doubles towards the input (paper: 64)
+    # G's hidden widths from the base×base start to the last block, e.g. "512,128,48,16" at 64 px (wide at low
+    # resolution, narrow at high); "" = doubling towards the input from g_filters
+    g_widths: str = ""
     g_head_filters: int = 0  # width of a hidden G block at full resolution before the output conv; 0 = none
+    # FastGAN's skip-layer excitation (Liu et al. 2021): each G block from 16 px on is gated channel-wise by
+    # the block of a quarter of its side
+    g_excitation: bool = False
     # a D narrower than G: measured better precision and spectrum for less compute (README, "Ablation")
     d_filters: int = 16  # width of D's first block; doubles with depth (paper: 64)
     d_dropout: float = 0.0  # dropout after each D block (0 = Radford et al.)
+    # FastGAN's self-supervised D (Liu et al. 2021): a decoder redraws each real image at half resolution from
+    # D's second-deepest features; this weight times the L1 error joins D's loss; 0 = off
+    d_reconstruct: float = 0.0
     d_norm: str = "batch"  # D's blocks: batch norm (Radford) | spectral (Miyato et al. 2018) | spectral_batch | none
     # --- loss and optimisation ----------------------------------------------------------------
     loss: str = "bce"  # bce (non-saturating) | lsgan | hinge
@@ -193,6 +203,22 @@ class Config:
         if self.generator == other.generator == "radford" and "generator_upsample" not in missing:
             changed.discard("generator_upsample")  # transposed convolutions do not upsample by interpolation
         return sorted(changed)
+
+
+def parse_widths(text: str) -> tuple[int, ...]:
+    """``"512,128,48,16"`` → ``(512, 128, 48, 16)`` (config key ``g_widths``; ``""`` → ``()``); anything but
+    comma-separated integers in 1–4096 raises :class:`ConfigError`. Their number is checked against the image
+    size where the networks are built (``models.generator_widths``)."""
+    if not text.strip():
+        return ()
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"config key 'g_widths' must be comma-separated integers like \"512,128,48,16\"; "
+                          f"got {text!r}") from None
+    if not all(1 <= w <= 4096 for w in widths):
+        raise ConfigError(f"config key 'g_widths' must list widths from 1 to 4096; got {text!r}")
+    return widths
 
 
 def read_saved_config(path: str | os.PathLike) -> tuple[Config, tuple[str, ...]]:
@@ -366,7 +392,7 @@ def _validate(c: Config) -> None:
                  "keep_checkpoints", "gif_frame_ms", "penalty_every", "eval_every"):
         _check_type(name, getattr(c, name), (int,))
     for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "ema", "ema_rampup", "r1_gamma",
-                 "ada_target", "lr_decay",
+                 "ada_target", "lr_decay", "d_reconstruct",
                  "r2_gamma", "g_learning_rate",
                  "d_learning_rate", "beta_1", "beta_2"):
         _check_type(name, getattr(c, name), num)
@@ -409,8 +435,12 @@ def _validate(c: Config) -> None:
     _check_range("ema", c.ema, 0.0, 1.0, high_open=True)
     _check_range("ema_rampup", c.ema_rampup, 0.0, 1.0)
     _check_range("r1_gamma", c.r1_gamma, 0.0, 1e4)
+    _check_range("d_reconstruct", c.d_reconstruct, 0.0, 1e4)
     _check_range("r2_gamma", c.r2_gamma, 0.0, 1e4)
     _check_range("penalty_every", c.penalty_every, 1, 1000)
+    _check_type("g_widths", c.g_widths, (str,))
+    parse_widths(c.g_widths)
+    _check_type("g_excitation", c.g_excitation, (bool,))
     _check_type("augment", c.augment, (str,))
     unknown = sorted({p.strip() for p in c.augment.split(",") if p.strip()} - set(AUGMENTATIONS))
     if unknown:

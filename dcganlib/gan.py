@@ -32,6 +32,8 @@ from .progress import note
 METRIC_NAMES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
 #: The mean augmentation probability of an epoch, a metric of runs with adaptive augmentation.
 AUGMENT_METRIC = "augment_p"
+#: The mean L1 error of D's decoder on an epoch's real images, a metric of runs with ``d_reconstruct`` > 0.
+RECONSTRUCTION_METRIC = "d_reconstruction"
 #: Adaptive augmentation's speed: the probability can move from 0 to 1 within this many real images
 #: (1,000 steps at batch 32; Karras et al. use 500k images for datasets of 1k–100k images, too slow for
 #: runs of a few hundred thousand images in all).
@@ -67,12 +69,17 @@ class DCGAN(keras.Model):
 
     ``augment`` (e.g. ``"translation,cutout"``) passes every image D sees — real and fake, in both
     updates — through :func:`dcganlib.augment.diff_augment` with a fresh seed per call.
+
+    ``decoder`` (FastGAN's self-supervised D, :func:`dcganlib.models.build_decoder`) redraws each real
+    image D sees at half resolution from D's features; ``d_reconstruct · E|decoder(f(x)) − pool₂(x)|`` joins
+    D's loss, and D's optimizer trains the decoder with D.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *,
                  loss_pair: tuple[Callable, Callable], latent_dim: int, seed: int, ema: float = 0.0,
                  augment: str = "", r1_gamma: float = 0.0, r2_gamma: float = 0.0, penalty_every: int = 1,
-                 ada_target: float = 0.0, **kwargs: Any) -> None:
+                 ada_target: float = 0.0, decoder: Optional[keras.Model] = None, d_reconstruct: float = 0.0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -91,6 +98,12 @@ class DCGAN(keras.Model):
                                     if self.ada_target > 0 else None)
         if self.augment_probability is not None:
             self.trackers[AUGMENT_METRIC] = keras.metrics.Mean(name=AUGMENT_METRIC)
+        self.decoder = decoder
+        self.d_reconstruct = float(d_reconstruct)
+        self.discriminator_features = (models.discriminator_features(discriminator, decoder.input.shape[1]) if decoder is not None
+                                       else None)
+        if decoder is not None:
+            self.trackers[RECONSTRUCTION_METRIC] = keras.metrics.Mean(name=RECONSTRUCTION_METRIC)
         self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)
         self.penalty_every = int(penalty_every)
         # A second G whose weights are overwritten with the averages on demand (never trained).
@@ -108,7 +121,13 @@ class DCGAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         g_optimizer.build(self.generator.trainable_variables)
-        d_optimizer.build(self.discriminator.trainable_variables)
+        d_optimizer.build(self.d_variables)
+
+    @property
+    def d_variables(self) -> list:
+        """What D's optimizer trains: D's weights, and its decoder's when D is self-supervised."""
+        decoder = self.decoder.trainable_variables if self.decoder is not None else []
+        return self.discriminator.trainable_variables + decoder
 
     def sampling_generator(self) -> keras.Model:
         """The generator to sample from: G itself, or (``ema > 0``) the copy refreshed with G's averages."""
@@ -205,21 +224,33 @@ class DCGAN(keras.Model):
         self.train_function = train_function
         return train_function
 
+    def real_logits(self, real_seen: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """D's logits for the real batch, and the decoder's L1 error ``E|decoder(f(x)) − pool₂(x)|`` on it
+        (0 without a decoder): one forward pass of D gives both."""
+        if self.decoder is None:
+            return self.discriminator(real_seen, training=True), tf.constant(0.0)
+        logits, features = self.discriminator_features(real_seen, training=True)
+        redrawn = self.decoder(features, training=True)
+        target = tf.nn.avg_pool2d(tf.cast(real_seen, tf.float32), ksize=2, strides=2, padding="VALID")
+        return logits, tf.reduce_mean(tf.abs(tf.cast(redrawn, tf.float32) - target))
+
     def discriminate(self, real_seen: tf.Tensor, fake_seen: tf.Tensor,
-                     penalty_due: bool = True) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """D's logits for the real and the generated batch it sees, and the gradient penalty
+                     penalty_due: bool = True) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """D's logits for the real and the generated batch it sees, the gradient penalty
         ``k · (r1_gamma/2 · E‖∇D(real)‖² + r2_gamma/2 · E‖∇D(fake)‖²)`` when ``penalty_due`` (k =
-        ``penalty_every``), else 0: a float32 scalar, differentiable with respect to D's weights.
+        ``penalty_every``), else 0, and the decoder's L1 error on the real batch (:meth:`real_logits`): float32
+        scalars, differentiable with respect to D's (and the decoder's) weights.
 
         The penalty differentiates the forward passes that give the logits (no third pass of D)."""
         if not (self.r1_gamma or self.r2_gamma) or not penalty_due:
-            return (self.discriminator(real_seen, training=True), self.discriminator(fake_seen, training=True),
-                    tf.constant(0.0))
+            real_logits, reconstruction = self.real_logits(real_seen)
+            return real_logits, self.discriminator(fake_seen, training=True), tf.constant(0.0), reconstruction
         seen = [tf.cast(real_seen, tf.float32), tf.cast(fake_seen, tf.float32)]
         with tf.GradientTape(persistent=bool(self.r1_gamma and self.r2_gamma),
                              watch_accessed_variables=False) as tape:
             tape.watch(seen)
-            logits = [self.discriminator(images, training=True) for images in seen]
+            real_logits, reconstruction = self.real_logits(seen[0])
+            logits = [real_logits, self.discriminator(seen[1], training=True)]
             # the sum of the logits: its gradient is each image's own ∇D (recorded here, inside the tape)
             sums = [tf.reduce_sum(tf.cast(batch, tf.float32)) for batch in logits]
 
@@ -228,7 +259,7 @@ class DCGAN(keras.Model):
             if gamma:
                 gradients = tape.gradient(sums[i], seen[i])
                 total += gamma / 2.0 * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
-        return logits[0], logits[1], total * float(self.penalty_every)
+        return logits[0], logits[1], total * float(self.penalty_every), reconstruction
 
     def train_step(self, data):
         return self.step(data, self.penalty_due())
@@ -245,14 +276,14 @@ class DCGAN(keras.Model):
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator(z, training=True)
             real_seen, fake_seen = self.augmented(real), self.augmented(fake)
-            real_logits, fake_logits, penalty = self.discriminate(real_seen, fake_seen, penalty_due)
+            real_logits, fake_logits, penalty, reconstruction = self.discriminate(real_seen, fake_seen, penalty_due)
             d_loss = self.discriminator_loss(real_logits, fake_logits)
             g_loss = self.generator_loss(fake_logits, real_logits)
             # scale_loss multiplies by the dynamic loss scale under LossScaleOptimizer (float16);
             # apply() divides it out again and skips steps whose gradients overflowed.
-            d_scaled = self.d_optimizer.scale_loss((d_loss + penalty) / replicas)
+            d_scaled = self.d_optimizer.scale_loss((d_loss + penalty + self.d_reconstruct * reconstruction) / replicas)
             g_scaled = self.g_optimizer.scale_loss(g_loss / replicas)
-        d_variables = self.discriminator.trainable_variables
+        d_variables = self.d_variables
         g_variables = self.generator.trainable_variables
         d_gradients = d_tape.gradient(d_scaled, d_variables)
         g_gradients = g_tape.gradient(g_scaled, g_variables)
@@ -274,6 +305,8 @@ class DCGAN(keras.Model):
         }
         if self.augment_probability is not None:
             values[AUGMENT_METRIC] = tf.identity(self.augment_probability)
+        if self.decoder is not None:
+            values[RECONSTRUCTION_METRIC] = reconstruction
         for name, value in values.items():
             self.trackers[name].update_state(value)
         results = {name: tracker.result() for name, tracker in self.trackers.items()}
@@ -375,10 +408,11 @@ def build_gan(config: Config, precision: str = "float32", jit_compile: bool = Fa
     with dtype_policy(precision):
         generator = models.build_generator(config)
         discriminator = models.build_discriminator(config)
+        decoder = models.build_decoder(config) if config.d_reconstruct > 0 else None
     gan = DCGAN(generator, discriminator, loss_pair=losses.get_loss_pair(config), latent_dim=config.latent_dim,
                 seed=config.seed, ema=config.ema, augment=config.augment, r1_gamma=config.r1_gamma,
                 r2_gamma=config.r2_gamma, penalty_every=config.penalty_every, ada_target=config.ada_target,
-                name="dcgan")
+                decoder=decoder, d_reconstruct=config.d_reconstruct, name="dcgan")
     g_optimizer, d_optimizer = make_optimizers(config, precision)
     gan.compile(g_optimizer, d_optimizer, jit_compile=jit_compile)
     return gan
@@ -387,8 +421,11 @@ def build_gan(config: Config, precision: str = "float32", jit_compile: bool = Fa
 def make_checkpoint(gan: DCGAN, epoch: tf.Variable) -> tf.train.Checkpoint:
     """A ``tf.train.Checkpoint`` of everything a resume needs: both networks (including batch-norm
     moving statistics), both optimizers (step counters and Adam moments), the epoch counter and the
-    noise generator's state (and adaptive augmentation's probability when the run adapts it)."""
+    noise generator's state (and adaptive augmentation's probability when the run adapts it, D's decoder when
+    D is self-supervised)."""
     extra = {} if gan.augment_probability is None else {"augment_probability": gan.augment_probability}
+    if gan.decoder is not None:
+        extra["decoder"] = gan.decoder
     return tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
                                g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
                                epoch=epoch, noise_seed=gan.seed_generator.state.value, **extra)
@@ -455,6 +492,6 @@ def set_learning_rate(optimizer: keras.optimizers.Optimizer, value: float) -> No
     inner.learning_rate.assign(value)
 
 
-__all__ = ["METRIC_NAMES", "DCGAN", "ema_decay", "RampedEMAAdam", "copy_averaged_weights", "make_optimizers",
+__all__ = ["METRIC_NAMES", "RECONSTRUCTION_METRIC", "DCGAN", "ema_decay", "RampedEMAAdam", "copy_averaged_weights", "make_optimizers",
            "build_gan", "make_checkpoint", "UNREADABLE_ERRORS", "MISMATCH_ERRORS", "restore_newest",
            "set_learning_rate"]

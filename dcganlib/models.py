@@ -59,7 +59,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from .config import Config
+from .config import Config, parse_widths
 from .errors import ConfigError
 
 #: Odd factors an image side may have; together with a power of two ≥ 4 they give every size.
@@ -85,6 +85,7 @@ _BN_EPSILON = 1e-5
 # Offsets keep the generator's and the discriminator's initialisation seeds apart.
 _G_SEED_OFFSET = 1_000
 _D_SEED_OFFSET = 2_000
+_DECODER_SEED_OFFSET = 3_000
 
 
 # ------------------------------------------------------------------------------------------------
@@ -123,8 +124,17 @@ def _width(filters: int, power: int) -> int:
 
 
 def generator_widths(config: Config) -> list[int]:
-    """Channels of the generator's hidden blocks from the start block to the last hidden one."""
-    _, doublings = size_plan(config.image_size)
+    """Channels of the generator's hidden blocks from the start block to the last hidden one: ``config.g_widths``
+    when set (one width per block; another count raises :class:`ConfigError`), else ``g_filters`` doubling
+    towards the input."""
+    base, doublings = size_plan(config.image_size)
+    given = parse_widths(config.g_widths)
+    if given:
+        if len(given) != doublings:
+            sides = ", ".join(str(base * 2**i) for i in range(doublings))
+            raise ConfigError(f"config key 'g_widths' lists {len(given)} widths, but a {config.image_size} px "
+                              f"generator has {doublings} hidden blocks (at {sides} px): give one width each")
+        return list(given)
     return [_width(config.g_filters, doublings - 1 - i) for i in range(doublings)]
 
 
@@ -172,6 +182,23 @@ def _activation(kind: str, name: str) -> layers.Layer:
     raise ConfigError(f"config key 'generator_activation' must be relu, leaky_relu or elu; got {kind!r}")
 
 
+def _excitation(low, high, seeds: Iterator[int], name: str):
+    """FastGAN's skip-layer excitation (Liu et al. 2021, eq. 1): ``high · σ(W₂ · act(W₁ · pool₄(low)))`` —
+    ``low`` average-pooled to about 4×4 (windows of ``side // 4``), a 'valid' convolution over the whole pooled
+    map to one vector of ``high``'s width, LeakyReLU(0.1),
+    a 1×1 convolution and a sigmoid give one gate per channel of ``high`` and image. A coarse block thereby
+    scales the channels of a fine one directly (a style-like modulation, and a short path for gradients)."""
+    pool = low.shape[1] // 4
+    gate = layers.AveragePooling2D(pool, name=f"{name}_pool")(low) if pool > 1 else low
+    gate = layers.Conv2D(high.shape[-1], kernel_size=gate.shape[1], padding="valid", kernel_initializer=_kernel_init(seeds),
+                         name=f"{name}_conv4")(gate)
+    gate = layers.LeakyReLU(negative_slope=0.1, name=f"{name}_lrelu")(gate)
+    gate = layers.Conv2D(high.shape[-1], kernel_size=1, kernel_initializer=_kernel_init(seeds),
+                         name=f"{name}_conv1")(gate)
+    gate = layers.Activation("sigmoid", name=f"{name}_sigmoid")(gate)
+    return layers.Multiply(name=f"{name}_gate")([high, gate])
+
+
 # ------------------------------------------------------------------------------------------------
 # generator
 def build_generator(config: Config) -> keras.Model:
@@ -187,7 +214,9 @@ def build_generator(config: Config) -> keras.Model:
     recommend, or bilinear) then ``Conv2D(3, 'same')``. Hidden blocks are conv → batch norm → activation;
     the last one maps to ``config.channels`` with a bias and ``tanh`` (float32 under any mixed-precision
     policy). ``config.g_head_filters`` > 0 makes the last upsampling a hidden block of that width at full
-    resolution, followed by a ``Conv2D(3, 'same')`` to ``config.channels``.
+    resolution, followed by a ``Conv2D(3, 'same')`` to ``config.channels``. ``config.g_excitation`` gates
+    every hidden block of side ≥ 16 (the head block included) by the block of a quarter of its side
+    (:func:`_excitation`; at 64 px: 4 → 16 and 8 → 32, and 16 → 64 with a head).
     """
     base, doublings = size_plan(config.image_size)
     widths = generator_widths(config)
@@ -208,6 +237,12 @@ def build_generator(config: Config) -> keras.Model:
                           f"got {config.generator_start!r}")
     x = _batch_norm(seeds, "project_bn")(x)
     x = _activation(act, f"project_{act}")(x)
+    features = [x]  # each hidden block's output, by number of doublings from the start
+
+    def excite(x, name: str):
+        if not config.g_excitation or len(features) < 2 or x.shape[1] < 16:
+            return x
+        return _excitation(features[-2], x, seeds, f"{name}_excitation")
 
     def conv3(x, filters: int, name: str, use_bias: bool, dtype: Optional[str] = None):
         return layers.Conv2D(filters, kernel_size=3, padding="same", use_bias=use_bias,
@@ -227,6 +262,8 @@ def build_generator(config: Config) -> keras.Model:
         x = upsample(x, filters, f"block{i}", use_bias=False)
         x = _batch_norm(seeds, f"block{i}_bn")(x)
         x = _activation(act, f"block{i}_{act}")(x)
+        x = excite(x, f"block{i}")
+        features.append(x)
 
     # The output convolution and tanh in float32, so that the losses and the saved images never see
     # bfloat16/float16 rounding: a bfloat16 pre-activation has 8 significant bits, ≈ 0.2–0.4 grey levels
@@ -238,6 +275,7 @@ def build_generator(config: Config) -> keras.Model:
         x = upsample(x, config.g_head_filters, "head", use_bias=False)
         x = _batch_norm(seeds, "head_bn")(x)
         x = _activation(act, f"head_{act}")(x)
+        x = excite(x, "head")
         x = conv3(x, config.channels, "output", use_bias=True, dtype="float32")
     else:
         x = upsample(x, config.channels, "output", use_bias=True, dtype="float32")
@@ -292,6 +330,50 @@ def build_discriminator(config: Config) -> keras.Model:
                        dtype="float32")(x)
     model = keras.Model(image, logit, name="discriminator")
     _check_output(model, (1,))
+    return model
+
+
+# ------------------------------------------------------------------------------------------------
+# self-supervised discriminator (FastGAN)
+def discriminator_features(discriminator: keras.Model, side: int) -> keras.Model:
+    """``D`` with a second output: ``(B, S, S, C)`` → ``[logits (B, 1), features (B, side, side, width)]``, the
+    features being the output of D's block of that side (its last layer with that side: the activation, or
+    the dropout after it). It shares D's layers and weights (a view of the same graph), so training through
+    it trains D. :func:`build_decoder` reads the block of side ``2·base`` (8×8 at 64 px)."""
+    block = [layer for layer in discriminator.layers[1:] if len(layer.output.shape) == 4
+             and layer.output.shape[1] == side]
+    if not block:
+        raise ValueError(f"{discriminator.name} has no feature map of side {side}")
+    return keras.Model(discriminator.inputs, [discriminator.outputs[0], block[-1].output],
+                       name="discriminator_features")
+
+
+def build_decoder(config: Config) -> keras.Model:
+    """FastGAN's self-supervision of D (Liu et al. 2021, §3.2), whole-image part: a small decoder from D's
+    :func:`discriminator_features` ``(B, 2·base, 2·base, w)`` to the real image at half resolution
+    ``(B, S/2, S/2, C)`` float32 in ``[-1, 1]``. ``doublings − 2`` blocks of nearest ×2 upsampling → 3×3 conv →
+    batch norm → LeakyReLU(0.2), each halving the width (at least 8), then a 3×3 conv and ``tanh`` (float32).
+    D must keep what describes the image in its features to let the decoder redraw it, which regularises D
+    on a small dataset; trained on real images only, with the L1 loss of ``config.d_reconstruct``. (FastGAN also
+    reconstructs a random crop from finer features, with a perceptual loss: no pretrained network is offline.)
+    """
+    base, doublings = size_plan(config.image_size)
+    width = discriminator_widths(config)[doublings - 2]
+    seeds = _seeds(config.seed + _DECODER_SEED_OFFSET)
+    features = keras.Input(shape=(2 * base, 2 * base, width), name="features")
+    x = features
+    for i in range(1, doublings - 1):
+        width = max(width // 2, 8)
+        x = layers.UpSampling2D(2, interpolation="nearest", name=f"decoder{i}_upsample")(x)
+        x = layers.Conv2D(width, kernel_size=3, padding="same", use_bias=False, kernel_initializer=_kernel_init(seeds),
+                          name=f"decoder{i}_conv")(x)
+        x = _batch_norm(seeds, f"decoder{i}_bn")(x)
+        x = layers.LeakyReLU(negative_slope=0.2, name=f"decoder{i}_leaky_relu")(x)
+    x = layers.Conv2D(config.channels, kernel_size=3, padding="same", kernel_initializer=_kernel_init(seeds),
+                      dtype="float32", name="decoder_output_conv")(x)
+    image = layers.Activation("tanh", dtype="float32", name="decoder_tanh")(x)
+    model = keras.Model(features, image, name="decoder")
+    _check_output(model, (config.image_size // 2, config.image_size // 2, config.channels))
     return model
 
 

@@ -9,9 +9,11 @@ from dcganlib.config import Config, radford_config  # noqa: E402
 from dcganlib.errors import ConfigError  # noqa: E402
 from dcganlib.models import (  # noqa: E402
     SUPPORTED_SIZES,
+    build_decoder,
     build_discriminator,
     build_generator,
     check_image_size,
+    discriminator_features,
     discriminator_widths,
     generator_widths,
     size_plan,
@@ -320,6 +322,7 @@ OTHER_VALUES = {
     "precision": "mixed_bfloat16", "jit_compile": True, "strategy": "default", "grid_size": 4,
     "checkpoint_every": 2, "keep_checkpoints": 1, "gif_frame_ms": 100, "track_ssim": False, "verbose": 1,
     "tensorboard": False, "tensorboard_every_steps": 5, "eval_every": 3, "lr_decay": 0.5,
+    "g_widths": "12,6,3", "g_excitation": True, "d_reconstruct": 1.0,
     "ada_target": 0.0,  # needs augment: checked on its own in test_ada_adds_its_probability_to_the_checkpoint
 }
 
@@ -337,9 +340,10 @@ def network_structure(config: Config) -> list:
         return value
 
     generator, discriminator = build_generator(config), build_discriminator(config)
+    decoder = strip(build_decoder(config).get_config()) if config.d_reconstruct > 0 else None
     g_optimizer, _ = make_optimizers(config, "float32")
     g_optimizer.build(generator.trainable_variables)
-    return [strip(generator.get_config()), strip(discriminator.get_config()),
+    return [strip(generator.get_config()), strip(discriminator.get_config()), decoder,
             [(v.path, tuple(v.shape)) for v in g_optimizer.variables]]
 
 
@@ -378,9 +382,59 @@ def test_architecture_keys_are_exactly_those_that_change_the_networks():
             assert set(base.architecture_diff(other)) <= set(ARCHITECTURE_KEYS + SWITCH_KEYS)
     # A switch key matters only when the feature turns on or off: another dropout rate or EMA decay is a
     # training setting, with the same layers and the same variables (the checkpoint fits).
-    for key, on, other_on in (("d_dropout", 0.3, 0.5), ("ema", 0.99, 0.999)):
+    for key, on, other_on in (("d_dropout", 0.3, 0.5), ("ema", 0.99, 0.999), ("d_reconstruct", 1.0, 2.0)):
         first, second = base.replace(**{key: on}), base.replace(**{key: other_on})
         assert first.architecture_diff(second) == []
         one, two = network_structure(first), network_structure(second)
         assert [layer["class_name"] for layer in one[1]["layers"]] == \
-            [layer["class_name"] for layer in two[1]["layers"]] and one[2] == two[2]
+            [layer["class_name"] for layer in two[1]["layers"]] and one[2:] == two[2:]
+
+
+# ------------------------------------------------------------------------------------------------
+# channel schedule, skip-layer excitation, self-supervised D (FastGAN)
+def test_g_widths_set_every_block_and_must_fit_the_size():
+    config = tiny(image_size=32, generator="resize", g_widths="12,6,3")
+    assert generator_widths(config) == [12, 6, 3]
+    generator = build_generator(config)
+    assert [layer.output.shape[-1] for layer in generator.layers if layer.name.endswith("_bn")] == [12, 6, 3]
+    assert generator.output.shape[1:] == (32, 32, 1)
+    with pytest.raises(ConfigError, match=r"lists 2 widths, but a 32 px generator has 3 hidden blocks \(at 4, 8, 16"):
+        build_generator(tiny(image_size=32, g_widths="12,6"))
+    for bad in ("12;6;3", "wide", "12,0,3", "12,,3", "12,6,5000"):
+        with pytest.raises(ConfigError, match="g_widths"):
+            tiny(g_widths=bad)
+
+
+def test_skip_layer_excitation_scales_each_channel_of_a_fine_block_by_a_gate_from_a_coarse_one():
+    generator = build_generator(tiny(image_size=64, generator="resize", g_excitation=True, g_head_filters=4))
+    gates = sorted(layer.name for layer in generator.layers if layer.name.endswith("_excitation_gate"))
+    assert gates == ["block2_excitation_gate", "block3_excitation_gate", "head_excitation_gate"]
+    # block 3 (32 px) by block 1 (8 px): pooled 2×2 to 4×4, a 4×4 valid conv, LeakyReLU(0.1), 1×1 conv, sigmoid
+    probe = keras.Model(generator.input, [generator.get_layer(name).output for name in
+                                          ("block1_relu", "block3_relu", "block3_excitation_gate")])
+    z = np.random.default_rng(0).normal(size=(3, 8)).astype("float32")
+    low, high, gated = (t.numpy() for t in probe(z))
+    w4, b4 = (v.numpy() for v in generator.get_layer("block3_excitation_conv4").weights)
+    w1, b1 = (v.numpy() for v in generator.get_layer("block3_excitation_conv1").weights)
+    pooled = low.reshape(3, 4, 2, 4, 2, -1).mean(axis=(2, 4))
+    hidden = np.einsum("bhwc,hwcd->bd", pooled, w4) + b4
+    hidden = np.where(hidden > 0, hidden, 0.1 * hidden)
+    gate = 1 / (1 + np.exp(-(hidden @ w1[0, 0] + b1)))
+    np.testing.assert_allclose(gated, high * gate[:, None, None, :], rtol=1e-4, atol=1e-6)
+    # sides 7·2^k: the pooled map of a 7 px block is 7×7 and the conv spans it
+    assert build_generator(tiny(image_size=56, generator="resize", g_excitation=True)).output.shape[1:] == (56, 56, 1)
+
+
+def test_decoder_reads_ds_second_deepest_block_and_redraws_half_resolution():
+    config = tiny(image_size=64, d_reconstruct=1.0)  # D widths 4, 8, 16, 32 at 32, 16, 8, 4 px
+    discriminator, decoder = build_discriminator(config), build_decoder(config)
+    assert tuple(decoder.input.shape[1:]) == (8, 8, 16) and tuple(decoder.output.shape[1:]) == (32, 32, 1)
+    view = discriminator_features(discriminator, 8)
+    assert [v.path for v in view.trainable_variables] == [v.path for v in discriminator.trainable_variables]
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 64, 64, 1)).astype("float32")
+    logits, features = view(x)
+    np.testing.assert_allclose(logits.numpy(), discriminator(x).numpy(), rtol=1e-6)
+    assert tuple(features.shape) == (2, 8, 8, 16)
+    assert np.all(np.abs(decoder(features).numpy()) <= 1.0)
+    for size, side in ((16, 8), (28, 14), (128, 64)):
+        assert build_decoder(tiny(image_size=size, d_reconstruct=1.0)).output.shape[1] == side

@@ -407,7 +407,7 @@ def test_r1_and_r2_are_gamma_half_the_squared_input_gradient_applied_every_kth_s
     assert penalty(gan) == 0.0  # not due: lazy
     gan.d_optimizer.iterations.assign(6)
     assert penalty(gan) == pytest.approx(3.75 * squared, rel=1e-5)
-    real_logits, fake_logits, _ = gan.discriminate(images, images + 1.0)  # the logits of the same passes
+    real_logits, fake_logits, _, _ = gan.discriminate(images, images + 1.0)  # the logits of the same passes
     np.testing.assert_allclose(fake_logits.numpy() - real_logits.numpy(), weights.sum(), rtol=1e-5)
     plain = gan_module.build_gan(smoke_config(image_size=16, r1_gamma=0.0))
     assert penalty(plain) == 0.0
@@ -458,3 +458,32 @@ def test_modern_options_train_finite_and_change_both_networks():
         logs = gan.train_step(real)
     assert all(np.isfinite(float(v)) for v in logs.values())
     assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, variables))
+
+
+def test_self_supervised_d_adds_the_decoders_l1_error_and_trains_the_decoder_with_d():
+    """d_reconstruct: D's loss gains λ · E|decoder(features(x)) − pool₂(x)| on the real batch, from the pass
+    that gives the real logits (with and without the penalty); D's optimizer trains the decoder, whose
+    error falls on a fixed batch; the decoder is in the checkpoint."""
+    from dcganlib import models
+
+    config = smoke_config(d_reconstruct=2.0, r1_gamma=0.1, penalty_every=2)
+    gan = gan_module.build_gan(config)
+    real = tf.constant(np.random.default_rng(6).uniform(-1, 1, (8, 32, 32, 1)).astype("float32"))
+    logits, features = models.discriminator_features(gan.discriminator, 8)(real, training=True)
+    redrawn = gan.decoder(features, training=True).numpy()
+    pooled = real.numpy().reshape(8, 16, 2, 16, 2, 1).mean(axis=(2, 4))
+    by_hand = float(np.abs(redrawn - pooled).mean())
+    for due in (False, True):
+        real_logits, _, penalty, error = gan.discriminate(real, real, due)
+        assert float(error) == pytest.approx(by_hand, rel=1e-5)
+        np.testing.assert_allclose(real_logits.numpy(), logits.numpy(), rtol=1e-5, atol=1e-6)
+        assert (float(penalty) > 0) == due
+    assert set(v.path for v in gan.decoder.trainable_variables) <= set(v.path for v in gan.d_variables)
+    before = [v.numpy().copy() for v in gan.decoder.trainable_variables]
+    errors = [float(gan.train_step(real)[gan_module.RECONSTRUCTION_METRIC]) for _ in range(25)]
+    assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, gan.decoder.trainable_variables))
+    assert errors[-1] < 0.9 * errors[0], errors  # a running mean over the steps (25 steps: 0.276 -> 0.230)
+    checkpoint = gan_module.make_checkpoint(gan, tf.Variable(0))
+    assert "decoder" in checkpoint._trackable_children()
+    assert "decoder" not in gan_module.make_checkpoint(gan_module.build_gan(smoke_config()),
+                                                       tf.Variable(0))._trackable_children()
