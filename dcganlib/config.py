@@ -49,9 +49,10 @@ ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "generator", "gener
                      "d_norm")
 #: Keys whose value only matters for the architecture when it turns the feature on or off: d_dropout > 0
 #: adds Dropout layers to D, ema > 0 adds the moving averages to G's optimizer (and its checkpoint),
-#: ada_target > 0 adds the augmentation probability to the checkpoint, d_reconstruct > 0 adds D's decoder.
+#: ada_target > 0 adds the augmentation probability to the checkpoint, d_reconstruct > 0 adds D's decoder,
+#: d_minibatch_std > 0 adds a feature map to D's last block (and weights to its logit layer).
 #: Changing the rate or the decay of a feature that stays on is a training setting (--force).
-SWITCH_KEYS = ("d_dropout", "ema", "ada_target", "d_reconstruct")
+SWITCH_KEYS = ("d_dropout", "ema", "ada_target", "d_reconstruct", "d_minibatch_std")
 #: How :meth:`Config.diff` shows a key that a saved config.json lacks.
 MISSING = "(missing)"
 
@@ -96,6 +97,8 @@ class Config:
     # FastGAN's self-supervised D (Liu et al. 2021): a decoder redraws each real image at half resolution from
     # D's second-deepest features; this weight times the L1 error joins D's loss; 0 = off
     d_reconstruct: float = 0.0
+    # minibatch standard deviation (Karras et al. 2018): D sees how much groups of this many images differ; 0 = off
+    d_minibatch_std: int = 0
     d_norm: str = "batch"  # D's blocks: batch norm (Radford) | spectral (Miyato et al. 2018) | spectral_batch | none
     # --- loss and optimisation ----------------------------------------------------------------
     loss: str = "bce"  # bce (non-saturating) | lsgan | hinge
@@ -389,7 +392,7 @@ def _validate(c: Config) -> None:
     num = (int, float)
     for name in ("image_size", "channels", "demo_count", "latent_dim", "g_filters", "g_head_filters", "d_filters",
                  "batch_size", "epochs", "seed", "nifti_axis", "grid_size", "checkpoint_every",
-                 "keep_checkpoints", "gif_frame_ms", "penalty_every", "eval_every"):
+                 "keep_checkpoints", "gif_frame_ms", "penalty_every", "eval_every", "d_minibatch_std"):
         _check_type(name, getattr(c, name), (int,))
     for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "ema", "ema_rampup", "r1_gamma",
                  "ada_target", "lr_decay", "d_reconstruct",
@@ -436,6 +439,7 @@ def _validate(c: Config) -> None:
     _check_range("ema_rampup", c.ema_rampup, 0.0, 1.0)
     _check_range("r1_gamma", c.r1_gamma, 0.0, 1e4)
     _check_range("d_reconstruct", c.d_reconstruct, 0.0, 1e4)
+    _check_range("d_minibatch_std", c.d_minibatch_std, 0, 1024)
     _check_range("r2_gamma", c.r2_gamma, 0.0, 1e4)
     _check_range("penalty_every", c.penalty_every, 1, 1000)
     _check_type("g_widths", c.g_widths, (str,))

@@ -285,6 +285,39 @@ def build_generator(config: Config) -> keras.Model:
     return model
 
 
+@keras.saving.register_keras_serializable(package="dcganlib")
+class MinibatchStddev(layers.Layer):
+    """Minibatch standard deviation (Karras et al. 2018, §3): ``(B, H, W, C)`` → ``(B, H, W, C + 1)``.
+
+    The images are split into groups of ``group_size`` (image ``i`` in group ``i mod B/group_size``; a batch
+    that ``group_size`` does not divide is one group); the appended map holds, for every image of a group,
+    ``mean over (h, w, c) of sqrt(Var_group[x] + 1e-8)`` — how much the group's images differ. A generator
+    whose images all look alike gives D a low value it can tell from a real batch's, so D pushes G towards
+    the data's variety. Computed in float32.
+    """
+
+    def __init__(self, group_size: int = 4, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.group_size = int(group_size)
+
+    def call(self, x):
+        shape = tf.shape(x)
+        batch = shape[0]
+        group = tf.where(batch % self.group_size == 0, self.group_size, batch)
+        y = tf.reshape(tf.cast(x, tf.float32), tf.stack([group, -1, shape[1], shape[2], shape[3]]))
+        spread = tf.sqrt(tf.reduce_mean(tf.square(y - tf.reduce_mean(y, axis=0)), axis=0) + 1e-8)
+        per_group = tf.reduce_mean(spread, axis=[1, 2, 3])  # (B / group,)
+        stat = tf.tile(tf.reshape(per_group, [1, -1, 1, 1, 1]), tf.stack([group, 1, shape[1], shape[2], 1]))
+        stat = tf.reshape(stat, tf.stack([batch, shape[1], shape[2], 1]))
+        return tf.concat([x, tf.cast(stat, x.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size}
+
+
 # ------------------------------------------------------------------------------------------------
 # discriminator
 def build_discriminator(config: Config) -> keras.Model:
@@ -294,7 +327,8 @@ def build_discriminator(config: Config) -> keras.Model:
     → LeakyReLU(0.2) → optional ``Dropout(config.d_dropout)``; no pooling and no hidden dense layers. The
     ``base × base`` feature map is flattened into one ``Dense(1)`` logit (equivalent to Radford's final
     ``base × base`` 'valid' convolution), computed in float32. No sigmoid: apply ``keras.ops.sigmoid``
-    for a probability.
+    for a probability. ``config.d_minibatch_std`` > 0 appends a :class:`MinibatchStddev` map over groups of
+    that many images to the ``base × base`` features before the logit.
 
     ``d_norm``: ``"batch"`` — batch norm on every block but the first (Radford et al.); ``"spectral"`` —
     every convolution and the logit layer wrapped in ``keras.layers.SpectralNormalization`` (one power
@@ -325,6 +359,8 @@ def build_discriminator(config: Config) -> keras.Model:
         x = layers.LeakyReLU(negative_slope=0.2, name=f"block{i}_leaky_relu")(x)
         if config.d_dropout > 0:
             x = layers.Dropout(config.d_dropout, seed=next(seeds), name=f"block{i}_dropout")(x)
+    if config.d_minibatch_std:
+        x = MinibatchStddev(config.d_minibatch_std, name="minibatch_stddev")(x)
     x = layers.Flatten(name="flatten")(x)
     logit = normalised(layers.Dense(1, kernel_initializer=_kernel_init(seeds), dtype="float32", name="logit"),
                        dtype="float32")(x)

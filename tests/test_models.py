@@ -9,6 +9,7 @@ from dcganlib.config import Config, radford_config  # noqa: E402
 from dcganlib.errors import ConfigError  # noqa: E402
 from dcganlib.models import (  # noqa: E402
     SUPPORTED_SIZES,
+    MinibatchStddev,
     build_decoder,
     build_discriminator,
     build_generator,
@@ -322,7 +323,7 @@ OTHER_VALUES = {
     "precision": "mixed_bfloat16", "jit_compile": True, "strategy": "default", "grid_size": 4,
     "checkpoint_every": 2, "keep_checkpoints": 1, "gif_frame_ms": 100, "track_ssim": False, "verbose": 1,
     "tensorboard": False, "tensorboard_every_steps": 5, "eval_every": 3, "lr_decay": 0.5,
-    "g_widths": "12,6,3", "g_excitation": True, "d_reconstruct": 1.0,
+    "g_widths": "12,6,3", "g_excitation": True, "d_reconstruct": 1.0, "d_minibatch_std": 4,
     "ada_target": 0.0,  # needs augment: checked on its own in test_ada_adds_its_probability_to_the_checkpoint
 }
 
@@ -382,7 +383,8 @@ def test_architecture_keys_are_exactly_those_that_change_the_networks():
             assert set(base.architecture_diff(other)) <= set(ARCHITECTURE_KEYS + SWITCH_KEYS)
     # A switch key matters only when the feature turns on or off: another dropout rate or EMA decay is a
     # training setting, with the same layers and the same variables (the checkpoint fits).
-    for key, on, other_on in (("d_dropout", 0.3, 0.5), ("ema", 0.99, 0.999), ("d_reconstruct", 1.0, 2.0)):
+    for key, on, other_on in (("d_dropout", 0.3, 0.5), ("ema", 0.99, 0.999), ("d_reconstruct", 1.0, 2.0),
+                               ("d_minibatch_std", 2, 4)):
         first, second = base.replace(**{key: on}), base.replace(**{key: other_on})
         assert first.architecture_diff(second) == []
         one, two = network_structure(first), network_structure(second)
@@ -438,3 +440,19 @@ def test_decoder_reads_ds_second_deepest_block_and_redraws_half_resolution():
     assert np.all(np.abs(decoder(features).numpy()) <= 1.0)
     for size, side in ((16, 8), (28, 14), (128, 64)):
         assert build_decoder(tiny(image_size=size, d_reconstruct=1.0)).output.shape[1] == side
+
+
+def test_minibatch_stddev_appends_each_groups_mean_spread():
+    x = np.random.default_rng(2).normal(size=(4, 3, 3, 2)).astype("float32")
+    out = MinibatchStddev(2)(x).numpy()
+    assert out.shape == (4, 3, 3, 3)
+    np.testing.assert_array_equal(out[..., :2], x)
+    for members in ([0, 2], [1, 3]):  # image i in group i mod (B / group_size)
+        want = np.sqrt(x[members].var(axis=0) + 1e-8).mean()
+        np.testing.assert_allclose(out[members, ..., 2], want, rtol=1e-5)
+    odd = MinibatchStddev(2)(x[:3]).numpy()  # 2 does not divide 3: one group
+    np.testing.assert_allclose(odd[..., 2], np.sqrt(x[:3].var(axis=0) + 1e-8).mean(), rtol=1e-5)
+    same = MinibatchStddev(4)(np.repeat(x[:1], 4, axis=0)).numpy()
+    np.testing.assert_allclose(same[..., 2], 1e-4, rtol=1e-3)  # no spread: sqrt(1e-8)
+    plain, with_std = (build_discriminator(tiny(image_size=32, d_minibatch_std=k)) for k in (0, 4))
+    assert with_std.count_params() - plain.count_params() == 4 * 4  # one more 4×4 map into the logit
