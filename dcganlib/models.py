@@ -293,7 +293,8 @@ class MinibatchStddev(layers.Layer):
     that ``group_size`` does not divide is one group); the appended map holds, for every image of a group,
     ``mean over (h, w, c) of sqrt(Var_group[x] + 1e-8)`` — how much the group's images differ. A generator
     whose images all look alike gives D a low value it can tell from a real batch's, so D pushes G towards
-    the data's variety. Computed in float32.
+    the data's variety. Computed in float32. Under several replicas the groups form within each replica's
+    share of the batch: the same statistic, over other groups than one device would form.
     """
 
     def __init__(self, group_size: int = 4, **kwargs) -> None:
