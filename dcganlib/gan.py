@@ -100,8 +100,8 @@ class DCGAN(keras.Model):
             self.trackers[AUGMENT_METRIC] = keras.metrics.Mean(name=AUGMENT_METRIC)
         self.decoder = decoder
         self.d_reconstruct = float(d_reconstruct)
-        self.discriminator_features = (models.discriminator_features(discriminator, decoder.input.shape[1]) if decoder is not None
-                                       else None)
+        self.discriminator_features = (None if decoder is None else
+                                       models.discriminator_features(discriminator, decoder.input.shape[1]))
         if decoder is not None:
             self.trackers[RECONSTRUCTION_METRIC] = keras.metrics.Mean(name=RECONSTRUCTION_METRIC)
         self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)
@@ -281,7 +281,8 @@ class DCGAN(keras.Model):
             g_loss = self.generator_loss(fake_logits, real_logits)
             # scale_loss multiplies by the dynamic loss scale under LossScaleOptimizer (float16);
             # apply() divides it out again and skips steps whose gradients overflowed.
-            d_scaled = self.d_optimizer.scale_loss((d_loss + penalty + self.d_reconstruct * reconstruction) / replicas)
+            d_total = d_loss + penalty + self.d_reconstruct * reconstruction
+            d_scaled = self.d_optimizer.scale_loss(d_total / replicas)
             g_scaled = self.g_optimizer.scale_loss(g_loss / replicas)
         d_variables = self.d_variables
         g_variables = self.generator.trainable_variables

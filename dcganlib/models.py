@@ -190,8 +190,8 @@ def _excitation(low, high, seeds: Iterator[int], name: str):
     scales the channels of a fine one directly (a style-like modulation, and a short path for gradients)."""
     pool = low.shape[1] // 4
     gate = layers.AveragePooling2D(pool, name=f"{name}_pool")(low) if pool > 1 else low
-    gate = layers.Conv2D(high.shape[-1], kernel_size=gate.shape[1], padding="valid", kernel_initializer=_kernel_init(seeds),
-                         name=f"{name}_conv4")(gate)
+    gate = layers.Conv2D(high.shape[-1], kernel_size=gate.shape[1], padding="valid",
+                         kernel_initializer=_kernel_init(seeds), name=f"{name}_conv4")(gate)
     gate = layers.LeakyReLU(negative_slope=0.1, name=f"{name}_lrelu")(gate)
     gate = layers.Conv2D(high.shape[-1], kernel_size=1, kernel_initializer=_kernel_init(seeds),
                          name=f"{name}_conv1")(gate)
