@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, Optional, Sequence
 
-from .config import GENERATORS, GIF_FRAME_MS_RANGE, LOSSES, PRECISIONS, PRESETS
+from .config import GENERATORS, GIF_FRAME_MS_RANGE, LOSSES, PRECISIONS, PRESETS, Config
 from .errors import ConfigError, DcganlibError
 from .files import disk_full_reason
 
@@ -206,6 +206,9 @@ def _add_bench(sub: Any, fmt: type) -> None:
                        help="measure training-step, input-pipeline and end-to-end speed against a reference")
     p.add_argument("--preset", choices=tuple(p for p in PRESETS if p != "smoke"), default="default",
                    help="networks to time: the default (resize-conv G width 32, D width 16) or the paper's (widths 64)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="time the networks and recipe of this JSON config instead of a preset (keys missing from "
+                        "the file take the defaults; --image-size, --batch-size and --precision still apply)")
     p.add_argument("--image-size", type=int, default=64, help="square image side")
     p.add_argument("--batch-size", type=int, default=64, help="images per step")
     p.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
@@ -364,9 +367,12 @@ def _curves(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import run_benchmark
 
+    if args.config is not None and args.preset != "default":
+        raise ConfigError("--config FILE and --preset both choose the networks to time; give one of them")
+    config = Config.from_json(args.config) if args.config is not None else PRESETS[args.preset]()
     run_benchmark(image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
                   precision=args.precision, as_json=args.json, repeats=args.repeats, ssim_count=args.ssim_count,
-                  memory=args.memory, memory_count=args.memory_count, config=PRESETS[args.preset]())
+                  memory=args.memory, memory_count=args.memory_count, config=config)
     return 0
 
 

@@ -58,6 +58,9 @@ def test_json_is_one_object_with_every_key_positive_and_finite(result):
     assert set(parsed["cpu_ratios"]) == set(parsed["ratios"]) and parsed["fit_call_overhead_s"] >= 0
     assert len(parsed["machine"]["load_average_before"]) == 3 and parsed["machine"]["logical_cpus"] >= 1
     assert parsed["reference_trains"] is True
+    # the recipe timed: its keys that differ from the default's, not those the bench sets itself
+    assert parsed["config_changes"]["g_filters"] == 16 and parsed["config_changes"]["penalty_every"] == 1
+    assert not {"image_size", "batch_size", "precision", "data", "seed"} & set(parsed["config_changes"])
     # The demo PNGs are decoded once: the first load saw every file of the OASIS-layout folder.
     assert parsed["first_load_images"] >= 2 * 4
 
@@ -66,7 +69,8 @@ def test_text_report_names_every_path_and_ratio(result):
     out, _ = result
     text = "\n".join(bench.format_report(out))
     for label in ("library step", "reference step", "input pipeline", "end-to-end", "library float32 / reference",
-                  "end-to-end / library step", "first load", "peak RSS", "G widths 16/D 16", "best-match SSIM"):
+                  "end-to-end / library step", "first load", "peak RSS", "G widths 32-16/D 16-32", "best-match SSIM",
+                  "recipe: the default with", "g_filters 16"):
         assert label in text, label
     without_ssim = {k: v for k, v in out.items() if not k.startswith("best_match_ssim")}
     assert "best-match SSIM" not in "\n".join(bench.format_report(without_ssim))  # ssim_count=0 skips it

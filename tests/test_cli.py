@@ -721,6 +721,7 @@ def fuzz_cases():
         cases += [(argv.split() + [value], flag) for value in ("", "nan", "DIR", "0")]
     paths = {"train --out NEW --data": ("--data", PATHS + ("EMPTY",)), "train --data DATA --out": ("--out", ("DIR", "FILE")),
              "train --data DATA --out NEW --config": ("--config", PATHS + ("EMPTY",)),
+             "bench --config": ("--config", PATHS + ("EMPTY",)),
              "generate": ("run_dir", PATHS + ("EMPTY",)), "generate RUN --out": ("--out", ("DIR", "FILE")),
              "gif": ("run_dir", PATHS + ("EMPTY",)), "gif RUN --out": ("--out", ("DIR", "FILE", "FILE/x.gif")),
              "demo-data": ("out_dir", ("FILE", "FILE/sub")),
@@ -789,3 +790,12 @@ def test_evaluate_refuses_a_bad_out_or_weights_file_before_evaluating(existing_r
     assert line == (f"dcganlib: error: --out {tmp_path / 'metrics.json'} already exists; pass --overwrite to replace "
                     "it, or choose another name")
     assert (tmp_path / "metrics.json").read_text() == "{}" and not (run / "evaluation").exists()  # nothing evaluated
+
+
+def test_bench_times_a_config_file_or_a_preset_not_both(tmp_path, capsys):
+    config = tmp_path / "recipe.json"
+    config.write_text('{"g_widths": "512,128,48,16"}')
+    code, stderr = main("bench", "--config", str(config), "--preset", "radford", capsys=capsys)
+    assert code == 2
+    assert error_line(stderr) == ("dcganlib: error: --config FILE and --preset both choose the networks to time; "
+                                  "give one of them")

@@ -14,6 +14,7 @@ import numpy as np
 from . import PNG_SIZE, SSIM_SIZE
 from ..config import Config, default_config
 from ..errors import ConfigError
+from ..models import discriminator_widths, generator_widths
 from ..progress import note
 from .memory import _png_count, bench_png_folder, measure_cache_memory, peak_rss_mb, time_best_match_ssim
 from .reference import ReferenceGAN
@@ -55,6 +56,11 @@ def _step_clock():
             self.end = (time.perf_counter(), time.process_time())
 
     return StepClock()
+
+
+#: Keys the benchmark sets itself (its data, sizes, precision and quiet options), left out of "config_changes".
+_BENCH_KEYS = ("data", "image_size", "batch_size", "precision", "cache_dir", "max_images", "seed", "verbose",
+               "track_ssim", "strategy")
 
 
 def _progress(message: str) -> None:
@@ -300,6 +306,9 @@ def _summarise(cfg: Config, paths: _Paths, timing: dict[str, Any], steps: int, r
         "image_size": cfg.image_size, "batch_size": cfg.batch_size, "steps": steps, "repeats": repeats,
         "precision": paths.precision, "precision_requested": precision, "jit_compile": bool(paths.jit),
         "generator": cfg.generator, "g_filters": cfg.g_filters, "d_filters": cfg.d_filters,
+        "g_widths": generator_widths(cfg), "d_widths": discriminator_widths(cfg),
+        # the timed recipe's keys that differ from the default's (what the bench itself sets aside)
+        "config_changes": {key: new for key, (_, new) in default_config().diff(cfg).items() if key not in _BENCH_KEYS},
         **{f"{name}_img_s": spread(values)["median"] for name, values in rates.items()},
         "spreads": {name: spread(values) for name, values in rates.items()},
         "ratios": ratios,
@@ -324,8 +333,11 @@ def format_report(result: dict[str, Any]) -> Iterator[str]:
     machine = result["machine"]
     size, batch = result["image_size"], result["batch_size"]
     yield (f"dcganlib bench: {size}x{size} px, batch {batch}, {result['steps']} steps x {result['repeats']} "
-           f"repeats (interleaved), {result['generator']} G widths {result['g_filters']}/D {result['d_filters']}, "
-           f"library precision {result['precision']}, XLA {'on' if result['jit_compile'] else 'off'}")
+           f"repeats (interleaved), {result['generator']} G widths {'-'.join(map(str, result['g_widths']))}/D "
+           f"{'-'.join(map(str, result['d_widths']))}, library precision {result['precision']}, XLA "
+           f"{'on' if result['jit_compile'] else 'off'}")
+    if result["config_changes"]:
+        yield "recipe: the default with " + ", ".join(f"{k} {v!r}" for k, v in sorted(result["config_changes"].items()))
     yield (f"machine: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, bf16 "
            f"{'yes' if machine['cpu_bf16'] else 'no'}, {machine['gpus']} GPU, TensorFlow {machine['tensorflow']}; "
            f"load average {machine['load_average_before'][0]} before, {machine['load_average_after'][0]} after")
