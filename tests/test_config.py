@@ -60,3 +60,21 @@ def test_diff_ignores_epochs():
     a = smoke_config()
     b = a.replace(epochs=10, seed=5)
     assert a.diff(b) == {"seed": (42, 5)}
+
+
+def test_a_saved_config_from_before_a_feature_switch_existed_reads_as_that_feature_off(tmp_path):
+    """A run saved before g_widths, g_excitation, … existed trained without them: its config.json lacks the
+    keys, and a resume must not count them as missing (it would refuse). Any other lacking key is missing."""
+    from dataclasses import fields
+
+    from dcganlib.config import ADDED_SWITCHES, read_saved_config
+
+    off = {"g_head_filters": 0, "g_widths": "", "g_excitation": False, "d_reconstruct": 0.0,
+           "d_minibatch_std": 0, "ada_target": 0.0}
+    assert set(ADDED_SWITCHES) == set(off) and all(getattr(Config(), k) == v for k, v in off.items())
+    old = {k: v for k, v in Config().to_dict().items() if k not in ADDED_SWITCHES and k != "beta_2"}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    config, missing = read_saved_config(tmp_path / "config.json")
+    assert missing == ("beta_2",)
+    assert config == Config() and Config().architecture_diff(config, missing) == []
+    assert {f.name for f in fields(Config)} - set(old) == set(ADDED_SWITCHES) | {"beta_2"}
