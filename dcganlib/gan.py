@@ -224,7 +224,7 @@ class DCGAN(keras.Model):
         self.train_function = train_function
         return train_function
 
-    def real_logits(self, real_seen: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def discriminate_real(self, real_seen: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """D's logits for the real batch, and the decoder's L1 error ``E|decoder(f(x)) − pool₂(x)|`` on it
         (0 without a decoder): one forward pass of D gives both."""
         if self.decoder is None:
@@ -238,18 +238,18 @@ class DCGAN(keras.Model):
                      penalty_due: bool = True) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """D's logits for the real and the generated batch it sees, the gradient penalty
         ``k · (r1_gamma/2 · E‖∇D(real)‖² + r2_gamma/2 · E‖∇D(fake)‖²)`` when ``penalty_due`` (k =
-        ``penalty_every``), else 0, and the decoder's L1 error on the real batch (:meth:`real_logits`): float32
-        scalars, differentiable with respect to D's (and the decoder's) weights.
+        ``penalty_every``), else 0, and the decoder's L1 error on the real batch (:meth:`discriminate_real`):
+        float32 scalars, differentiable with respect to D's (and the decoder's) weights.
 
         The penalty differentiates the forward passes that give the logits (no third pass of D)."""
         if not (self.r1_gamma or self.r2_gamma) or not penalty_due:
-            real_logits, reconstruction = self.real_logits(real_seen)
+            real_logits, reconstruction = self.discriminate_real(real_seen)
             return real_logits, self.discriminator(fake_seen, training=True), tf.constant(0.0), reconstruction
         seen = [tf.cast(real_seen, tf.float32), tf.cast(fake_seen, tf.float32)]
         with tf.GradientTape(persistent=bool(self.r1_gamma and self.r2_gamma),
                              watch_accessed_variables=False) as tape:
             tape.watch(seen)
-            real_logits, reconstruction = self.real_logits(seen[0])
+            real_logits, reconstruction = self.discriminate_real(seen[0])
             logits = [real_logits, self.discriminator(seen[1], training=True)]
             # the sum of the logits: its gradient is each image's own ∇D (recorded here, inside the tape)
             sums = [tf.reduce_sum(tf.cast(batch, tf.float32)) for batch in logits]
