@@ -204,8 +204,9 @@ def _add_curves(sub: Any, fmt: type) -> None:
 def _add_bench(sub: Any, fmt: type) -> None:
     p = sub.add_parser("bench", formatter_class=fmt,
                        help="measure training-step, input-pipeline and end-to-end speed against a reference")
-    p.add_argument("--preset", choices=tuple(p for p in PRESETS if p != "smoke"), default="default",
-                   help="networks to time: the default (resize-conv G width 32, D width 16) or the paper's (widths 64)")
+    p.add_argument("--preset", choices=tuple(p for p in PRESETS if p != "smoke"), default=None,
+                   help="networks to time: the default (resize-conv G width 32, D width 16; when neither --preset "
+                        "nor --config is given) or the paper's (widths 64)")
     p.add_argument("--config", type=Path, default=None,
                    help="time the networks and recipe of this JSON config instead of a preset (keys missing from "
                         "the file take the defaults; --image-size, --batch-size and --precision still apply)")
@@ -232,8 +233,6 @@ def train_config(args: argparse.Namespace):
     then every flag given on the command line replaces its key.
     """
     from . import runs
-    from .config import Config
-    from .errors import ConfigError
 
     overrides = {
         "data": args.data,
@@ -367,9 +366,9 @@ def _curves(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import run_benchmark
 
-    if args.config is not None and args.preset != "default":
+    if args.config is not None and args.preset is not None:
         raise ConfigError("--config FILE and --preset both choose the networks to time; give one of them")
-    config = Config.from_json(args.config) if args.config is not None else PRESETS[args.preset]()
+    config = Config.from_json(args.config) if args.config is not None else PRESETS[args.preset or "default"]()
     run_benchmark(image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
                   precision=args.precision, as_json=args.json, repeats=args.repeats, ssim_count=args.ssim_count,
                   memory=args.memory, memory_count=args.memory_count, config=config)

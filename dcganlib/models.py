@@ -185,8 +185,8 @@ def _activation(kind: str, name: str) -> layers.Layer:
 def _excitation(low, high, seeds: Iterator[int], name: str):
     """FastGAN's skip-layer excitation (Liu et al. 2021, eq. 1): ``high · σ(W₂ · act(W₁ · pool₄(low)))`` —
     ``low`` average-pooled to about 4×4 (windows of ``side // 4``), a 'valid' convolution over the whole pooled
-    map to one vector of ``high``'s width, LeakyReLU(0.1),
-    a 1×1 convolution and a sigmoid give one gate per channel of ``high`` and image. A coarse block thereby
+    map to one vector of ``high``'s width, LeakyReLU(0.1), a 1×1 convolution and a sigmoid give one gate per
+    channel of ``high`` and image. A coarse block thereby
     scales the channels of a fine one directly (a style-like modulation, and a short path for gradients)."""
     pool = low.shape[1] // 4
     gate = layers.AveragePooling2D(pool, name=f"{name}_pool")(low) if pool > 1 else low
