@@ -31,7 +31,7 @@ from .seeds import MAX_SEED
 
 GENERATORS = ("radford", "resize")
 GENERATOR_STARTS = ("dense", "conv_transpose")
-UPSAMPLINGS = ("nearest", "bilinear")  # resize generator only
+UPSAMPLINGS = ("nearest", "bilinear", "subpixel")  # resize generator only
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
 LOSSES = ("bce", "lsgan", "hinge", "rpgan")
 D_NORMS = ("batch", "spectral", "spectral_batch", "none")  # normalisation of D's hidden blocks
@@ -83,7 +83,9 @@ class Config:
     # --- models -----------------------------------------------------------------------------
     # resize: measured to learn shapes within a few epochs where radford at width 32 stayed noise (README)
     generator: str = "resize"  # "resize" (upsample + conv, no checkerboard) or "radford" (transposed convs)
-    generator_upsample: str = "nearest"  # resize generator's UpSampling2D: nearest (Odena et al.) | bilinear
+    # resize generator's upsampling: nearest (Odena et al.) | bilinear, each then a 3x3 conv | subpixel (a 3x3 conv
+    # at the low resolution to 4x the channels, rearranged into 2x2 pixels; Shi et al. 2016)
+    generator_upsample: str = "nearest"
     generator_start: str = "dense"  # "dense" projection of z, or "conv_transpose" (z as 1x1 map)
     generator_activation: str = "relu"  # hidden activation of G: relu | leaky_relu | elu
     latent_dim: int = 100  # size of z ~ N(0, I)

@@ -6,7 +6,8 @@ Every model is a functional ``keras.Model`` built from a :class:`~dcganlib.confi
   ``config.generator == "radford"`` upsamples with transposed convolutions (kernel 4, stride 2);
   ``"resize"`` upsamples with nearest-neighbour resizing followed by a 3×3 convolution, which avoids
   the checkerboard artefacts of transposed convolutions (Odena, Dumoulin & Olah 2016,
-  https://distill.pub/2016/deconv-checkerboard/).
+  https://distill.pub/2016/deconv-checkerboard/); ``generator_upsample`` picks nearest, bilinear or sub-pixel
+  (a convolution at the low resolution whose channels become 2×2 pixels, :func:`_subpixel`).
 * :func:`build_discriminator` — images ``(B, S, S, C)`` in ``[-1, 1]`` → logits ``(B, 1)`` float32
   (no sigmoid: the losses work on logits for numerical stability).
 
@@ -199,6 +200,25 @@ def _excitation(low, high, seeds: Iterator[int], name: str):
     return layers.Multiply(name=f"{name}_gate")([high, gate])
 
 
+def _subpixel(x, filters: int, seeds: Iterator[int], name: str, use_bias: bool, dtype: Optional[str] = None):
+    """Sub-pixel ×2 upsampling (Shi et al. 2016): a 3×3 convolution at the input's resolution to ``4 · filters``
+    channels, each pixel's channels ``(a·2 + b)·filters + c`` placed at ``(2h + a, 2w + b)`` of a ``filters``-wide
+    map: ``(B, H, W, ·)`` → ``(B, 2H, 2W, filters)``. Each of the four output phases has weights of its own, so the
+    new frequencies need not vanish at the Nyquist limit as after nearest upsampling (whose 2×2 copies are a
+    low-pass filter with a zero there). Initialised by ICNR (Aitken et al. 2017): the four phases start with one
+    kernel, so the block starts as nearest upsampling of a convolution, without checkerboards."""
+    height, width = x.shape[1], x.shape[2]
+    conv = layers.Conv2D(4 * filters, kernel_size=3, padding="same", use_bias=use_bias,
+                         kernel_initializer=_kernel_init(seeds), dtype=dtype, name=f"{name}_subpixel_conv")
+    x = conv(x)
+    conv.kernel.assign(keras.ops.tile(conv.kernel[..., :filters], (1, 1, 1, 4)))  # ICNR: every phase = phase 0
+    if use_bias:
+        conv.bias.assign(keras.ops.tile(conv.bias[:filters], (4,)))
+    x = layers.Reshape((height, width, 2, 2, filters), name=f"{name}_subpixel_split")(x)
+    x = layers.Permute((1, 3, 2, 4, 5), name=f"{name}_subpixel_interleave")(x)  # (h, a, w, b, c)
+    return layers.Reshape((2 * height, 2 * width, filters), name=f"{name}_subpixel_merge")(x)
+
+
 # ------------------------------------------------------------------------------------------------
 # generator
 def build_generator(config: Config) -> keras.Model:
@@ -211,7 +231,8 @@ def build_generator(config: Config) -> keras.Model:
 
     Upsampling (``config.generator``): ``"radford"`` uses ``Conv2DTranspose(kernel 4, stride 2,
     'same')``; ``"resize"`` uses ``UpSampling2D(2, config.generator_upsample)`` (nearest, as Odena et al.
-    recommend, or bilinear) then ``Conv2D(3, 'same')``. Hidden blocks are conv → batch norm → activation;
+    recommend, or bilinear) then ``Conv2D(3, 'same')``, or with ``generator_upsample == "subpixel"`` a
+    ``Conv2D(3, 'same')`` to four times the width rearranged into 2×2 pixels (:func:`_subpixel`). Hidden blocks are conv → batch norm → activation;
     the last one maps to ``config.channels`` with a bias and ``tanh`` (float32 under any mixed-precision
     policy). ``config.g_head_filters`` > 0 makes the last upsampling a hidden block of that width at full
     resolution, followed by a ``Conv2D(3, 'same')`` to ``config.channels``. ``config.g_excitation`` gates
@@ -253,6 +274,8 @@ def build_generator(config: Config) -> keras.Model:
             return layers.Conv2DTranspose(filters, kernel_size=4, strides=2, padding="same", use_bias=use_bias,
                                           kernel_initializer=_kernel_init(seeds), dtype=dtype,
                                           name=f"{name}_convT")(x)
+        if config.generator == "resize" and config.generator_upsample == "subpixel":
+            return _subpixel(x, filters, seeds, name, use_bias, dtype)
         if config.generator == "resize":
             x = layers.UpSampling2D(2, interpolation=config.generator_upsample, name=f"{name}_upsample")(x)
             return conv3(x, filters, name, use_bias, dtype)

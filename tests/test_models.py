@@ -283,6 +283,33 @@ def test_resize_generator_upsampling_comes_from_the_config():
         tiny(generator_upsample="bicubic")
 
 
+def test_subpixel_upsampling_interleaves_phases_and_starts_as_nearest():
+    config = tiny(image_size=16, generator="resize", generator_upsample="subpixel")
+    generator = build_generator(config)
+    assert not any(isinstance(layer, keras.layers.UpSampling2D) for layer in generator.layers)
+    convs = [layer for layer in generator.layers if layer.name.endswith("_subpixel_conv")]
+    assert [layer.name for layer in convs] == ["block1_subpixel_conv", "output_subpixel_conv"]
+    # a sub-pixel conv has the weights of the nearest path's 3x3 conv times four (one kernel per phase)
+    nearest = build_generator(tiny(image_size=16, generator="resize"))
+    assert convs[0].kernel.shape == (3, 3, 8, 4 * 4) and convs[1].kernel.shape == (3, 3, 4, 4 * 1)
+    assert nearest.get_layer("block1_conv").kernel.shape == (3, 3, 8, 4)
+    # ICNR: the four phases start with one kernel, so the output starts as 2x2 copies (nearest upsampling)
+    z = np.random.default_rng(0).standard_normal((3, 8)).astype("float32")
+    start = keras.ops.convert_to_numpy(generator(z, training=False))
+    assert start.shape == (3, 16, 16, 1) and start.std() > 0
+    for a in (0, 1):
+        for b in (0, 1):
+            np.testing.assert_array_equal(start[:, a::2, b::2], start[:, ::2, ::2])
+    # the interleave: channel (a·2 + b) of the output conv lands on pixel (2h + a, 2w + b)
+    output = generator.get_layer("output_subpixel_conv")
+    output.kernel.assign(np.zeros(output.kernel.shape, "float32"))
+    output.bias.assign(np.array([0.1, 0.2, 0.3, 0.4], "float32"))
+    image = keras.ops.convert_to_numpy(generator(z, training=False))
+    for a in (0, 1):
+        for b in (0, 1):
+            np.testing.assert_allclose(image[:, a::2, b::2], np.tanh(0.1 * (a * 2 + b + 1)), rtol=1e-6)
+
+
 # ------------------------------------------------------------------------------------------------
 # spectral normalisation of D
 def test_spectral_norm_bounds_every_layers_largest_singular_value():
