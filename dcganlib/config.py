@@ -56,7 +56,8 @@ SWITCH_KEYS = ("d_dropout", "ema", "ada_target", "d_reconstruct", "d_minibatch_s
 #: Feature switches added after runs had been saved, each off by default: a run saved before one existed
 #: trained without it, so a saved config.json lacking one of them reads as its default and does not count as
 #: missing (such a run resumes after an upgrade). Every other key a saved file lacks is unknown.
-ADDED_SWITCHES = ("g_head_filters", "g_widths", "g_excitation", "d_reconstruct", "d_minibatch_std", "ada_target")
+ADDED_SWITCHES = ("g_head_filters", "g_widths", "g_excitation", "d_reconstruct", "d_minibatch_std", "ada_target",
+                  "penalty_rampup")
 #: How :meth:`Config.diff` shows a key that a saved config.json lacks.
 MISSING = "(missing)"
 
@@ -120,6 +121,8 @@ class Config:
     r1_gamma: float = 0.025  # R1 penalty γ/2·E‖∇D(x_real)‖² (Mescheder et al. 2018); 0 = off
     r2_gamma: float = 0.0  # R2 penalty γ/2·E‖∇D(G(z))‖²; 0 = off
     penalty_every: int = 4  # lazy regularisation: R1/R2 every k-th step, scaled by k (Karras et al. 2020)
+    # warm-up of the penalties: R1's and R2's gamma grow linearly from 0 to their value over D's first N steps; 0 = off
+    penalty_rampup: int = 0
     augment: str = ""  # DiffAugment of every image D sees, e.g. "translation,cutout"; "" = off
     # adaptive augmentation (Karras et al. 2020): each policy of `augment` hits an image with probability p,
     # p following sign(D(real)) towards this target; 0 = off (every image augmented, DiffAugment)
@@ -399,7 +402,7 @@ def _validate(c: Config) -> None:
     num = (int, float)
     for name in ("image_size", "channels", "demo_count", "latent_dim", "g_filters", "g_head_filters", "d_filters",
                  "batch_size", "epochs", "seed", "nifti_axis", "grid_size", "checkpoint_every",
-                 "keep_checkpoints", "gif_frame_ms", "penalty_every", "eval_every", "d_minibatch_std"):
+                 "keep_checkpoints", "gif_frame_ms", "penalty_every", "penalty_rampup", "eval_every", "d_minibatch_std"):
         _check_type(name, getattr(c, name), (int,))
     for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "ema", "ema_rampup", "r1_gamma",
                  "ada_target", "lr_decay", "d_reconstruct",
@@ -449,6 +452,7 @@ def _validate(c: Config) -> None:
     _check_range("d_minibatch_std", c.d_minibatch_std, 0, 1024)
     _check_range("r2_gamma", c.r2_gamma, 0.0, 1e4)
     _check_range("penalty_every", c.penalty_every, 1, 1000)
+    _check_range("penalty_rampup", c.penalty_rampup, 0, 10**9)
     _check_type("g_widths", c.g_widths, (str,))
     parse_widths(c.g_widths)
     _check_type("g_excitation", c.g_excitation, (bool,))

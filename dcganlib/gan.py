@@ -65,7 +65,9 @@ class DCGAN(keras.Model):
     ``r1_gamma`` / ``r2_gamma`` add the zero-centred gradient penalties ``γ/2 · E‖∇ₓD(x)‖²`` on the real
     (R1; Mescheder et al. 2018) and the generated (R2) images D sees to D's loss — every
     ``penalty_every``-th step only, multiplied by that number ("lazy regularisation", Karras et al. 2020),
-    which keeps the double back-propagation cheap.
+    which keeps the double back-propagation cheap. ``penalty_rampup`` N > 0 scales both γ by
+    ``min(1, t / N)`` at D's step ``t`` (0, 1, …): a warm-up in which a weak penalty lets D and G learn fast
+    early, and the full one keeps later training improving.
 
     ``augment`` (e.g. ``"translation,cutout"``) passes every image D sees — real and fake, in both
     updates — through :func:`dcganlib.augment.diff_augment` with a fresh seed per call.
@@ -79,7 +81,7 @@ class DCGAN(keras.Model):
                  loss_pair: tuple[Callable, Callable], latent_dim: int, seed: int, ema: float = 0.0,
                  augment: str = "", r1_gamma: float = 0.0, r2_gamma: float = 0.0, penalty_every: int = 1,
                  ada_target: float = 0.0, decoder: Optional[keras.Model] = None, d_reconstruct: float = 0.0,
-                 **kwargs: Any) -> None:
+                 penalty_rampup: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -106,6 +108,7 @@ class DCGAN(keras.Model):
             self.trackers[RECONSTRUCTION_METRIC] = keras.metrics.Mean(name=RECONSTRUCTION_METRIC)
         self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)
         self.penalty_every = int(penalty_every)
+        self.penalty_rampup = int(penalty_rampup)
         # A second G whose weights are overwritten with the averages on demand (never trained).
         self.averaged_generator = keras.models.clone_model(generator) if self.ema > 0 else None
         self.built = True  # both sub-models are functional models, built at construction
@@ -259,7 +262,16 @@ class DCGAN(keras.Model):
             if gamma:
                 gradients = tape.gradient(sums[i], seen[i])
                 total += gamma / 2.0 * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
-        return logits[0], logits[1], total * float(self.penalty_every), reconstruction
+        return logits[0], logits[1], total * float(self.penalty_every) * self.penalty_scale(), reconstruction
+
+    def penalty_scale(self) -> tf.Tensor:
+        """The warm-up factor of both penalties at D's current step ``t``: ``min(1, t / penalty_rampup)``
+        (1 without a warm-up), a float32 scalar read from ``d_optimizer.iterations`` — checkpointed, so a
+        resume continues the ramp where it stopped."""
+        if self.penalty_rampup <= 0:
+            return tf.constant(1.0)
+        step = tf.cast(self.d_optimizer.iterations, tf.float32)
+        return tf.minimum(1.0, step / float(self.penalty_rampup))
 
     def train_step(self, data):
         return self.step(data, self.penalty_due())
@@ -413,7 +425,8 @@ def build_gan(config: Config, precision: str = "float32", jit_compile: bool = Fa
     gan = DCGAN(generator, discriminator, loss_pair=losses.get_loss_pair(config), latent_dim=config.latent_dim,
                 seed=config.seed, ema=config.ema, augment=config.augment, r1_gamma=config.r1_gamma,
                 r2_gamma=config.r2_gamma, penalty_every=config.penalty_every, ada_target=config.ada_target,
-                decoder=decoder, d_reconstruct=config.d_reconstruct, name="dcgan")
+                decoder=decoder, d_reconstruct=config.d_reconstruct, penalty_rampup=config.penalty_rampup,
+                name="dcgan")
     g_optimizer, d_optimizer = make_optimizers(config, precision)
     gan.compile(g_optimizer, d_optimizer, jit_compile=jit_compile)
     return gan

@@ -351,6 +351,7 @@ OTHER_VALUES = {
     "checkpoint_every": 2, "keep_checkpoints": 1, "gif_frame_ms": 100, "track_ssim": False, "verbose": 1,
     "tensorboard": False, "tensorboard_every_steps": 5, "eval_every": 3, "lr_decay": 0.5,
     "g_widths": "12,6,3", "g_excitation": True, "d_reconstruct": 1.0, "d_minibatch_std": 4,
+    "penalty_rampup": 100,
     "ada_target": 0.0,  # needs augment: checked on its own in test_ada_adds_its_probability_to_the_checkpoint
 }
 

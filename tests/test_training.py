@@ -23,7 +23,7 @@ import keras  # noqa: E402
 
 from dcganlib import gan as gan_module, hardware, runs, sampling, training  # noqa: E402
 from dcganlib.config import Config, default_config, smoke_config  # noqa: E402
-from dcganlib.errors import RunFolderError  # noqa: E402
+from dcganlib.errors import ConfigError, RunFolderError  # noqa: E402
 from dcganlib.losses import bce_discriminator_loss, bce_generator_loss  # noqa: E402
 from helpers import tiny_config  # noqa: E402
 
@@ -411,6 +411,31 @@ def test_r1_and_r2_are_gamma_half_the_squared_input_gradient_applied_every_kth_s
     np.testing.assert_allclose(fake_logits.numpy() - real_logits.numpy(), weights.sum(), rtol=1e-5)
     plain = gan_module.build_gan(smoke_config(image_size=16, r1_gamma=0.0))
     assert penalty(plain) == 0.0
+
+
+def test_penalty_rampup_scales_gamma_linearly_with_ds_step_and_build_gan_passes_it():
+    from dcganlib import losses
+
+    config = smoke_config(image_size=16)
+    inputs = keras.Input((16, 16, 1))
+    weights = np.random.default_rng(1).normal(size=(256, 1)).astype("float32")
+    logit = keras.layers.Dense(1, use_bias=False, kernel_initializer=keras.initializers.Constant(weights))(
+        keras.layers.Flatten()(inputs))
+    linear = keras.Model(inputs, logit)  # ∇ₓD = w: the full penalty is k · γ/2 · ‖w‖²
+    from dcganlib.models import build_generator
+
+    gan = gan_module.DCGAN(build_generator(config), linear, loss_pair=losses.get_loss_pair(config),
+                           latent_dim=config.latent_dim, seed=0, r1_gamma=2.0, penalty_every=2, penalty_rampup=10)
+    gan.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4))
+    images = tf.constant(np.zeros((4, 16, 16, 1), "float32"))
+    full = 2 * 2.0 / 2 * float((weights ** 2).sum())
+    for step, share in ((0, 0.0), (4, 0.4), (8, 0.8), (10, 1.0), (26, 1.0)):
+        gan.d_optimizer.iterations.assign(step)
+        assert float(gan.discriminate(images, images, True)[2]) == pytest.approx(share * full, rel=1e-5, abs=1e-6)
+    assert gan_module.build_gan(smoke_config(penalty_rampup=7)).penalty_rampup == 7
+    assert float(gan_module.build_gan(smoke_config()).penalty_scale()) == 1.0  # off: γ from the first step
+    with pytest.raises(ConfigError, match="penalty_rampup"):
+        smoke_config(penalty_rampup=-1)
 
 
 def test_lazy_penalty_compiles_two_steps_and_applies_the_penalty_on_every_kth_step():
