@@ -53,11 +53,12 @@ ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "generator", "gener
 #: d_minibatch_std > 0 adds a feature map to D's last block (and weights to its logit layer).
 #: Changing the rate or the decay of a feature that stays on is a training setting (--force).
 SWITCH_KEYS = ("d_dropout", "ema", "ada_target", "d_reconstruct", "d_minibatch_std")
-#: Feature switches added after runs had been saved, each off by default: a run saved before one existed
-#: trained without it, so a saved config.json lacking one of them reads as its default and does not count as
-#: missing (such a run resumes after an upgrade). Every other key a saved file lacks is unknown.
-ADDED_SWITCHES = ("g_head_filters", "g_widths", "g_excitation", "d_reconstruct", "d_minibatch_std", "ada_target",
-                  "penalty_rampup")
+#: Feature switches added after runs had been saved, each with its "off" value: a run saved before one existed
+#: trained without it, so a saved config.json lacking one of them reads as off — whatever today's default is —
+#: and does not count as missing (such a run resumes after an upgrade). Every other key a saved file lacks is
+#: unknown.
+ADDED_SWITCHES = {"g_head_filters": 0, "g_widths": "", "g_excitation": False, "d_reconstruct": 0.0,
+                  "d_minibatch_std": 0, "ada_target": 0.0, "penalty_rampup": 0}
 #: How :meth:`Config.diff` shows a key that a saved config.json lacks.
 MISSING = "(missing)"
 
@@ -235,7 +236,7 @@ def parse_widths(text: str) -> tuple[int, ...]:
 
 def read_saved_config(path: str | os.PathLike) -> tuple[Config, tuple[str, ...]]:
     """``(config, missing)``: the config in a JSON file, and the keys the file lacks (they take defaults),
-    except those of :data:`ADDED_SWITCHES`, whose default is the value of a run saved before they existed.
+    except those of :data:`ADDED_SWITCHES`, which read as off (the value of a run saved before they existed).
 
     Anything that is not a readable JSON object of valid keys raises :class:`ConfigError` naming the file:
     a missing file, a folder, bytes that are not UTF-8 JSON, a list, an unknown key, a bad value.
@@ -251,11 +252,13 @@ def read_saved_config(path: str | os.PathLike) -> tuple[Config, tuple[str, ...]]
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+    if isinstance(values, dict):
+        values = {**{key: off for key, off in ADDED_SWITCHES.items() if key not in values}, **values}
     try:
         config = Config.from_dict(values)
     except ConfigError as exc:  # name the file: it may be a run's config.json, not one the user passed
         raise ConfigError(f"{exc} (in {path})") from None
-    return config, tuple(sorted({f.name for f in fields(Config)} - set(values) - set(ADDED_SWITCHES)))
+    return config, tuple(sorted({f.name for f in fields(Config)} - set(values)))
 
 
 def default_config(**changes: Any) -> Config:
