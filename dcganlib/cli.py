@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, Optional, Sequence
 
-from .config import GENERATORS, GIF_FRAME_MS_RANGE, LOSSES, PRECISIONS, PRESETS, Config
+from .config import GENERATORS, GIF_FRAME_MS_RANGE, LOSSES, PRECISIONS, PRESETS, Config, read_saved_config
 from .errors import ConfigError, DcganlibError
 from .files import disk_full_reason
 
@@ -258,7 +258,7 @@ def train_config(args: argparse.Namespace):
     elif preset is not None:
         base = PRESETS[preset]()
     elif args.resume and saved.exists():
-        base = Config.from_json(saved)
+        base = read_saved_config(saved)[0]
     else:
         base = PRESETS["default"]()
     return base.replace(**overrides)

@@ -196,7 +196,7 @@ def read_config(run_dir: str | os.PathLike) -> Config:
     if not path.is_file():
         raise RunFolderError(f"{run_dir} has no {CONFIG_FILE}; is it a run folder written by "
                              "'python -m dcganlib train'?")
-    return Config.from_json(path)
+    return read_saved_config(path)[0]
 
 
 # ------------------------------------------------------------------------------------------------

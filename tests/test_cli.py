@@ -145,7 +145,7 @@ def test_presets_and_flags_resolve_to_the_documented_settings(config_file, tmp_p
     default = resolved(cwd=tmp_path)
     assert (default.generator, default.g_filters, default.d_filters, default.batch_size, default.ema,
             default.ema_rampup, default.epochs, default.image_size) == ("resize", 32, 16, 32, 0.998, 0.05, 39, 64)
-    assert (default.r1_gamma, default.penalty_every, default.r2_gamma) == (0.025, 4, 0.0)
+    assert (default.r1_gamma, default.penalty_every, default.r2_gamma, default.penalty_rampup) == (0.025, 4, 0.0, 3900)
     paper = resolved("--preset", "radford", cwd=tmp_path)
     assert (paper.generator, paper.g_filters, paper.d_filters, paper.batch_size, paper.ema, paper.r1_gamma,
             paper.epochs) == ("radford", 64, 64, 64, 0.0, 0.0, 20)
