@@ -180,7 +180,8 @@ def budget_grids(curves: Sequence[Curve], budgets: Sequence[int]) -> list[list[t
                 continue
             path = runs.grid_path(run.run_dir, point["epoch"])
             if path.exists():
-                row.append((f"{recipe} (seed {run.seed}), {int(budget):,} images: epoch {point['epoch']}", path))
+                # two lines: a long recipe name on one would run into the next panel's title
+                row.append((f"{recipe} (seed {run.seed})\n{int(budget):,} images: epoch {point['epoch']}", path))
         if row:
             rows.append(row)
     return rows

@@ -309,7 +309,7 @@ def test_curves_read_a_run_and_give_each_figure_at_a_budget(spoiled_run, tmp_pat
     grids = curves.budget_grids([curve], [per_epoch, 3 * per_epoch, 9 * per_epoch])  # 9x: not reached, left out
     assert [[path.name for _, path in row] for row in grids] == [
         ["epoch_0001.png", f"epoch_{best['epoch']:04d}.png"]]
-    assert grids[0][1][0] == f"spoiled (seed 3), {3 * per_epoch:,} images: epoch {best['epoch']}"
+    assert grids[0][1][0] == f"spoiled (seed 3)\n{3 * per_epoch:,} images: epoch {best['epoch']}"
     assert len(plots.plot_budget_grids(grids).axes) == 2
 
 
