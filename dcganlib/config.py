@@ -181,11 +181,7 @@ class Config:
     def from_json(cls, path: str | os.PathLike) -> "Config":
         """The config in a user's JSON file (``--config``); keys the file lacks take today's defaults. A run's saved
         ``config.json`` is read by :func:`read_saved_config` instead."""
-        values = _read_json_object(path, saved=False)
-        try:
-            return cls.from_dict(values)
-        except ConfigError as exc:
-            raise ConfigError(f"{exc} (in {path})") from None
+        return _config_from_file(path, saved=False)[0]
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with some fields changed (validated like any config)."""
@@ -241,8 +237,8 @@ def parse_widths(text: str) -> tuple[int, ...]:
     return widths
 
 
-def _read_json_object(path: str | os.PathLike, saved: bool) -> dict[str, Any]:
-    """The key/value pairs of a config file; a missing or unreadable file raises :class:`ConfigError` naming it.
+def _config_from_file(path: str | os.PathLike, saved: bool) -> tuple[Config, dict[str, Any]]:
+    """``(config, the values read)`` from a JSON file; any problem raises :class:`ConfigError` naming the file.
     ``saved`` (a run's ``config.json``): the :data:`ADDED_SWITCHES` it lacks are filled in as off."""
     path = Path(path)
     try:
@@ -255,12 +251,12 @@ def _read_json_object(path: str | os.PathLike, saved: bool) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"config must be a JSON object of key/value pairs, got {type(values).__name__} "
-                          f"(in {path})")
-    if saved:
+    if saved and isinstance(values, dict):
         values = {**{key: off for key, off in ADDED_SWITCHES.items() if key not in values}, **values}
-    return values
+    try:
+        return Config.from_dict(values), values
+    except ConfigError as exc:  # name the file: it may be a run's config.json, not one the user passed
+        raise ConfigError(f"{exc} (in {path})") from None
 
 
 def read_saved_config(path: str | os.PathLike) -> tuple[Config, tuple[str, ...]]:
@@ -270,11 +266,7 @@ def read_saved_config(path: str | os.PathLike) -> tuple[Config, tuple[str, ...]]
     Anything that is not a readable JSON object of valid keys raises :class:`ConfigError` naming the file:
     a missing file, a folder, bytes that are not UTF-8 JSON, a list, an unknown key, a bad value.
     """
-    values = _read_json_object(path, saved=True)
-    try:
-        config = Config.from_dict(values)
-    except ConfigError as exc:  # name the file: it may be a run's config.json, not one the user passed
-        raise ConfigError(f"{exc} (in {path})") from None
+    config, values = _config_from_file(path, saved=True)
     return config, tuple(sorted({f.name for f in fields(Config)} - set(values)))
 
 
@@ -426,7 +418,8 @@ def _validate(c: Config) -> None:
     num = (int, float)
     for name in ("image_size", "channels", "demo_count", "latent_dim", "g_filters", "g_head_filters", "d_filters",
                  "batch_size", "epochs", "seed", "nifti_axis", "grid_size", "checkpoint_every",
-                 "keep_checkpoints", "gif_frame_ms", "penalty_every", "penalty_rampup", "eval_every", "d_minibatch_std"):
+                 "keep_checkpoints", "gif_frame_ms", "penalty_every", "penalty_rampup", "eval_every",
+                 "d_minibatch_std"):
         _check_type(name, getattr(c, name), (int,))
     for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "ema", "ema_rampup", "r1_gamma",
                  "ada_target", "lr_decay", "d_reconstruct",
