@@ -6,7 +6,7 @@ Presets:
   resize-convolution generator at width 32, a discriminator at width 16, batch 32, lazy R1, an EMA of G's
   weights (decay 0.998 with a warm-up) for sampling, 39 epochs — the networks chosen by an ablation at a
   fixed CPU budget, the regularisation by curves of quality against compute (docs/recipes.md).
-* :func:`long_config` — for more compute: the default trained 4× as long, with a stronger R1.
+* :func:`long_config` — for more compute: the default recipe trained 4× as long.
 * :func:`radford_config` — the paper's networks (transposed-convolution generator, widths 64, batch 64, no
   EMA, no R1), 20 epochs; about 3.6× the compute per epoch of the default.
 * :func:`smoke_config` — tiny images and a couple of steps, for tests and CI (seconds on a CPU).

@@ -11,6 +11,9 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # asks for the full notebooks explicitly.
 os.environ.setdefault("DCGANLIB_SMOKE", "1")
 import dcganlib  # noqa: E402,F401
+from helpers import skip_graph_rewrites  # noqa: E402
+
+skip_graph_rewrites()
 
 
 # ---- data fixtures (owned by the data work) -------------------------------------------------------
@@ -78,12 +81,12 @@ SLOW_FIXTURES = {"finished_run", "smoke_run", "spoiled_run", "evaluated", "quick
                  "scenario", "small_disk", "demo_data_dir"}
 #: Modules whose tests train, kill or start TensorFlow processes themselves.
 SLOW_MODULES = {"test_training", "test_faults", "test_terminal", "test_multi_worker", "test_evaluation_power"}
-#: The xdist groups that take longest, longest first (wall seconds per group from ``--durations`` on a 2-core
-#: machine: about 85, 55, 50, 45, 45, 35, 35, 35, 20, 15). They are handed out first, so that no long group
+#: The xdist groups that take longest, longest first (wall seconds per group from ``--durations=0`` on a 2-core
+#: machine: about 130, 80, 75, 65, 60, 55, 40, 35, 25, 20, 20). They are handed out first, so that no long group
 #: starts last and leaves the other worker idle at the end (longest-processing-time-first scheduling; the
 #: ``--no-loadscope-reorder`` in pyproject.toml keeps this order). Other groups follow in collection order.
-LONGEST_FIRST = ("test_faults", "notebooks", "test_evaluation_power", "test_cli", "test_training",
-                 "test_damaged_records", "test_multi_worker", "test_evaluate", "test_terminal", "test_tracking")
+LONGEST_FIRST = ("test_faults", "test_evaluation_power", "test_training", "test_multi_worker", "test_evaluate",
+                 "notebooks", "test_cli", "test_damaged_records", "test_models", "test_terminal", "test_tracking")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks

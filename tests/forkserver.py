@@ -31,6 +31,7 @@ SERVER = r"""
 import importlib, json, os, sys, tempfile
 import dcganlib  # first, as `python -m dcganlib` does: its quiet TensorFlow import
 sys.path.insert(0, sys.argv[1])
+import helpers; helpers.skip_graph_rewrites()  # as in the test process (tests/conftest.py)
 # the answers get a copy of stdout of their own; anything else printed to stdout goes to stderr
 channel = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)

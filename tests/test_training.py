@@ -257,7 +257,8 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras
 sys.path.insert(0, sys.argv[1])
 from test_training import fixed_noise_gan
-from helpers import tiny_config, write_slices
+from helpers import skip_graph_rewrites, tiny_config, write_slices
+skip_graph_rewrites()
 from pathlib import Path
 from dcganlib import gan as gan_module, hardware, runs, training
 from dcganlib.config import default_config, smoke_config
