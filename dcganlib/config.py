@@ -284,8 +284,8 @@ def radford_config(**changes: Any) -> Config:
 
 
 #: ``--preset long``: the default recipe for 4× the default budget. With R1's warm-up it scored better at 4×
-#: than a stronger R1 (γ 0.1) and every other recipe measured without the warm-up
-#: (docs/recipes.md, "R1 with a warm-up").
+#: than every recipe measured without the warm-up, and than γ 0.1 after the warm-up, learning-rate decay or a D
+#: as wide as G on top of it (docs/recipes.md, "R1 with a warm-up").
 LONG_EPOCHS = 156
 
 
