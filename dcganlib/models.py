@@ -233,9 +233,10 @@ def build_generator(config: Config) -> keras.Model:
     'same')``; ``"resize"`` uses ``UpSampling2D(2, config.generator_upsample)`` (nearest, as Odena et al.
     recommend, or bilinear) then ``Conv2D(3, 'same')``, or with ``generator_upsample == "subpixel"`` a
     ``Conv2D(3, 'same')`` to four times the width rearranged into 2×2 pixels (:func:`_subpixel`). Hidden
-    blocks are conv → batch norm → activation; the last one maps to ``config.channels`` with a bias and ``tanh`` (float32 under any mixed-precision
-    policy). ``config.g_head_filters`` > 0 makes the last upsampling a hidden block of that width at full
-    resolution, followed by a ``Conv2D(3, 'same')`` to ``config.channels``. ``config.g_excitation`` gates
+    blocks are conv → batch norm → activation; the last one maps to ``config.channels`` with a bias and
+    ``tanh`` (float32 under any mixed-precision policy). ``config.g_head_filters`` > 0 makes the last
+    upsampling a hidden block of that width at full resolution, followed by a ``Conv2D(3, 'same')`` to
+    ``config.channels``. ``config.g_excitation`` gates
     every hidden block of side ≥ 16 (the head block included) by the block of a quarter of its side
     (:func:`_excitation`; at 64 px: 4 → 16 and 8 → 32, and 16 → 64 with a head).
     """

@@ -11,13 +11,19 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # asks for the full notebooks explicitly.
 os.environ.setdefault("DCGANLIB_SMOKE", "1")
 import dcganlib  # noqa: E402,F401
-from helpers import skip_graph_rewrites  # noqa: E402
-
-skip_graph_rewrites()
 
 
 # ---- data fixtures (owned by the data work) -------------------------------------------------------
 import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _graphs_without_rewrites():
+    """helpers.skip_graph_rewrites in each process that runs tests (not at import: pytest-xdist's controller
+    runs none and need not import TensorFlow)."""
+    from helpers import skip_graph_rewrites
+
+    skip_graph_rewrites()
 
 
 @pytest.fixture(scope="session", autouse=True)

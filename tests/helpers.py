@@ -16,7 +16,7 @@ def skip_graph_rewrites() -> None:
     """Run TensorFlow's graphs as traced, without Grappler's rewrites (``disable_meta_optimizer``): the tests'
     tiny runs take a few steps each, and rewriting each new train step's graph cost more than the rewrites
     save. The rewrites are meant to keep the numbers (up to float rounding); every process whose numbers a test
-    compares calls this (the test process, tests/forkserver.py's server). Users' runs keep them."""
+    compares calls this (the processes that run tests, tests/forkserver.py's server). Users' runs keep them."""
     import tensorflow as tf
 
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
