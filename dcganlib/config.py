@@ -46,7 +46,7 @@ AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies, see 
 #: A resume cannot change them, not even with --force (the checkpoints would not fit the new networks).
 ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "generator", "generator_start", "generator_upsample",
                      "generator_activation", "g_filters", "g_widths", "g_head_filters", "g_excitation", "d_filters",
-                     "d_norm")
+                     "d_stem_filters", "d_norm")
 #: Keys whose value only matters for the architecture when it turns the feature on or off: d_dropout > 0
 #: adds Dropout layers to D, ema > 0 adds the moving averages to G's optimizer (and its checkpoint),
 #: ada_target > 0 adds the augmentation probability to the checkpoint, d_reconstruct > 0 adds D's decoder,
@@ -58,7 +58,7 @@ SWITCH_KEYS = ("d_dropout", "ema", "ada_target", "d_reconstruct", "d_minibatch_s
 #: and does not count as missing (such a run resumes after an upgrade). Every other key a saved file lacks is
 #: unknown.
 ADDED_SWITCHES = {"g_head_filters": 0, "g_widths": "", "g_excitation": False, "d_reconstruct": 0.0,
-                  "d_minibatch_std": 0, "ada_target": 0.0, "penalty_rampup": 0}
+                  "d_minibatch_std": 0, "ada_target": 0.0, "penalty_rampup": 0, "d_stem_filters": 0}
 #: How :meth:`Config.diff` shows a key that a saved config.json lacks.
 MISSING = "(missing)"
 
@@ -101,6 +101,9 @@ class Config:
     g_excitation: bool = False
     # a D narrower than G: measured better precision and spectrum for less compute (README, "Ablation")
     d_filters: int = 16  # width of D's first block; doubles with depth (paper: 64)
+    # width of a stride-1 3x3 conv at full resolution before D's first strided block, so that D sees pixel-level
+    # texture unaliased; 0 = none. Measured: a faster start that stops improving after 1x (docs/recipes.md)
+    d_stem_filters: int = 0
     d_dropout: float = 0.0  # dropout after each D block (0 = Radford et al.)
     # FastGAN's self-supervised D (Liu et al. 2021): a decoder redraws each real image at half resolution from
     # D's second-deepest features; this weight times the L1 error joins D's loss; 0 = off
@@ -419,7 +422,7 @@ def _validate(c: Config) -> None:
     for name in ("image_size", "channels", "demo_count", "latent_dim", "g_filters", "g_head_filters", "d_filters",
                  "batch_size", "epochs", "seed", "nifti_axis", "grid_size", "checkpoint_every",
                  "keep_checkpoints", "gif_frame_ms", "penalty_every", "penalty_rampup", "eval_every",
-                 "d_minibatch_std"):
+                 "d_minibatch_std", "d_stem_filters"):
         _check_type(name, getattr(c, name), (int,))
     for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "ema", "ema_rampup", "r1_gamma",
                  "ada_target", "lr_decay", "d_reconstruct",
@@ -467,6 +470,7 @@ def _validate(c: Config) -> None:
     _check_range("r1_gamma", c.r1_gamma, 0.0, 1e4)
     _check_range("d_reconstruct", c.d_reconstruct, 0.0, 1e4)
     _check_range("d_minibatch_std", c.d_minibatch_std, 0, 1024)
+    _check_range("d_stem_filters", c.d_stem_filters, 0, 1024)
     _check_range("r2_gamma", c.r2_gamma, 0.0, 1e4)
     _check_range("penalty_every", c.penalty_every, 1, 1000)
     _check_range("penalty_rampup", c.penalty_rampup, 0, 10**9)

@@ -87,6 +87,7 @@ _BN_EPSILON = 1e-5
 _G_SEED_OFFSET = 1_000
 _D_SEED_OFFSET = 2_000
 _DECODER_SEED_OFFSET = 3_000
+_D_STEM_SEED_OFFSET = 4_000
 
 
 # ------------------------------------------------------------------------------------------------
@@ -348,11 +349,13 @@ class MinibatchStddev(layers.Layer):
 def build_discriminator(config: Config) -> keras.Model:
     """The DCGAN discriminator: ``(B, S, S, channels)`` in ``[-1, 1]`` → logits ``(B, 1)`` float32.
 
-    ``doublings`` blocks of ``Conv2D(kernel 4, stride 2, 'same')`` → normalisation (``config.d_norm``)
-    → LeakyReLU(0.2) → optional ``Dropout(config.d_dropout)``; no pooling and no hidden dense layers. The
-    ``base × base`` feature map is flattened into one ``Dense(1)`` logit (equivalent to Radford's final
-    ``base × base`` 'valid' convolution), computed in float32. No sigmoid: apply ``keras.ops.sigmoid``
-    for a probability. ``config.d_minibatch_std`` > 0 appends a :class:`MinibatchStddev` map over groups of
+    ``config.d_stem_filters`` > 0 starts with a stem: ``Conv2D(d_stem_filters, kernel 3, stride 1, 'same')`` at
+    full resolution (bias, no batch norm) → LeakyReLU(0.2), so that D sees pixel-level texture before the first
+    stride-2 convolution can alias it. Then ``doublings`` blocks of ``Conv2D(kernel 4, stride 2, 'same')`` →
+    normalisation (``config.d_norm``) → LeakyReLU(0.2) → optional ``Dropout(config.d_dropout)``; no pooling
+    and no hidden dense layers. The ``base × base`` feature map is flattened into one ``Dense(1)`` logit
+    (equivalent to Radford's final ``base × base`` 'valid' convolution), computed in float32. No sigmoid:
+    apply ``keras.ops.sigmoid`` for a probability. ``config.d_minibatch_std`` > 0 appends a :class:`MinibatchStddev` map over groups of
     that many images to the ``base × base`` features before the logit.
 
     ``d_norm``: ``"batch"`` — batch norm on every block but the first (Radford et al.); ``"spectral"`` —
@@ -375,6 +378,11 @@ def build_discriminator(config: Config) -> keras.Model:
 
     image = keras.Input(shape=(size, size, config.channels), name="image")
     x = image
+    if config.d_stem_filters:  # its own seeds, so that D's other initial weights do not move
+        x = normalised(layers.Conv2D(config.d_stem_filters, kernel_size=3, strides=1, padding="same",
+                                     kernel_initializer=_kernel_init(_seeds(config.seed + _D_STEM_SEED_OFFSET)),
+                                     name="stem_conv"))(x)
+        x = layers.LeakyReLU(negative_slope=0.2, name="stem_leaky_relu")(x)
     for i, filters in enumerate(discriminator_widths(config), start=1):
         normed = batch_norm and i > 1
         x = normalised(layers.Conv2D(filters, kernel_size=4, strides=2, padding="same", use_bias=not normed,

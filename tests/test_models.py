@@ -350,7 +350,7 @@ OTHER_VALUES = {
     "precision": "mixed_bfloat16", "jit_compile": True, "strategy": "default", "grid_size": 4,
     "checkpoint_every": 2, "keep_checkpoints": 1, "gif_frame_ms": 100, "track_ssim": False, "verbose": 1,
     "tensorboard": False, "tensorboard_every_steps": 5, "eval_every": 3, "lr_decay": 0.5,
-    "g_widths": "12,6,3", "g_excitation": True, "d_reconstruct": 1.0, "d_minibatch_std": 4,
+    "g_widths": "12,6,3", "g_excitation": True, "d_reconstruct": 1.0, "d_minibatch_std": 4, "d_stem_filters": 4,
     "penalty_rampup": 100,
     "ada_target": 0.0,  # needs augment: checked on its own in test_ada_adds_its_probability_to_the_checkpoint
 }
@@ -484,3 +484,24 @@ def test_minibatch_stddev_appends_each_groups_mean_spread():
     np.testing.assert_allclose(same[..., 2], 1e-4, rtol=1e-3)  # no spread: sqrt(1e-8)
     plain, with_std = (build_discriminator(tiny(image_size=32, d_minibatch_std=k)) for k in (0, 4))
     assert with_std.count_params() - plain.count_params() == 4 * 4  # one more 4×4 map into the logit
+
+
+def test_d_stem_sees_full_resolution_before_the_first_stride_and_leaves_the_rest_of_d_as_it_was():
+    plain, stem = (build_discriminator(tiny(image_size=32, d_filters=8, d_stem_filters=k)) for k in (0, 4))
+    conv = stem.get_layer("stem_conv")
+    assert conv.strides == (1, 1) and conv.kernel_size == (3, 3) and tuple(conv.output.shape[1:]) == (32, 32, 4)
+    assert stem.layers[1] is conv and stem.get_layer("block1_conv").input.shape[-1] == 4
+    # the stem's 3×3×1×4 kernel and bias, and block 1 reads 4 channels instead of 1 (4×4×3×8 more weights)
+    assert stem.count_params() - plain.count_params() == (9 * 4 + 4) + 4 * 4 * 3 * 8
+    for name in ("block2_conv", "block3_conv", "logit"):  # D's other initial weights do not move
+        for a, b in zip(plain.get_layer(name).get_weights(), stem.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    # one pixel-level change moves the stem's output at that pixel and its 3×3 neighbourhood only
+    x = np.zeros((1, 32, 32, 1), "float32")
+    y = x.copy()
+    y[0, 10, 11, 0] = 1.0
+    features = keras.Model(stem.inputs, conv.output)
+    moved = np.any(features(y).numpy() != features(x).numpy(), axis=(0, 3))
+    assert moved[9:12, 10:13].all() and moved.sum() == 9
+    with pytest.raises(ConfigError, match="d_stem_filters"):
+        tiny(d_stem_filters=-1)
