@@ -500,7 +500,7 @@ def test_d_stem_sees_full_resolution_before_the_first_stride_and_leaves_the_rest
     x = np.zeros((1, 32, 32, 1), "float32")
     y = x.copy()
     y[0, 10, 11, 0] = 1.0
-    features = keras.Model(stem.inputs, conv.output)
+    features = keras.Model(stem.input, conv.output)
     moved = np.any(features(y).numpy() != features(x).numpy(), axis=(0, 3))
     assert moved[9:12, 10:13].all() and moved.sum() == 9
     with pytest.raises(ConfigError, match="d_stem_filters"):
