@@ -350,13 +350,14 @@ def build_discriminator(config: Config) -> keras.Model:
     """The DCGAN discriminator: ``(B, S, S, channels)`` in ``[-1, 1]`` → logits ``(B, 1)`` float32.
 
     ``config.d_stem_filters`` > 0 starts with a stem: ``Conv2D(d_stem_filters, kernel 3, stride 1, 'same')`` at
-    full resolution (bias, no batch norm) → LeakyReLU(0.2), so that D sees pixel-level texture before the first
-    stride-2 convolution can alias it. Then ``doublings`` blocks of ``Conv2D(kernel 4, stride 2, 'same')`` →
-    normalisation (``config.d_norm``) → LeakyReLU(0.2) → optional ``Dropout(config.d_dropout)``; no pooling
-    and no hidden dense layers. The ``base × base`` feature map is flattened into one ``Dense(1)`` logit
-    (equivalent to Radford's final ``base × base`` 'valid' convolution), computed in float32. No sigmoid:
-    apply ``keras.ops.sigmoid`` for a probability. ``config.d_minibatch_std`` > 0 appends a :class:`MinibatchStddev` map over groups of
-    that many images to the ``base × base`` features before the logit.
+    full resolution (bias, no batch norm; spectrally normalised when ``d_norm`` is) → LeakyReLU(0.2), so that D
+    sees pixel-level texture before the first stride-2 convolution can alias it. Then ``doublings`` blocks of
+    ``Conv2D(kernel 4, stride 2, 'same')`` → normalisation (``config.d_norm``) → LeakyReLU(0.2) → optional
+    ``Dropout(config.d_dropout)``; no pooling and no hidden dense layers. The ``base × base`` feature map is
+    flattened into one ``Dense(1)`` logit (equivalent to Radford's final ``base × base`` 'valid' convolution),
+    computed in float32. No sigmoid: apply ``keras.ops.sigmoid`` for a probability. ``config.d_minibatch_std``
+    > 0 appends a :class:`MinibatchStddev` map over groups of that many images to the ``base × base`` features
+    before the logit.
 
     ``d_norm``: ``"batch"`` — batch norm on every block but the first (Radford et al.); ``"spectral"`` —
     every convolution and the logit layer wrapped in ``keras.layers.SpectralNormalization`` (one power
