@@ -237,9 +237,9 @@ def build_generator(config: Config) -> keras.Model:
     blocks are conv → batch norm → activation; the last one maps to ``config.channels`` with a bias and
     ``tanh`` (float32 under any mixed-precision policy). ``config.g_head_filters`` > 0 makes the last
     upsampling a hidden block of that width at full resolution, followed by a ``Conv2D(3, 'same')`` to
-    ``config.channels``. ``config.g_excitation`` gates
-    every hidden block of side ≥ 16 (the head block included) by the block of a quarter of its side
-    (:func:`_excitation`; at 64 px: 4 → 16 and 8 → 32, and 16 → 64 with a head).
+    ``config.channels``. ``config.g_excitation`` gates every hidden block of side ≥ 16 (the head block
+    included) by the block of a quarter of its side (:func:`_excitation`; at 64 px: 4 → 16 and 8 → 32, and
+    16 → 64 with a head).
     """
     base, doublings = size_plan(config.image_size)
     widths = generator_widths(config)

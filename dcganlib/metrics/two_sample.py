@@ -144,15 +144,16 @@ def _epoch_batches(x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int, r
     """``epochs`` passes over ``(x, y)``, each in a fresh order drawn from ``rng``, cut into batches of
     ``batch_size`` (each pass ends with its own smaller batch): one ``tf.data`` stream, so that one
     ``fit()`` call trains every epoch. A ``fit()`` per epoch would train on the same batches but pay
-    Keras's set-up and tear-down of a call each time: about half of a call at test sizes."""
+    Keras's set-up and tear-down of a call each time: about half of a call at test sizes. The stream holds
+    the orders and gathers each batch when it is drawn, so the images are in memory once, not once a pass."""
     import tensorflow as tf
 
-    orders = [rng.permutation(len(x)) for _ in range(epochs)]
-    passes = [tf.data.Dataset.from_tensor_slices((x[order], y[order])).batch(batch_size) for order in orders]
+    images, labels = tf.constant(x), tf.constant(y)
+    passes = [tf.data.Dataset.from_tensor_slices(rng.permutation(len(x))).batch(batch_size) for _ in range(epochs)]
     stream = passes[0]
     for more in passes[1:]:
         stream = stream.concatenate(more)
-    return stream
+    return stream.map(lambda rows: (tf.gather(images, rows), tf.gather(labels, rows)))
 
 
 def _scores(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
