@@ -325,6 +325,15 @@ def test_random_features_are_fixed_for_a_seed_and_see_texture():
     assert not np.allclose(out, features.RandomFeatures(1, seed=1)(images))
     standardised = features.standardise(out, out)
     np.testing.assert_allclose(standardised.mean(axis=0), 0, atol=1e-9)
+    # One shared network per (channels, seed), traced once for every batch and image size; an image's
+    # features do not depend on the batch it came in.
+    shared = features.network(1, 7)
+    assert features.network(1, 7) is shared and features.network(1, 8) is not shared
+    whole = shared(np.concatenate([images, images[:1]]), batch=4)
+    np.testing.assert_allclose(whole, np.concatenate([shared(images[:3]), shared(images[3:]), shared(images[:1])]),
+                               rtol=1e-5, atol=1e-6)
+    shared(smooth_images(5, size=64))
+    assert shared._compiled().experimental_get_tracing_count() == 1
     # a 1-px blur of one half moves it far further from the other half than the halves differ
     many = smooth_images(80, size=32, seed=3)
     blurred = gaussian_filter(many[40:], sigma=(0, 1, 1, 0))

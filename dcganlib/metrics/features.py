@@ -21,6 +21,7 @@ called FID.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,10 @@ DEFINITION = (
 
 
 class RandomFeatures:
-    """The fixed random CNN of the module docstring; ``seed`` picks its weights (default 0)."""
+    """The fixed random CNN of the module docstring; ``seed`` picks its weights (default 0).
+
+    Build it with :func:`network`, which keeps one per ``(channels, seed)`` in the process: the weights are a
+    function of the seed alone, and its graph is traced once, for any batch and image size."""
 
     def __init__(self, channels: int, seed: int = 0) -> None:
         rng = seeds.rng(seed, "features")
@@ -66,7 +70,9 @@ class RandomFeatures:
 
             kernels = [tf.constant(k) for k in self.kernels]
 
-            @tf.function(reduce_retracing=True)
+            # One signature for every batch and image size: one trace per network, where shape-specialised
+            # traces cost a new one for each set size and each last partial batch.
+            @tf.function(input_signature=[tf.TensorSpec((None, None, None, self.channels), tf.float32)])
             def embed(x):
                 x = tf.image.resize(x, (FEATURE_SIZE, FEATURE_SIZE), method="area", antialias=True)
                 parts = []
@@ -89,6 +95,13 @@ class RandomFeatures:
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, self.dimension))
 
 
+@functools.lru_cache(maxsize=None)
+def network(channels: int, seed: int = 0) -> RandomFeatures:
+    """The process's one :class:`RandomFeatures` for ``(channels, seed)``: a fixed network, so every
+    measurement shares it and its traced graph."""
+    return RandomFeatures(channels, seed)
+
+
 def standardise(features: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``(features − mean) / std`` with the per-dimension mean and standard deviation of ``reference``
     (dimensions constant in the reference are left centred, not scaled)."""
@@ -97,4 +110,4 @@ def standardise(features: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (features - mean) / np.where(std > 1e-12, std, 1.0)
 
 
-__all__ = ["FEATURE_SPACE", "DEFINITION", "RandomFeatures", "standardise"]
+__all__ = ["FEATURE_SPACE", "DEFINITION", "RandomFeatures", "network", "standardise"]

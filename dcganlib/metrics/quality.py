@@ -44,7 +44,7 @@ class RealSide:
     def __init__(self, real: Any, seed: int = FEATURE_SEED) -> None:
         real = np.asarray(real)
         self.count = len(real)
-        self.network = feature_space.RandomFeatures(real.shape[-1], seed=seed)
+        self.network = feature_space.network(real.shape[-1], seed)
         self.raw_features = self.network(real)
         self.features = feature_space.standardise(self.raw_features, self.raw_features)
         self.statistics = feature_statistics(self.features)
