@@ -17,8 +17,9 @@ same sample sizes, for real images of unseen subjects in their place ("real_refe
 3. **artefacts** (:mod:`.metrics.artefacts`): high-frequency power-spectrum deviation and the
    Wasserstein-1 distance of tissue intensities;
 4. **SSIM family**: best-match SSIM, paired SSIM, diversity (mean pairwise SSIM; MS-SSIM from 161 px);
-5. **memorisation**: the share of images closer to a training image than the 1st percentile of real
-   images of unseen subjects;
+5. **memorisation** (:mod:`.metrics.memorisation`): the share of images closer to a training image, in
+   units of the training set's local spacing, than the 1st percentile of real images of unseen subjects
+   (and the same without the local units);
 6. **FID / KID** on InceptionV3 — only with weights already on disk, otherwise reported as not computed.
 
 Generated images are quantised to uint8 first (as every saved PNG is), so no figure can tell them from
@@ -457,8 +458,10 @@ def summary_text(result: Mapping[str, Any]) -> str:
          fmt(result["best_match_ssim"]["real_reference"]["mean"])),
         ("diversity: mean pairwise SSIM", fmt(result["diversity"]["generated"]),
          fmt(result["diversity"]["real_reference"])),
-        ("memorisation: closer than real 1st pct", *(f"{result['memorisation'][k]['fraction_closer_than_real_l2']:.1%}"
-                                                    for k in ("generated", "real_reference"))),
+        ("memorisation: closer than real 1st pct, local", *(
+            f"{result['memorisation'][k]['fraction_closer_than_real_local']:.1%}" for k in ("generated", "real_reference"))),
+        ("memorisation: closer than real 1st pct, L2", *(
+            f"{result['memorisation'][k]['fraction_closer_than_real_l2']:.1%}" for k in ("generated", "real_reference"))),
         ("paired SSIM", fmt(result["paired_ssim"]["generated"]), fmt(result["paired_ssim"]["real_reference"])),
     ]
     fid = result["fid_kid"]

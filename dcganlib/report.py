@@ -207,10 +207,11 @@ def evaluation_verdict(results: Mapping[str, Any]) -> str:
              results["tissue_intensity"]["real_reference"], 4)):
         lines.append(_figure_line(label, figure, generated, real, digits))
     memo = results["memorisation"]
-    copied, real_copied = (memo[k]["fraction_closer_than_real_l2"] for k in ("generated", "real_reference"))
-    lines.append(f"- memorisation: {copied:.1%} of generated images are closer to a training image than real "
-                 f"images of unseen subjects get (real reference {real_copied:.1%}): "
-                 + ("no sign of copying." if copied <= max(2 * real_copied, 0.02) else "some images may be copies."))
+    copied, real_copied = (memo[k]["fraction_closer_than_real_local"] for k in ("generated", "real_reference"))
+    lines.append(f"- memorisation: {copied:.1%} of generated images are closer to a training image, for where they "
+                 f"lie, than real images of unseen subjects get (real reference {real_copied:.1%}): "
+                 + ("no sign of copying." if copied <= max(2 * real_copied, 0.02) else "some images may be copies "
+                    "(closest_pairs.png shows the nearest)."))
     return "\n".join(lines)
 
 

@@ -55,6 +55,7 @@ def test_metrics_json_holds_every_figure_beside_its_real_reference(evaluated):
         best = on_disk["best_match_ssim"][name]
         assert -1 <= best["mean"] <= best["max"] <= 1 and best["count"] == 12
         assert 0 <= on_disk["memorisation"][name]["fraction_closer_than_real_l2"] <= 1
+        assert 0 <= on_disk["memorisation"][name]["fraction_closer_than_real_local"] <= 1
     assert on_disk["two_sample_test"]["generated"]["test_counts"] == {"real": 24, "candidate": 24}
     best = on_disk["best_match_ssim"]
     assert best["ratio_mean"] == pytest.approx(best["generated"]["mean"] / best["real_reference"]["mean"])

@@ -18,6 +18,7 @@ from dcganlib.config import smoke_config
 from dcganlib.data import load_dataset
 from dcganlib.data.demo import build_demo_dataset
 from dcganlib.evaluate import ReferenceSide, measure
+from dcganlib.metrics import memorisation_check
 from dcganlib.pixels import to_float, to_uint8
 from dcganlib.references import resample_roles
 
@@ -85,6 +86,16 @@ def test_a_perfect_generator_scores_near_the_real_reference_on_every_figure(popu
     assert abs(got["best_match_ssim"]["mean"] - reference["best_match_ssim"]["mean"]) <= 0.03
     assert abs(got["diversity"] / reference["diversity"] - 1) <= 0.05
     assert got["memorisation"]["fraction_closer_than_real_l2"] <= 0.05
+    assert got["memorisation"]["fraction_closer_than_real_local"] <= 0.05
+
+
+def test_a_generator_that_copies_a_tenth_of_its_images_is_flagged(population):
+    roles, side, count, reference, (_, test) = population
+    candidate = test[:count].copy()
+    copied = np.random.default_rng(0).choice(len(roles.train), count // 10, replace=False)
+    candidate[::10][:len(copied)] = roles.train[copied]
+    check = memorisation_check(candidate, side.train, side.reference, baseline_nearest=side.nearest)
+    assert check["fraction_closer_than_real_local"] >= 0.09 >= reference["memorisation"]["fraction_closer_than_real_local"]
 
 
 def blur(images, held_out=False):

@@ -6,7 +6,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
 from dcganlib import callbacks, metrics, seeds
-from dcganlib.metrics import artefacts, features, prdc
+from dcganlib.metrics import artefacts, features, memorisation, prdc
 from dcganlib.errors import DataError
 
 
@@ -275,6 +275,46 @@ def test_memorisation_flags_an_exact_copy_of_a_training_image():
     gen = result["candidate_nearest"]
     assert gen["l2"][5] == 0.0 and gen["l2_index"][5] == 7 and gen["ssim_index"][5] == 7
     assert gen["ssim"][5] == pytest.approx(1.0, abs=1e-6)
+    # the local figure flags it too: ratio 0, below every real image's
+    assert gen["neighbour_ratio"][5] == 0 and result["ratio_threshold"] > 0
+    assert result["fraction_closer_than_real_local"] >= 1 / 6
+
+
+def test_neighbour_distance_is_the_rms_difference_to_the_nearest_other_training_image():
+    train = np.stack([np.full((12, 12, 1), v, np.float32) for v in (0.0, 0.1, 0.5, 0.5)])
+    np.testing.assert_allclose(memorisation.neighbour_distances(train, [0, 1, 2, 3, 1]), [0.1, 0.1, 0, 0, 0.1],
+                               atol=1e-7)
+    assert memorisation.neighbour_distances(train[:1], [0]).tolist() == [np.inf]  # no other image
+    queries = np.stack([np.full((12, 12, 1), v, np.float32) for v in (0.04, 0.35, 0.0)])
+    ratios = memorisation.neighbour_ratios(memorisation.nearest_neighbours(queries, train), train)
+    # 0.04 / 0.1; near a training image that has a duplicate (spacing 0): never closer; an exact copy: 0
+    np.testing.assert_allclose(ratios, [0.4, np.inf, 0.0], atol=1e-6)
+
+
+def discs(count, rng, radii=(2, 12), size=32):
+    """Textured discs of random radius on black, near the centre: a set whose small members are close to
+    every other small member, as small cerebellar slices are."""
+    yy, xx = np.mgrid[:size, :size]
+    out = np.full((count, size, size, 1), -1.0, np.float32)
+    for image in out:
+        radius, (cy, cx) = rng.uniform(*radii), size / 2 + rng.uniform(-3, 3, 2)
+        inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2
+        image[..., 0][inside] = rng.uniform(-0.2, 0.8) + 0.15 * rng.standard_normal(inside.sum())
+    return np.clip(out, -1, 1)
+
+
+def test_the_local_figure_flags_copies_but_not_new_small_images_where_one_l2_threshold_does():
+    rng = np.random.default_rng(2)
+    train, heldout, unseen = discs(300, rng), discs(100, rng), discs(100, rng)
+    small = discs(100, rng, radii=(2, 5))  # new images, all from the crowded small end
+    copies = np.concatenate([train[:20], unseen[20:]])  # a fifth copied, ...
+    near = np.clip(copies + rng.normal(0, 0.05, copies.shape), -1, 1).astype(np.float32)  # ... or with noise
+    check = {name: metrics.memorisation_check(images, train, heldout)
+             for name, images in (("real", unseen), ("small", small), ("copies", copies), ("near", near))}
+    local = {name: result["fraction_closer_than_real_local"] for name, result in check.items()}
+    assert local["real"] <= 0.04 and local["small"] <= 0.04  # ~1 % for new images, wherever they lie
+    assert local["copies"] >= 0.2 and local["near"] >= 0.2  # every copy
+    assert check["small"]["fraction_closer_than_real_l2"] >= 0.2  # the global L2 threshold calls a fifth copies
 
 
 def test_nearest_l2_is_rms_difference():

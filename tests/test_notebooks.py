@@ -138,13 +138,13 @@ def test_ratio_words_follow_the_targets():
                                                                "not yet realistic"]
 
 
-def _metrics(auc: float, recall: float, spectrum: float) -> dict:
+def _metrics(auc: float, recall: float, spectrum: float, copied: float = 0.01) -> dict:
     pair = lambda g, r: {"generated": g, "real_reference": r}  # noqa: E731
     return {"two_sample_test": pair({"auc": auc}, {"auc": 0.52}),
             "feature_metrics": pair({"precision": 0.7, "recall": recall, "frechet_distance": 33.0},
                                     {"precision": 0.72, "recall": 0.95, "frechet_distance": 30.0}),
             "spectrum": pair(spectrum, 0.01), "tissue_intensity": pair(0.02, 0.007),
-            "memorisation": pair({"fraction_closer_than_real_l2": 0.01}, {"fraction_closer_than_real_l2": 0.016})}
+            "memorisation": pair({"fraction_closer_than_real_local": copied}, {"fraction_closer_than_real_local": 0.016})}
 
 
 def test_evaluation_verdict_states_each_figure_beside_its_reference_and_does_not_flatter():
@@ -153,7 +153,9 @@ def test_evaluation_verdict_states_each_figure_beside_its_reference_and_does_not
     assert "recall (diversity: kinds of real slices covered): 0.50 (real reference 0.95): 1.90×" in text
     assert "far from real" in text.split("texture")[1].splitlines()[0]  # 10× the real spectrum deviation
     assert "tissue intensity W1: 0.0200 (real reference 0.0070): 2.86×" in text and "short of real" in text
-    assert "no sign of copying" in text
+    assert "no sign of copying" in text and "1.0% of generated images" in text and "(real reference 1.6%)" in text
+    assert "some images may be copies" in report.evaluation_verdict(_metrics(auc=1.0, recall=0.5, spectrum=0.1,
+                                                                              copied=0.05))
     good = report.evaluation_verdict(_metrics(auc=0.55, recall=0.9, spectrum=0.012))
     assert "hard to tell from real" in good and "recall" in good and "far from real" not in good
 

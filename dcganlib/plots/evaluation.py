@@ -154,20 +154,23 @@ def plot_feature_metrics(feature_metrics: Mapping[str, Any], *, ax: Any = None) 
 
 
 def plot_closest_pairs(generated: Any, train: Any, memorisation: Mapping[str, Any], count: int = 8) -> Figure:
-    """The ``count`` generated images nearest (L2) to a training image (top row) above that training
-    image (bottom row), each titled with its L2 and SSIM — copies would look identical.
-    ``memorisation`` is a :func:`dcganlib.metrics.memorisation.memorisation_check` result for ``generated``."""
+    """The ``count`` generated images nearest to a training image *for where they lie* (lowest
+    ``neighbour_ratio``: nearest L2 over that training image's L2 to its own nearest training neighbour; top
+    row) above that training image (bottom row), each titled with its L2, ratio and SSIM — copies would look
+    identical. ``memorisation`` is a :func:`dcganlib.metrics.memorisation.memorisation_check` result for
+    ``generated``."""
     from ..metrics.ssim import ssim
 
     generated = as_float_images(generated, "generated")
     train = as_float_images(train, "train")
     nearest = memorisation["candidate_nearest"]
-    order = np.argsort(nearest["l2"])[:count]
-    fig, axes = plt.subplots(2, len(order), figsize=(1.6 * len(order), 3.7), squeeze=False)
+    order = np.argsort(nearest["neighbour_ratio"], kind="stable")[:count]
+    fig, axes = plt.subplots(2, len(order), figsize=(1.6 * len(order), 3.8), squeeze=False)
     for column, index in enumerate(order):
         partner = int(nearest["l2_index"][index])
         score = ssim(generated[index:index + 1], train[partner:partner + 1])[0]
-        pair = ((generated[index], f"gen {index}\nL2 {nearest['l2'][index]:.3f}"),
+        pair = ((generated[index], f"gen {index}\nL2 {nearest['l2'][index]:.3f}, "
+                                   f"ratio {nearest['neighbour_ratio'][index]:.2f}"),
                 (train[partner], f"train {partner}\nSSIM {score:.3f}"))
         for row, (image, title) in enumerate(pair):
             ax = axes[row, column]
@@ -177,12 +180,12 @@ def plot_closest_pairs(generated: Any, train: Any, memorisation: Mapping[str, An
                 ax.imshow((image + 1) / 2, interpolation="nearest")
             ax.set_title(title, fontsize=7)
             ax.set_axis_off()
-    threshold, percentile = memorisation["l2_threshold"], memorisation["percentile"]
-    share = memorisation["fraction_closer_than_real_l2"]
-    fig.suptitle(f"Generated images closest to a training image (top) and that image (bottom). Threshold: L2 "
-                 f"{threshold:.3f}, the distance only the closest {percentile:g} % of real images of unseen subjects "
-                 f"get to a training image;\n{share:.1%} of generated images are closer (real images: about "
-                 f"{percentile:g} % by construction; far more would mean copying)", fontsize=8)
+    threshold, percentile = memorisation["ratio_threshold"], memorisation["percentile"]
+    share = memorisation["fraction_closer_than_real_local"]
+    fig.suptitle("Generated images nearest to a training image for where they lie (top) and that image (bottom); ratio = "
+                 "L2 / that image's L2 to its own nearest training neighbour.\nThreshold: ratio "
+                 f"{threshold:.2f}, which only {percentile:g} % of real images of unseen subjects get below; "
+                 f"{share:.1%} of generated images are below it (far more would mean copying)", fontsize=8)
     fig.tight_layout()
     return fig
 
