@@ -458,9 +458,9 @@ def summary_text(result: Mapping[str, Any]) -> str:
          fmt(result["best_match_ssim"]["real_reference"]["mean"])),
         ("diversity: mean pairwise SSIM", fmt(result["diversity"]["generated"]),
          fmt(result["diversity"]["real_reference"])),
-        ("memorisation: closer than real 1st pct, local", *(
+        ("memorisation, local (vs real 1st pct)", *(
             f"{result['memorisation'][k]['fraction_closer_than_real_local']:.1%}" for k in ("generated", "real_reference"))),
-        ("memorisation: closer than real 1st pct, L2", *(
+        ("memorisation, L2 (vs real 1st pct)", *(
             f"{result['memorisation'][k]['fraction_closer_than_real_l2']:.1%}" for k in ("generated", "real_reference"))),
         ("paired SSIM", fmt(result["paired_ssim"]["generated"]), fmt(result["paired_ssim"]["real_reference"])),
     ]
