@@ -187,4 +187,5 @@ def budget_grids(curves: Sequence[Curve], budgets: Sequence[int]) -> list[list[t
     return rows
 
 
-__all__ = ["BUDGET_GRIDS_FIGURE", "BUDGET_TABLE_FILES", "budget_grids", "write_budget_table", "read_budget_table", "CURVE_FIGURES", "Curve", "recipe_of", "read_curve", "group_by_recipe", "budget_table", "markdown_table"]
+__all__ = ["BUDGET_GRIDS_FIGURE", "BUDGET_TABLE_FILES", "budget_grids", "write_budget_table", "read_budget_table",
+           "CURVE_FIGURES", "Curve", "recipe_of", "read_curve", "group_by_recipe", "budget_table", "markdown_table"]
