@@ -74,23 +74,24 @@ def nearest_neighbours(queries: Any, candidates: Any, *, ssim_candidates: int = 
 def neighbour_distances(train: Any, indices: Any, batch: int = 256) -> np.ndarray:
     """For each training image ``train[i]``, ``i`` in ``indices``, the L2 (RMS pixel difference in
     ``[-1, 1]`` units) to its nearest *other* training image: ``(len(indices),)`` float64, 0 when it has a
-    duplicate, ``inf`` when it is the only one. Costs ``len(indices) × len(train)`` distances, not all pairs."""
+    duplicate, ``inf`` when it is the only one. Costs ``u × len(train)`` distances for the ``u`` distinct
+    indices, not all pairs."""
     train = as_float_images(train, "train")
     flat = train.reshape(len(train), -1)
-    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+    wanted, position = np.unique(np.asarray(indices, dtype=np.int64).reshape(-1), return_inverse=True)
+    out = np.full(len(wanted), np.inf)
+    if len(flat) < 2:
+        return out[position]
     norms = (flat * flat).sum(1)
-    out = np.full(len(indices), np.inf)
-    for start in range(0, len(indices), batch):
-        if len(flat) < 2:
-            break
-        rows = indices[start:start + batch]
-        squared = norms[None, :] - 2.0 * (flat[rows] @ flat.T)
+    for start in range(0, len(wanted), batch):
+        rows = wanted[start:start + batch]
+        squared = norms[None, :] - 2.0 * (flat[rows] @ flat.T)  # ‖row‖² left out: the same along a row
         squared[np.arange(len(rows)), rows] = np.inf  # not itself
         other = np.argmin(squared, axis=1)
         # recomputed directly, like nearest_neighbours' distances, so a duplicate gives exactly 0
         out[start:start + batch] = np.sqrt(np.mean((flat[rows].astype(np.float64)
                                                     - flat[other].astype(np.float64)) ** 2, axis=1))
-    return out
+    return out[position]
 
 
 def neighbour_ratios(nearest: dict[str, np.ndarray], train: Any) -> np.ndarray:
