@@ -38,6 +38,25 @@ DEFINITION = (f"nearest training image by L2 (RMS pixel difference in [-1, 1] un
               f"{PERCENTILE:g} of the reference images' nearest distances")
 
 
+def _nearest_by_l2(q: np.ndarray, c: np.ndarray, k: int, batch: int) -> np.ndarray:
+    """Indices ``(len(q), k)`` of the ``k`` rows of ``c`` nearest to each row of ``q`` (flat float32 images),
+    nearest first."""
+    c_norms = (c * c).sum(1)
+    nearest = np.empty((len(q), k), np.int64)
+    for i in range(0, len(q), batch):  # ‖q − c‖² = ‖q‖² + ‖c‖² − 2 q·c, one float32 matmul per batch
+        squared = c_norms[None, :] - 2.0 * (q[i:i + batch] @ c.T)
+        part = np.argpartition(squared, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(squared, part, axis=1), axis=1)
+        nearest[i:i + batch] = np.take_along_axis(part, order, axis=1)
+    return nearest
+
+
+def _rms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise RMS difference in float64: recomputed directly rather than taken from the search, so an exact
+    copy reports exactly 0."""
+    return np.sqrt(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2, axis=1))
+
+
 def nearest_neighbours(queries: Any, candidates: Any, *, ssim_candidates: int = SSIM_CANDIDATES,
                        batch: int = 256) -> dict[str, np.ndarray]:
     """For each query image its nearest candidate image by L2 (smallest) and by SSIM (highest among the
@@ -53,16 +72,9 @@ def nearest_neighbours(queries: Any, candidates: Any, *, ssim_candidates: int = 
     k = min(ssim_candidates, len(candidates))
     q = queries.reshape(len(queries), -1)
     c = candidates.reshape(len(candidates), -1)
-    c_norms = (c * c).sum(1)
-    nearest = np.empty((len(q), k), np.int64)
-    for i in range(0, len(q), batch):  # ‖q − c‖² = ‖q‖² + ‖c‖² − 2 q·c, one float32 matmul per batch
-        squared = c_norms[None, :] - 2.0 * (q[i:i + batch] @ c.T)
-        part = np.argpartition(squared, k - 1, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(squared, part, axis=1), axis=1)
-        nearest[i:i + batch] = np.take_along_axis(part, order, axis=1)
+    nearest = _nearest_by_l2(q, c, k, batch)
     index = nearest[:, 0]
-    # the distance to the neighbour is recomputed directly, so an exact copy reports exactly 0
-    l2 = np.sqrt(np.mean((q.astype(np.float64) - c[index].astype(np.float64)) ** 2, axis=1))
+    l2 = _rms(q, c[index])
     scores = np.concatenate([  # SSIM of each query with its k L2-nearest candidates, 64 queries at a time
         ssim(np.repeat(queries[i:i + 64], k, axis=0), candidates[nearest[i:i + 64].ravel()]).reshape(-1, k)
         for i in range(0, len(q), 64)])
@@ -79,19 +91,12 @@ def neighbour_distances(train: Any, indices: Any, batch: int = 256) -> np.ndarra
     train = as_float_images(train, "train")
     flat = train.reshape(len(train), -1)
     wanted, position = np.unique(np.asarray(indices, dtype=np.int64).reshape(-1), return_inverse=True)
-    out = np.full(len(wanted), np.inf)
     if len(flat) < 2:
-        return out[position]
-    norms = (flat * flat).sum(1)
-    for start in range(0, len(wanted), batch):
-        rows = wanted[start:start + batch]
-        squared = norms[None, :] - 2.0 * (flat[rows] @ flat.T)  # ‖row‖² left out: the same along a row
-        squared[np.arange(len(rows)), rows] = np.inf  # not itself
-        other = np.argmin(squared, axis=1)
-        # recomputed directly, like nearest_neighbours' distances, so a duplicate gives exactly 0
-        out[start:start + batch] = np.sqrt(np.mean((flat[rows].astype(np.float64)
-                                                    - flat[other].astype(np.float64)) ** 2, axis=1))
-    return out[position]
+        return np.full(len(position), np.inf)
+    # its two nearest: itself and the nearest other (either first; a duplicate is at 0 either way)
+    two = _nearest_by_l2(flat[wanted], flat, 2, batch)
+    other = np.where(two[:, 0] == wanted, two[:, 1], two[:, 0])
+    return _rms(flat[wanted], flat[other])[position]
 
 
 def neighbour_ratios(nearest: dict[str, np.ndarray], train: Any) -> np.ndarray:
