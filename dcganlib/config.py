@@ -29,7 +29,8 @@ from .errors import ConfigError
 from .files import write_json
 from .seeds import MAX_SEED
 
-GENERATORS = ("radford", "resize")
+GENERATORS = ("radford", "resize", "residual")
+DISCRIMINATORS = ("dcgan", "residual")
 GENERATOR_STARTS = ("dense", "conv_transpose")
 UPSAMPLINGS = ("nearest", "bilinear", "subpixel")  # resize generator only
 ACTIVATIONS = ("relu", "leaky_relu", "elu")
@@ -45,8 +46,8 @@ AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies, see 
 #: Keys that decide the networks: their layers, their weights' shapes and so the checkpoint's variables.
 #: A resume cannot change them, not even with --force (the checkpoints would not fit the new networks).
 ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "generator", "generator_start", "generator_upsample",
-                     "generator_activation", "g_filters", "g_widths", "g_head_filters", "g_excitation", "d_filters",
-                     "d_stem_filters", "d_norm")
+                     "generator_activation", "g_filters", "g_widths", "g_head_filters", "g_excitation", "discriminator",
+                     "d_filters", "d_stem_filters", "d_norm")
 #: Keys whose value only matters for the architecture when it turns the feature on or off: d_dropout > 0
 #: adds Dropout layers to D, ema > 0 adds the moving averages to G's optimizer (and its checkpoint),
 #: ada_target > 0 adds the augmentation probability to the checkpoint, d_reconstruct > 0 adds D's decoder,
@@ -58,7 +59,8 @@ SWITCH_KEYS = ("d_dropout", "ema", "ada_target", "d_reconstruct", "d_minibatch_s
 #: and does not count as missing (such a run resumes after an upgrade). Every other key a saved file lacks is
 #: unknown.
 ADDED_SWITCHES = {"g_head_filters": 0, "g_widths": "", "g_excitation": False, "d_reconstruct": 0.0,
-                  "d_minibatch_std": 0, "ada_target": 0.0, "penalty_rampup": 0, "d_stem_filters": 0}
+                  "d_minibatch_std": 0, "ada_target": 0.0, "penalty_rampup": 0, "d_stem_filters": 0,
+                  "discriminator": "dcgan"}
 #: How :meth:`Config.diff` shows a key that a saved config.json lacks.
 MISSING = "(missing)"
 
@@ -84,7 +86,9 @@ class Config:
     cache_dir: Optional[str] = None  # where the demo dataset is built; None = $DCGANLIB_CACHE or ~/.cache
     # --- models -----------------------------------------------------------------------------
     # resize: measured to learn shapes within a few epochs where radford at width 32 stayed noise (README)
-    generator: str = "resize"  # "resize" (upsample + conv, no checkerboard) or "radford" (transposed convs)
+    # "resize" (upsample + conv, no checkerboard), "radford" (transposed convs) or "residual" (blocks of two 3x3
+    # convs with a skip, no normalisation: R3GAN's idea, Huang et al. 2024; models.build_generator)
+    generator: str = "resize"
     # resize generator's upsampling: nearest (Odena et al.) | bilinear, each then a 3x3 conv | subpixel (a 3x3 conv
     # at the low resolution to 4x the channels, rearranged into 2x2 pixels; Shi et al. 2016)
     generator_upsample: str = "nearest"
@@ -99,6 +103,7 @@ class Config:
     # FastGAN's skip-layer excitation (Liu et al. 2021): each G block from 16 px on is gated channel-wise by
     # the block of a quarter of its side
     g_excitation: bool = False
+    discriminator: str = "dcgan"  # "dcgan" (strided convs, Radford et al.) or "residual" (needs d_norm "none")
     # a D narrower than G: measured better precision and spectrum for less compute (README, "Ablation")
     d_filters: int = 16  # width of D's first block; doubles with depth (paper: 64)
     # width of a stride-1 3x3 conv at full resolution before D's first strided block, so that D sees pixel-level
@@ -417,6 +422,29 @@ def _check_range(name: str, value: float, low: float, high: float, *, low_open: 
         raise ConfigError(f"config key '{name}' must be in {lo}{low}, {high}{hi}; got {value!r}")
 
 
+def _check_residual(c: Config) -> None:
+    """The keys that the residual networks do not have, refused instead of ignored."""
+    if c.generator == "residual":
+        if c.generator_upsample == "subpixel":
+            raise ConfigError("config key 'generator_upsample' must be nearest or bilinear with generator 'residual'; "
+                              "got 'subpixel'")
+        for key, off in (("g_head_filters", 0), ("g_excitation", False)):
+            if getattr(c, key) != off:
+                raise ConfigError(f"config key '{key}' applies to the radford and resize generators; set it to "
+                                  f"{json.dumps(off)} with generator 'residual'")
+        if c.generator_activation == "elu":
+            raise ConfigError("generator 'residual' needs generator_activation relu or leaky_relu (its initial weights "
+                              "are scaled by the activation's gain); got 'elu'")
+    if c.discriminator == "residual":
+        if c.d_norm != "none":
+            raise ConfigError("the residual discriminator has no normalisation: set config key 'd_norm' to \"none\" "
+                              f"with discriminator 'residual' (got {c.d_norm!r})")
+        for key, off in (("d_stem_filters", 0), ("d_dropout", 0.0)):
+            if getattr(c, key) != off:
+                raise ConfigError(f"config key '{key}' applies to the dcgan discriminator; set it to "
+                                  f"{json.dumps(off)} with discriminator 'residual'")
+
+
 def _validate(c: Config) -> None:
     num = (int, float)
     for name in ("image_size", "channels", "demo_count", "latent_dim", "g_filters", "g_head_filters", "d_filters",
@@ -440,7 +468,8 @@ def _validate(c: Config) -> None:
     _check_type("tensorboard_every_steps", c.tensorboard_every_steps, (int,))
     _check_range("tensorboard_every_steps", c.tensorboard_every_steps, 1, 1_000_000)
     _check_type("verbose", c.verbose, (int,), optional=True)
-    for name, choices in (("generator", GENERATORS), ("generator_start", GENERATOR_STARTS),
+    for name, choices in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS),
+                          ("generator_start", GENERATOR_STARTS),
                           ("generator_upsample", UPSAMPLINGS),
                           ("generator_activation", ACTIVATIONS), ("loss", LOSSES), ("d_norm", D_NORMS),
                           ("precision", PRECISIONS), ("strategy", STRATEGIES)):
@@ -488,6 +517,7 @@ def _validate(c: Config) -> None:
                           "too, e.g. \"translation,cutout\" (or ada_target 0)")
     _check_range("lr_decay", c.lr_decay, 0.0, 1.0, high_open=True)
     _check_range("eval_every", c.eval_every, 0, 1_000_000)
+    _check_residual(c)
     if c.label_smoothing and c.loss != "bce":
         raise ConfigError("config key 'label_smoothing' applies to loss 'bce' only; "
                           f"set it to 0 for loss {c.loss!r}")

@@ -10,6 +10,9 @@ Every model is a functional ``keras.Model`` built from a :class:`~dcganlib.confi
   (a convolution at the low resolution whose channels become 2×2 pixels, :func:`_subpixel`).
 * :func:`build_discriminator` — images ``(B, S, S, C)`` in ``[-1, 1]`` → logits ``(B, 1)`` float32
   (no sigmoid: the losses work on logits for numerical stability).
+* ``generator == "residual"`` / ``discriminator == "residual"``: R3GAN's networks (Huang et al. 2024) on a CPU
+  budget — one residual block of two 3×3 convolutions per side, no normalisation, Fixup's initialisation
+  (:func:`_residual_generator`, :func:`_residual_discriminator`).
 
 Sizes. Every image side ``S = base · 2**k`` with ``base`` in {4, 5, 6, 7} and ``k ≥ 2`` is supported,
 16 to 1024 (16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, …, 1024; see
@@ -241,6 +244,8 @@ def build_generator(config: Config) -> keras.Model:
     included) by the block of a quarter of its side (:func:`_excitation`; at 64 px: 4 → 16 and 8 → 32, and
     16 → 64 with a head).
     """
+    if config.generator == "residual":
+        return _residual_generator(config)
     base, doublings = size_plan(config.image_size)
     widths = generator_widths(config)
     seeds = _seeds(config.seed + _G_SEED_OFFSET)
@@ -365,6 +370,8 @@ def build_discriminator(config: Config) -> keras.Model:
     each layer is 1-Lipschitz, and no batch norm (D then treats every image on its own); ``"spectral_batch"``
     — both; ``"none"`` — neither.
     """
+    if config.discriminator == "residual":
+        return _residual_discriminator(config)
     size = config.image_size
     base, doublings = size_plan(size)
     seeds = _seeds(config.seed + _D_SEED_OFFSET)
@@ -399,6 +406,108 @@ def build_discriminator(config: Config) -> keras.Model:
     logit = normalised(layers.Dense(1, kernel_initializer=_kernel_init(seeds), dtype="float32", name="logit"),
                        dtype="float32")(x)
     model = keras.Model(image, logit, name="discriminator")
+    _check_output(model, (1,))
+    return model
+
+
+# ------------------------------------------------------------------------------------------------
+# residual networks (R3GAN's design on a CPU budget)
+#: Gains of the activations for He initialisation: the factor that keeps a signal's second moment through
+#: ``act(W x)`` when ``W ~ N(0, gain² / fan_in)`` (He et al. 2015; leaky ReLU with slope a: √(2 / (1 + a²))).
+RESIDUAL_GAINS = {"relu": 2 ** 0.5, "leaky_relu": (2 / (1 + 0.2 ** 2)) ** 0.5}
+
+
+def residual_widths(config: Config) -> tuple[list[int], list[int]]:
+    """Channels of the residual networks' stages, by side from ``base`` up to ``S`` (G) and from ``S`` down to
+    ``base`` (D): G's are :func:`generator_widths` and, at full resolution, half the last of them (at least 8);
+    D's are :func:`discriminator_widths` with its first width repeated at full resolution (64 px, widths 32 and
+    16: G 256-128-64-32-16, D 16-16-32-64-128)."""
+    g = generator_widths(config)
+    d = discriminator_widths(config)
+    return g + [max(g[-1] // 2, 8)], [d[0]] + d
+
+
+def _he_init(seeds: Iterator[int], gain: float) -> keras.initializers.Initializer:
+    return keras.initializers.VarianceScaling(scale=gain ** 2, mode="fan_in", distribution="untruncated_normal",
+                                              seed=next(seeds))
+
+
+def _residual_block(x, act: str, blocks: int, seeds: Iterator[int], name: str):
+    """``x + conv₃ₓ₃(act(conv₃ₓ₃(x) + b))``, width kept. No normalisation; instead a Fixup-style start (Zhang et
+    al. 2019, as R3GAN does): the first convolution He-initialised with the activation's gain times
+    ``blocks^(-1/2)`` (``L^(-1/(2m-2))`` for ``L`` blocks of ``m = 2`` layers), the last one zero, so every block
+    starts as the identity and the network's output variance does not grow with its depth. (R3GAN's blocks
+    are inverted bottlenecks with grouped 3×3 convolutions; TensorFlow runs grouped convolutions on a CPU
+    through a path about 50× slower than a plain one, so these use two plain 3×3 convolutions.)"""
+    width = x.shape[-1]
+    y = layers.Conv2D(width, kernel_size=3, padding="same", use_bias=True,
+                      kernel_initializer=_he_init(seeds, RESIDUAL_GAINS[act] * blocks ** -0.5), name=f"{name}_conv1")(x)
+    y = _activation(act, f"{name}_{act}")(y)
+    y = layers.Conv2D(width, kernel_size=3, padding="same", use_bias=False, kernel_initializer="zeros",
+                      name=f"{name}_conv2")(y)
+    return layers.Add(name=f"{name}_add")([x, y])
+
+
+def _residual_generator(config: Config) -> keras.Model:
+    """``generator == "residual"``: ``z`` → dense projection to ``base × base × w₀`` → a residual block
+    (:func:`_residual_block`) at each side from ``base`` to ``S``, each side after the first reached by a 1×1
+    convolution to the side's width (when it changes) and ×2 upsampling (``generator_upsample``: nearest, or
+    bilinear — R3GAN's low-pass interpolation) → a 1×1 convolution to ``channels`` → ``tanh`` (float32). No
+    normalisation anywhere (R3GAN, Huang et al. 2024); widths :func:`residual_widths`."""
+    base, _ = size_plan(config.image_size)
+    widths, _ = residual_widths(config)
+    seeds = _seeds(config.seed + _G_SEED_OFFSET)
+    act = config.generator_activation
+    z = keras.Input(shape=(config.latent_dim,), name="z")
+    if config.generator_start == "dense":
+        x = layers.Dense(base * base * widths[0], use_bias=False, kernel_initializer=_he_init(seeds, 1.0),
+                         name="project")(z)
+        x = layers.Reshape((base, base, widths[0]), name="project_reshape")(x)
+    else:  # the same linear map as dense (see the module docstring)
+        x = layers.Reshape((1, 1, config.latent_dim), name="z_as_map")(z)
+        x = layers.Conv2DTranspose(widths[0], kernel_size=base, strides=1, padding="valid", use_bias=False,
+                                   kernel_initializer=_he_init(seeds, 1.0), name="project")(x)
+    for i, width in enumerate(widths):
+        if i:
+            if width != x.shape[-1]:
+                x = layers.Conv2D(width, kernel_size=1, use_bias=False, kernel_initializer=_he_init(seeds, 1.0),
+                                  name=f"stage{i}_transition")(x)
+            x = layers.UpSampling2D(2, interpolation=config.generator_upsample, name=f"stage{i}_upsample")(x)
+        x = _residual_block(x, act, len(widths), seeds, f"stage{i}")
+    x = layers.Conv2D(config.channels, kernel_size=1, use_bias=True, kernel_initializer=_he_init(seeds, 1.0),
+                      dtype="float32", name="output_conv")(x)
+    image = layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    model = keras.Model(z, image, name="generator_residual")
+    _check_output(model, (config.image_size, config.image_size, config.channels))
+    return model
+
+
+def _residual_discriminator(config: Config) -> keras.Model:
+    """``discriminator == "residual"``: a 1×1 convolution from ``channels`` to ``w₀`` → at each side from ``S``
+    down to ``base`` a residual block (:func:`_residual_block`, LeakyReLU(0.2)), each side after the first reached
+    by 2×2 average pooling (a low-pass filter before subsampling) and a 1×1 convolution to the side's width (when
+    it changes) → (``d_minibatch_std``) → flatten → ``Dense(1)`` logit (float32). No normalisation (R3GAN, Huang
+    et al. 2024), so every image is judged on its own; widths :func:`residual_widths`. At side ``2·base`` the last
+    layer is a block's output of width ``discriminator_widths[doublings − 2]``, which
+    :func:`discriminator_features` hands to the self-supervised decoder."""
+    size = config.image_size
+    _, widths = residual_widths(config)
+    seeds = _seeds(config.seed + _D_SEED_OFFSET)
+    image = keras.Input(shape=(size, size, config.channels), name="image")
+    x = layers.Conv2D(widths[0], kernel_size=1, use_bias=True, kernel_initializer=_he_init(seeds, 1.0),
+                      name="extract")(image)
+    for i, width in enumerate(widths):
+        if i:
+            x = layers.AveragePooling2D(2, name=f"stage{i}_pool")(x)
+            if width != x.shape[-1]:
+                x = layers.Conv2D(width, kernel_size=1, use_bias=False, kernel_initializer=_he_init(seeds, 1.0),
+                                  name=f"stage{i}_transition")(x)
+        x = _residual_block(x, "leaky_relu", len(widths), seeds, f"stage{i}")
+    if config.d_minibatch_std:
+        x = MinibatchStddev(config.d_minibatch_std, name="minibatch_stddev")(x)
+    x = layers.Flatten(name="flatten")(x)
+    logit = layers.Dense(1, kernel_initializer=_he_init(seeds, 1.0), dtype="float32", name="logit")(x)
+    model = keras.Model(image, logit, name="discriminator_residual")
     _check_output(model, (1,))
     return model
 

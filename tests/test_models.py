@@ -17,6 +17,7 @@ from dcganlib.models import (  # noqa: E402
     discriminator_features,
     discriminator_widths,
     generator_widths,
+    residual_widths,
     size_plan,
 )
 
@@ -242,7 +243,7 @@ def test_outputs_are_float32_under_mixed_bfloat16(bfloat16_policy):
     assert tuple(logits.shape) == (2, 1)
 
 
-@pytest.mark.parametrize("generator_kind, head", [("radford", 0), ("resize", 0), ("resize", 4)])
+@pytest.mark.parametrize("generator_kind, head", [("radford", 0), ("resize", 0), ("resize", 4), ("residual", 0)])
 def test_generator_output_is_not_rounded_to_bfloat16(bfloat16_policy, generator_kind, head):
     # A bfloat16 pre-activation leaves only 8 significant bits before tanh, which printed a comb of
     # alternating uint8 bins into the generated intensity histogram: the output conv computes in float32.
@@ -352,6 +353,7 @@ OTHER_VALUES = {
     "tensorboard": False, "tensorboard_every_steps": 5, "eval_every": 3, "lr_decay": 0.5,
     "g_widths": "12,6,3", "g_excitation": True, "d_reconstruct": 1.0, "d_minibatch_std": 4, "d_stem_filters": 4,
     "penalty_rampup": 100,
+    "discriminator": "dcgan",  # "residual" needs d_norm "none": checked in test_residual_networks_are_architecture
     "ada_target": 0.0,  # needs augment: checked on its own in test_ada_adds_its_probability_to_the_checkpoint
 }
 
@@ -401,7 +403,8 @@ def test_architecture_keys_are_exactly_those_that_change_the_networks():
     for base in (tiny(image_size=32, generator="resize"), tiny(image_size=32, generator="radford")):
         structure = network_structure(base)
         changes = [{key: value} for key, value in OTHER_VALUES.items()]
-        changes += [{"generator": "radford"}, {"label_smoothing": 0.1, "loss": "bce"}, {"loss": "lsgan"}]
+        changes += [{"generator": "radford"}, {"generator": "residual"}, {"label_smoothing": 0.1, "loss": "bce"},
+                    {"loss": "lsgan"}]
         for change in changes:
             other = base.replace(**change)
             differs = network_structure(other) != structure
@@ -505,3 +508,93 @@ def test_d_stem_sees_full_resolution_before_the_first_stride_and_leaves_the_rest
     assert moved[9:12, 10:13].all() and moved.sum() == 9
     with pytest.raises(ConfigError, match="d_stem_filters"):
         tiny(d_stem_filters=-1)
+
+
+# ------------------------------------------------------------------------------------------------
+# residual networks (R3GAN's design)
+def residual(**changes) -> Config:
+    return tiny(**{"generator": "residual", "discriminator": "residual", "d_norm": "none", **changes})
+
+
+@pytest.mark.parametrize("size", [16, 28, 64, 80])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_residual_networks_build_every_size_with_one_block_per_side(size, channels):
+    config = residual(image_size=size, channels=channels)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    base, doublings = size_plan(size)
+    g_widths, d_widths = residual_widths(config)
+    assert g_widths == generator_widths(config) + [max(generator_widths(config)[-1] // 2, 8)]
+    assert d_widths == [discriminator_widths(config)[0]] + discriminator_widths(config)
+    adds = [layer for layer in generator.layers if layer.name.endswith("_add")]
+    assert [tuple(a.output.shape[1:]) for a in adds] == [(base * 2**i, base * 2**i, w) for i, w in enumerate(g_widths)]
+    adds = [layer for layer in discriminator.layers if layer.name.endswith("_add")]
+    assert [tuple(a.output.shape[1:]) for a in adds] == [(size // 2**i, size // 2**i, w) for i, w in enumerate(d_widths)]
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in generator.layers + discriminator.layers)
+    x = np.random.default_rng(0).standard_normal((2, 8)).astype("float32")
+    images = keras.ops.convert_to_numpy(generator(x))
+    assert images.shape == (2, size, size, channels) and np.abs(images).max() <= 1.0
+    assert tuple(discriminator(images).shape) == (2, 1)
+
+
+def test_each_residual_block_starts_as_the_identity_and_learns_a_change():
+    """The last convolution of every block starts at zero (Fixup), so at initialisation each block passes its
+    input through unchanged, whatever the depth; the gradient still reaches that convolution."""
+    import tensorflow as tf
+
+    generator = build_generator(residual(image_size=32))
+    z = np.random.default_rng(1).standard_normal((3, 8)).astype("float32")
+    for layer in (layer for layer in generator.layers if layer.name.endswith("_add")):
+        skip, branch = layer.input
+        probe = keras.Model(generator.input, [skip, branch])
+        skip_value, branch_value = (keras.ops.convert_to_numpy(t) for t in probe(z))
+        assert np.abs(skip_value).max() > 0 and np.all(branch_value == 0)
+    last = generator.get_layer("stage1_conv2")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(generator(z) ** 2)
+    gradient = tape.gradient(loss, last.kernel)
+    assert float(tf.reduce_max(tf.abs(gradient))) > 0
+
+
+def test_residual_first_convolutions_are_he_scaled_by_the_depth():
+    """conv1 of each block: std = gain / sqrt(fan_in) / sqrt(blocks) (the Fixup scaling for two layers)."""
+    from dcganlib.models import RESIDUAL_GAINS
+
+    config = residual(image_size=64, g_filters=16, generator_activation="leaky_relu")
+    generator = build_generator(config)
+    blocks = len(residual_widths(config)[0])
+    kernel = keras.ops.convert_to_numpy(generator.get_layer("stage1_conv1").kernel)  # 3×3×64→64 at 8 px
+    want = RESIDUAL_GAINS["leaky_relu"] / np.sqrt(kernel[..., 0].size) / np.sqrt(blocks)
+    assert abs(kernel.std() / want - 1) < 0.05
+    assert np.all(keras.ops.convert_to_numpy(generator.get_layer("stage1_conv2").kernel) == 0)
+
+
+def test_residual_d_feeds_the_decoder_and_the_minibatch_stddev():
+    config = residual(image_size=64, d_reconstruct=1.0, d_minibatch_std=2)
+    discriminator, decoder = build_discriminator(config), build_decoder(config)
+    logits, features = discriminator_features(discriminator, 8)(np.zeros((2, 64, 64, 1), "float32"))
+    assert tuple(features.shape) == tuple((2, *decoder.input.shape[1:])) and tuple(logits.shape) == (2, 1)
+    assert discriminator.get_layer("minibatch_stddev").output.shape[-1] == residual_widths(config)[1][-1] + 1
+
+
+def test_residual_networks_are_architecture_and_refuse_keys_they_do_not_have():
+    base = tiny(image_size=32, generator="resize")
+    both = base.replace(generator="residual", discriminator="residual", d_norm="none")
+    assert base.architecture_diff(both) == ["d_norm", "discriminator", "generator"]
+    assert network_structure(both) != network_structure(base.replace(generator="residual", d_norm="none"))
+    for change, key in (({"d_norm": "batch"}, "d_norm"), ({"d_stem_filters": 4}, "d_stem_filters"),
+                        ({"d_dropout": 0.1}, "d_dropout"), ({"g_head_filters": 4}, "g_head_filters"),
+                        ({"g_excitation": True}, "g_excitation"), ({"generator_upsample": "subpixel"},
+                                                                   "generator_upsample"),
+                        ({"generator_activation": "elu"}, "generator_activation")):
+        with pytest.raises(ConfigError, match=key):
+            residual(**change)
+    with pytest.raises(ConfigError, match="discriminator"):
+        tiny(discriminator="resnet")
+
+
+def test_residual_generator_saves_and_loads_with_identical_outputs(tmp_path):
+    generator = build_generator(residual(image_size=16, generator_upsample="bilinear"))
+    generator.save(tmp_path / "generator.keras")
+    loaded = keras.saving.load_model(tmp_path / "generator.keras", safe_mode=True)
+    z = np.random.default_rng(2).standard_normal((2, 8)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(generator(z)), keras.ops.convert_to_numpy(loaded(z)))

@@ -471,9 +471,15 @@ def test_lazy_penalty_compiles_two_steps_and_applies_the_penalty_on_every_kth_st
     assert max(float(np.max(np.abs(g - o))) for g, o in zip(got, other)) > 1e-5  # the check sees the laziness
 
 
-def test_modern_options_train_finite_and_change_both_networks():
-    config = smoke_config(d_norm="spectral", loss="rpgan", r1_gamma=0.1, r2_gamma=0.1, penalty_every=2, ema=0.99,
-                          ema_rampup=0.05, beta_1=0.0, beta_2=0.99, augment="translation")
+@pytest.mark.parametrize("networks", [{"d_norm": "spectral"},
+                                      {"generator": "residual", "discriminator": "residual", "d_norm": "none",
+                                       "generator_upsample": "bilinear", "generator_activation": "leaky_relu"}],
+                         ids=["spectral-d", "residual"])
+def test_modern_options_train_finite_and_change_both_networks(networks):
+    # The residual blocks' last convolutions start at zero, so their first ones get no gradient in the first
+    # step: three steps move every kernel.
+    config = smoke_config(loss="rpgan", r1_gamma=0.1, r2_gamma=0.1, penalty_every=2, ema=0.99,
+                          ema_rampup=0.05, beta_1=0.0, beta_2=0.99, augment="translation", **networks)
     gan = gan_module.build_gan(config, "mixed_bfloat16")
     real = tf.constant(np.random.default_rng(5).uniform(-1, 1, (8, 32, 32, 1)).astype("float32"))
     # every kernel moves (the logit's bias does not: the relativistic loss sees only logit differences)
