@@ -60,7 +60,7 @@ SWITCH_KEYS = ("d_dropout", "ema", "ada_target", "d_reconstruct", "d_minibatch_s
 #: unknown.
 ADDED_SWITCHES = {"g_head_filters": 0, "g_widths": "", "g_excitation": False, "d_reconstruct": 0.0,
                   "d_minibatch_std": 0, "ada_target": 0.0, "penalty_rampup": 0, "d_stem_filters": 0,
-                  "discriminator": "dcgan"}
+                  "discriminator": "dcgan", "mirror": False}
 #: How :meth:`Config.diff` shows a key that a saved config.json lacks.
 MISSING = "(missing)"
 
@@ -134,6 +134,9 @@ class Config:
     # (0 = off). 3,900 steps (twice the default run's): measured better at every budget from 1x to 4x than the
     # full gamma from the first step, which slows early training (docs/recipes.md, "A warm-up of R1")
     penalty_rampup: int = 3900
+    # left-right flips of the training images, each with probability 1/2 per epoch (StyleGAN's --mirror): for data
+    # whose mirror images are as plausible as the images themselves (axial slices, left and right knees)
+    mirror: bool = False
     augment: str = ""  # DiffAugment of every image D sees, e.g. "translation,cutout"; "" = off
     # adaptive augmentation (Karras et al. 2020): each policy of `augment` hits an image with probability p,
     # p following sign(D(real)) towards this target; 0 = off (every image augmented, DiffAugment)
@@ -506,6 +509,7 @@ def _validate(c: Config) -> None:
     _check_type("g_widths", c.g_widths, (str,))
     parse_widths(c.g_widths)
     _check_type("g_excitation", c.g_excitation, (bool,))
+    _check_type("mirror", c.mirror, (bool,))
     _check_type("augment", c.augment, (str,))
     unknown = sorted({p.strip() for p in c.augment.split(",") if p.strip()} - set(AUGMENTATIONS))
     if unknown:

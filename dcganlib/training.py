@@ -284,7 +284,8 @@ def _fit(gan: DCGAN, config: Config, splits: data.DatasetSplits, run_dir: Path,
     A non-chief worker of a multi-worker run (``role``) trains and saves its checkpoint share but writes
     nothing into the run folder (no grid, history, run.json, TensorBoard, SSIM figures; ``manifest`` None)."""
     steps = steps_per_epoch(splits, config)
-    dataset = data.epoch_stream(splits.train, config.batch_size, steps, seed=config.seed, initial_epoch=initial_epoch)
+    dataset = data.epoch_stream(splits.train, config.batch_size, steps, seed=config.seed, initial_epoch=initial_epoch,
+                                mirror=config.mirror)
     state = StopState()
     stopper = StopRequest(state)
     chief = role.is_chief  # only the chief of a multi-worker run writes the run folder

@@ -337,6 +337,30 @@ def test_epoch_stream_orders_depend_on_the_seed_and_the_epoch_only():
         epoch_stream(images, 8, 4, seed=5)
 
 
+def test_mirror_flips_about_half_of_each_epoch_the_same_way_however_the_stream_starts():
+    """mirror: each epoch holds the same images as without it (its order is the same), each left to right
+    flipped or not; about half are flipped, other images in other epochs; a resume draws the same flips."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 4, 4, 1), dtype=np.uint8)
+
+    def epochs(stream, count: int) -> list[np.ndarray]:
+        values = np.concatenate([to_uint8(b.numpy()) for b in stream.take(count * 4)])
+        return [values[i * 32:(i + 1) * 32] for i in range(count)]
+
+    plain = epochs(epoch_stream(images, 8, 4, seed=5), 3)
+    mirrored = epochs(epoch_stream(images, 8, 4, seed=5, mirror=True), 3)
+    flipped = []
+    for unflipped, seen in zip(plain, mirrored):
+        same = np.all(seen == unflipped, axis=(1, 2, 3))
+        mirror = np.all(seen == unflipped[:, :, ::-1], axis=(1, 2, 3))
+        assert np.all(same | mirror)  # every image is the epoch's image, flipped or not
+        flipped.append(mirror & ~same)
+    assert all(8 <= f.sum() <= 24 for f in flipped)  # 32 images, p = 1/2
+    assert not np.array_equal(flipped[0], flipped[1])
+    again = epochs(epoch_stream(images, 8, 4, seed=5, mirror=True, initial_epoch=2), 1)
+    np.testing.assert_array_equal(again[0], mirrored[2])
+
+
 def test_make_tf_dataset_keeps_remainder_when_asked():
     images = np.zeros((10, 4, 4, 1), np.uint8)
     sizes = [int(b.shape[0]) for b in make_tf_dataset(images, 4, seed=0, drop_remainder=False)]

@@ -353,6 +353,7 @@ OTHER_VALUES = {
     "tensorboard": False, "tensorboard_every_steps": 5, "eval_every": 3, "lr_decay": 0.5,
     "g_widths": "12,6,3", "g_excitation": True, "d_reconstruct": 1.0, "d_minibatch_std": 4, "d_stem_filters": 4,
     "penalty_rampup": 100,
+    "mirror": True,
     "discriminator": "dcgan",  # "residual" needs d_norm "none": checked in test_residual_networks_are_architecture
     "ada_target": 0.0,  # needs augment: checked on its own in test_ada_adds_its_probability_to_the_checkpoint
 }

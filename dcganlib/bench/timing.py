@@ -202,7 +202,8 @@ class _Paths:
         from ..data import epoch_stream
 
         loaded = self.load()  # a decoded-cache hit, as in every run after the first
-        stream = epoch_stream(loaded.train, self.cfg.batch_size, self.steps, seed=self.cfg.seed)
+        stream = epoch_stream(loaded.train, self.cfg.batch_size, self.steps, seed=self.cfg.seed,
+                              mirror=self.cfg.mirror)
         return self.stepper(self.gan, stream)
 
     def library_fit(self) -> tuple[float, float]:

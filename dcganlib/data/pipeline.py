@@ -21,14 +21,21 @@ def _host_images(images_u8: np.ndarray, caller: str):
         return tf.convert_to_tensor(images)
 
 
-def _gathered(index_batches, store):
+def _gathered(index_batches, store, mirrored: bool = False):
     """Batches of indices → float32 ``[-1, 1]`` image batches: one vectorised gather + cast + scale per
-    batch, so per-image Python/graph overhead never limits training; prefetched."""
+    batch, so per-image Python/graph overhead never limits training; prefetched. With ``mirrored``, index
+    ``i + N`` (``N`` images in ``store``) is image ``i`` flipped left to right."""
     import tensorflow as tf
+
+    count = int(store.shape[0])
 
     @tf.autograph.experimental.do_not_convert
     def gather(index):
-        return tensor_to_float(tf.gather(store, index))
+        if not mirrored:
+            return tensor_to_float(tf.gather(store, index))
+        images = tf.gather(store, index % count)
+        flip = tf.reshape(index >= count, [-1, 1, 1, 1])
+        return tensor_to_float(tf.where(flip, tf.reverse(images, axis=[2]), images))
 
     return index_batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
         tf.data.AUTOTUNE)
@@ -57,9 +64,13 @@ def make_tf_dataset(images_u8: np.ndarray, batch_size: int, *, seed: int, shuffl
 
 
 def epoch_stream(images_u8: np.ndarray, batch_size: int, steps_per_epoch: int, *, seed: int,
-                 initial_epoch: int = 0):
+                 initial_epoch: int = 0, mirror: bool = False):
     """The endless batches ``fit()`` trains on: epoch after epoch from ``initial_epoch`` (0-based), each
     ``steps_per_epoch`` full batches of float32 ``[-1, 1]`` images ``(B, S, S, C)`` in that epoch's order.
+
+    ``mirror``: each image of an epoch is flipped left to right with probability 1/2, drawn per epoch like the
+    order (stateless, seeded with ``(e, seed)``), so a left-right mirror image is as likely as the image
+    (StyleGAN's ``--mirror``; the config key ``mirror``).
 
     Epoch ``e``'s order is a stateless shuffle of the indices seeded with ``(seed, e)``
     (``tf.random.experimental.stateless_shuffle``): it depends on nothing else. Not on how many iterators
@@ -80,11 +91,14 @@ def epoch_stream(images_u8: np.ndarray, batch_size: int, steps_per_epoch: int, *
     @tf.autograph.experimental.do_not_convert
     def epoch_indices(epoch):
         order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64),
-                                                         seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(order[:used])
+                                                         seed=tf.stack([tf.constant(seed, tf.int64), epoch]))[:used]
+        if mirror:  # its own stream: (epoch, seed), the order's seed reversed
+            flips = tf.random.stateless_uniform([used], seed=tf.stack([epoch, tf.constant(seed, tf.int64)])) < 0.5
+            order += tf.cast(flips, tf.int64) * count
+        return tf.data.Dataset.from_tensor_slices(order)
 
     indices = tf.data.Dataset.counter(start=initial_epoch).flat_map(epoch_indices)
-    return _gathered(indices.batch(batch_size, drop_remainder=True), store)
+    return _gathered(indices.batch(batch_size, drop_remainder=True), store, mirrored=mirror)
 
 
 __all__ = ["make_tf_dataset", "epoch_stream"]
