@@ -433,12 +433,12 @@ def _he_init(seeds: Iterator[int], gain: float) -> keras.initializers.Initialize
 
 
 def _residual_block(x, act: str, blocks: int, seeds: Iterator[int], name: str):
-    """``x + conv₃ₓ₃(act(conv₃ₓ₃(x) + b))``, width kept. No normalisation; instead a Fixup-style start (Zhang et
-    al. 2019, as R3GAN does): the first convolution He-initialised with the activation's gain times
+    """``x + conv₃ₓ₃(act(conv₃ₓ₃(x) + b))``, width kept. No normalisation; instead a Fixup-style start
+    (Zhang et al. 2019, as R3GAN does): the first convolution He-initialised with the activation's gain times
     ``blocks^(-1/2)`` (``L^(-1/(2m-2))`` for ``L`` blocks of ``m = 2`` layers), the last one zero, so every block
     starts as the identity and the network's output variance does not grow with its depth. (R3GAN's blocks
     are inverted bottlenecks with grouped 3×3 convolutions; TensorFlow runs grouped convolutions on a CPU
-    through a path about 50× slower than a plain one, so these use two plain 3×3 convolutions.)"""
+    through a path 50–150× slower than a plain one, so these use two plain 3×3 convolutions.)"""
     width = x.shape[-1]
     y = layers.Conv2D(width, kernel_size=3, padding="same", use_bias=True,
                       kernel_initializer=_he_init(seeds, RESIDUAL_GAINS[act] * blocks ** -0.5), name=f"{name}_conv1")(x)
