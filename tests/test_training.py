@@ -359,6 +359,21 @@ def test_ema_run_exports_and_reloads_the_averaged_generator(slices, tmp_path):
                                rtol=1e-5, atol=1e-6)
 
 
+def test_a_mirrored_run_trains_on_the_mirrored_stream_and_records_it(slices, tmp_path, monkeypatch):
+    from dcganlib import data
+
+    seen, stream = [], data.epoch_stream
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("mirror"))
+        return stream(*args, **kwargs)
+
+    monkeypatch.setattr(data, "epoch_stream", recording)
+    result = training.train(tiny_config(slices, epochs=1, mirror=True, track_ssim=False), tmp_path / "mirrored")
+    assert seen == [True]
+    assert Config.from_json(result.run_dir / runs.CONFIG_FILE).mirror is True
+
+
 def test_ema_ramp_follows_the_half_life_schedule():
     from dcganlib.gan import ema_decay
 
