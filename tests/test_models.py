@@ -535,6 +535,9 @@ def test_residual_networks_build_every_size_with_one_block_per_side(size, channe
     images = keras.ops.convert_to_numpy(generator(x))
     assert images.shape == (2, size, size, channels) and np.abs(images).max() <= 1.0
     assert tuple(discriminator(images).shape) == (2, 1)
+    transposed = build_generator(config.replace(generator_start="conv_transpose"))
+    assert tuple(transposed.output.shape[1:]) == (size, size, channels)
+    assert transposed.count_params() == generator.count_params()  # the same linear map as the dense start
 
 
 def test_each_residual_block_starts_as_the_identity_and_learns_a_change():
