@@ -203,6 +203,9 @@ def demo_resample_roles(config: Config, train: np.ndarray, heldout: np.ndarray, 
 def subject_halves_roles(train: np.ndarray, train_groups: np.ndarray, heldout: np.ndarray,
                          heldout_groups: np.ndarray, seed: int) -> RealRoles:
     """Roles for any data: halves of the subjects of the train and held-out sets (see module docstring)."""
+    if len(train) < 4:  # halves for the two-sample test; ≥ 2 for the memorisation check's spacing
+        raise DataError(f"the evaluation needs at least 4 images in the train split; got {len(train)} (the "
+                        "memorisation check and the real-vs-real two-sample test read them); give more real data")
     if len(heldout) < 4:
         raise DataError(f"the evaluation needs held-out real images of at least two subjects; got {len(heldout)} "
                         "images; pass --reference PATH with real images of subjects the generator never saw")

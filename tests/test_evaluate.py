@@ -270,3 +270,15 @@ def test_an_all_black_set_is_scored_at_its_worst_with_the_reason(finished_run, t
         "near their worst"]
     assert result["diversity"]["generated"] == pytest.approx(1.0)
     assert result["feature_metrics"]["generated"]["recall"] == 0.0
+
+
+def test_too_few_train_or_held_out_images_give_one_line_before_any_figure():
+    from dcganlib.references import subject_halves_roles
+
+    images = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 1), dtype=np.uint8)
+    groups = np.array(list("aabbccdd"))
+    with pytest.raises(DataError, match="at least 4 images in the train split; got 3"):
+        subject_halves_roles(images[:3], groups[:3], images, groups, 0)
+    with pytest.raises(DataError, match="at least two subjects; got 3"):
+        subject_halves_roles(images, groups, images[:3], groups[:3], 0)
+    assert subject_halves_roles(images[:4], groups[:4], images[:4], groups[:4], 0).method == "subject-halves"

@@ -289,6 +289,9 @@ def test_neighbour_distance_is_the_rms_difference_to_the_nearest_other_training_
     ratios = memorisation.neighbour_ratios(memorisation.nearest_neighbours(queries, train), train)
     # 0.04 / 0.1; near a training image that has a duplicate (spacing 0): never closer; an exact copy: 0
     np.testing.assert_allclose(ratios, [0.4, np.inf, 0.0], atol=1e-6)
+    # a single training image has no spacing: refused, not every image (and no copy) at ratio 0
+    with pytest.raises(ValueError, match="at least two training images"):
+        memorisation.neighbour_ratios(memorisation.nearest_neighbours(queries, train[:1]), train[:1])
 
 
 def discs(count, rng, radii=(2, 12), size=32):

@@ -103,7 +103,10 @@ def neighbour_ratios(nearest: dict[str, np.ndarray], train: Any) -> np.ndarray:
     """Per image, its nearest training distance (``nearest``: a :func:`nearest_neighbours` result against
     ``train``) over that training image's own distance to its nearest other training image: ``(N,)``
     float64 ≥ 0, 0 for an exact copy. Below 1: closer to the training image than any other training image
-    is (Alaa et al. 2022's "unauthentic" sample)."""
+    is (Alaa et al. 2022's "unauthentic" sample). Needs two training images or more: alone, a training image
+    has no spacing, every ratio would be 0 and its percentile threshold too, so not even a copy would count."""
+    if len(train) < 2:
+        raise ValueError(f"neighbour ratios need at least two training images; got {len(train)}")
     own = neighbour_distances(train, nearest["l2_index"])
     l2 = nearest["l2"].astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
