@@ -223,6 +223,20 @@ def _subpixel(x, filters: int, seeds: Iterator[int], name: str, use_bias: bool, 
     return layers.Reshape((2 * height, 2 * width, filters), name=f"{name}_subpixel_merge")(x)
 
 
+def _project(z, config: Config, base: int, width: int, initializer: keras.initializers.Initializer):
+    """G's start, ``(B, latent_dim)`` → ``(B, base, base, width)`` without a bias: ``config.generator_start``
+    ``"dense"`` (a dense layer, reshaped) or ``"conv_transpose"`` (``z`` as a 1×1 map through a ``base × base``
+    'valid' transposed convolution: the same linear map)."""
+    if config.generator_start == "dense":
+        x = layers.Dense(base * base * width, use_bias=False, kernel_initializer=initializer, name="project")(z)
+        return layers.Reshape((base, base, width), name="project_reshape")(x)
+    if config.generator_start == "conv_transpose":
+        x = layers.Reshape((1, 1, config.latent_dim), name="z_as_map")(z)
+        return layers.Conv2DTranspose(width, kernel_size=base, strides=1, padding="valid", use_bias=False,
+                                      kernel_initializer=initializer, name="project")(x)
+    raise ConfigError(f"config key 'generator_start' must be dense or conv_transpose; got {config.generator_start!r}")
+
+
 # ------------------------------------------------------------------------------------------------
 # generator
 def build_generator(config: Config) -> keras.Model:
@@ -252,17 +266,7 @@ def build_generator(config: Config) -> keras.Model:
     act = config.generator_activation
 
     z = keras.Input(shape=(config.latent_dim,), name="z")
-    if config.generator_start == "dense":
-        x = layers.Dense(base * base * widths[0], use_bias=False, kernel_initializer=_kernel_init(seeds),
-                         name="project")(z)
-        x = layers.Reshape((base, base, widths[0]), name="project_reshape")(x)
-    elif config.generator_start == "conv_transpose":
-        x = layers.Reshape((1, 1, config.latent_dim), name="z_as_map")(z)
-        x = layers.Conv2DTranspose(widths[0], kernel_size=base, strides=1, padding="valid", use_bias=False,
-                                   kernel_initializer=_kernel_init(seeds), name="project")(x)
-    else:
-        raise ConfigError(f"config key 'generator_start' must be dense or conv_transpose; "
-                          f"got {config.generator_start!r}")
+    x = _project(z, config, base, widths[0], _kernel_init(seeds))
     x = _batch_norm(seeds, "project_bn")(x)
     x = _activation(act, f"project_{act}")(x)
     features = [x]  # each hidden block's output, by number of doublings from the start
@@ -432,6 +436,15 @@ def _he_init(seeds: Iterator[int], gain: float) -> keras.initializers.Initialize
                                               seed=next(seeds))
 
 
+def _to_width(x, width: int, seeds: Iterator[int], name: str):
+    """A residual network's transition between sides: a 1×1 convolution (He-initialised, no bias) to ``width``
+    channels, or ``x`` itself when it has them."""
+    if width == x.shape[-1]:
+        return x
+    return layers.Conv2D(width, kernel_size=1, use_bias=False, kernel_initializer=_he_init(seeds, 1.0),
+                         name=f"{name}_transition")(x)
+
+
 def _residual_block(x, act: str, blocks: int, seeds: Iterator[int], name: str):
     """``x + conv₃ₓ₃(act(conv₃ₓ₃(x) + b))``, width kept. No normalisation; instead a Fixup-style start
     (Zhang et al. 2019, as R3GAN does): the first convolution He-initialised with the activation's gain times
@@ -459,19 +472,10 @@ def _residual_generator(config: Config) -> keras.Model:
     seeds = _seeds(config.seed + _G_SEED_OFFSET)
     act = config.generator_activation
     z = keras.Input(shape=(config.latent_dim,), name="z")
-    if config.generator_start == "dense":
-        x = layers.Dense(base * base * widths[0], use_bias=False, kernel_initializer=_he_init(seeds, 1.0),
-                         name="project")(z)
-        x = layers.Reshape((base, base, widths[0]), name="project_reshape")(x)
-    else:  # the same linear map as dense (see the module docstring)
-        x = layers.Reshape((1, 1, config.latent_dim), name="z_as_map")(z)
-        x = layers.Conv2DTranspose(widths[0], kernel_size=base, strides=1, padding="valid", use_bias=False,
-                                   kernel_initializer=_he_init(seeds, 1.0), name="project")(x)
+    x = _project(z, config, base, widths[0], _he_init(seeds, 1.0))
     for i, width in enumerate(widths):
         if i:
-            if width != x.shape[-1]:
-                x = layers.Conv2D(width, kernel_size=1, use_bias=False, kernel_initializer=_he_init(seeds, 1.0),
-                                  name=f"stage{i}_transition")(x)
+            x = _to_width(x, width, seeds, f"stage{i}")
             x = layers.UpSampling2D(2, interpolation=config.generator_upsample, name=f"stage{i}_upsample")(x)
         x = _residual_block(x, act, len(widths), seeds, f"stage{i}")
     x = layers.Conv2D(config.channels, kernel_size=1, use_bias=True, kernel_initializer=_he_init(seeds, 1.0),
@@ -499,9 +503,7 @@ def _residual_discriminator(config: Config) -> keras.Model:
     for i, width in enumerate(widths):
         if i:
             x = layers.AveragePooling2D(2, name=f"stage{i}_pool")(x)
-            if width != x.shape[-1]:
-                x = layers.Conv2D(width, kernel_size=1, use_bias=False, kernel_initializer=_he_init(seeds, 1.0),
-                                  name=f"stage{i}_transition")(x)
+            x = _to_width(x, width, seeds, f"stage{i}")
         x = _residual_block(x, "leaky_relu", len(widths), seeds, f"stage{i}")
     if config.d_minibatch_std:
         x = MinibatchStddev(config.d_minibatch_std, name="minibatch_stddev")(x)
