@@ -68,7 +68,10 @@ DEFINITIONS = {
     "paired_ssim": "SSIM of image i with a random reference image (seeded); only for comparison with projects that "
                    "report a plain mean SSIM",
     "diversity": f"mean SSIM over all distinct pairs within one set (at most {DIVERSITY_MAX_IMAGES} images; lower = "
-                 "more diverse); mode collapse shows as generated >> real",
+                 "more diverse); mode collapse shows as generated >> real. standard_error: the mean's sampling error "
+                 "over draws of the images, 2 sd(r) / sqrt(n) with r_i the mean SSIM of image i to the others (first-"
+                 "order variance of a U-statistic, Hoeffding 1948); means closer than about 2 sqrt(se_a^2 + se_b^2) "
+                 "are not shown to differ",
     "ms_ssim": f"mean 5-scale MS-SSIM (tf.image.ssim_multiscale, max_val={SSIM_DATA_RANGE:g}) over random "
                f"distinct pairs; only for images of at least {MS_SSIM_MIN_SIZE} px",
     "memorisation": memorisation.DEFINITION,
@@ -130,7 +133,8 @@ def measure(train_real: np.ndarray, train_candidate: np.ndarray, test_real: np.n
         details["best_match"] = metrics.best_match_ssim(candidate, side.reference)
         results["best_match_ssim"] = details["best_match"].summary()
         results["paired_ssim"] = metrics.paired_ssim(candidate, side.reference, seed=seed)["mean"]
-        results["diversity"] = metrics.mean_pairwise_ssim(candidate, max_images=DIVERSITY_MAX_IMAGES, seed=seed)
+        details["diversity"] = metrics.pairwise_ssim(candidate, max_images=DIVERSITY_MAX_IMAGES, seed=seed)
+        results["diversity"] = details["diversity"].mean
         results["ms_ssim"] = metrics.ms_ssim_diversity(candidate, seed=seed)
     with _stage("memorisation", timings, name):
         check = metrics.memorisation_check(candidate, side.train, side.reference, baseline_nearest=side.nearest)
@@ -176,6 +180,8 @@ def evaluate_sets(sets: EvaluationSets, *, seed: int = 0, inception_weights: Opt
     best = results["best_match_ssim"]
     best["ratio_mean"] = best["generated"]["mean"] / best["real_reference"]["mean"]
     results["diversity"]["ratio"] = results["diversity"]["generated"] / results["diversity"]["real_reference"]
+    results["diversity"]["standard_error"] = {"generated": generated_details["diversity"].standard_error,
+                                              "real_reference": real_details["diversity"].standard_error}
     results["feature_metrics"]["space"] = feature_space.FEATURE_SPACE
     with _stage("fid_kid", timings):
         results["fid_kid"] = _inception(sets.reference, sets.generated, sets.stand_in, inception_weights, seed)
@@ -402,7 +408,9 @@ def write_figures(folder: Path, sets: EvaluationSets, results: Mapping[str, Any]
     save(plots.plot_ssim_histograms(details["generated"]["best_match"].scores,
                                     details["real_reference"]["best_match"].scores), "ssim_histograms")
     diversity = results["diversity"]
-    save(plots.plot_diversity({"real reference": diversity["real_reference"], "generated": diversity["generated"]}),
+    save(plots.plot_diversity({"real reference": diversity["real_reference"], "generated": diversity["generated"]},
+                              errors={"real reference": diversity["standard_error"]["real_reference"],
+                                      "generated": diversity["standard_error"]["generated"]}),
          "diversity")
     save(plots.plot_closest_pairs(sets.generated, sets.train, details["generated"]["memorisation"]), "closest_pairs")
     save(plots.plot_gallery(sets.generated, sets.reference, seed=seed), "gallery")
@@ -440,6 +448,7 @@ def summary_text(result: Mapping[str, Any]) -> str:
 
     two = result["two_sample_test"]
     feats = result["feature_metrics"]
+    errors = result["diversity"].get("standard_error", {})  # absent from metrics.json files older than it
     rows = [
         ("two-sample AUC (95% CI)", *(f"{fmt(t['auc'])} ({fmt(t['auc_ci95'][0], 2)}-{fmt(t['auc_ci95'][1], 2)})"
                                       for t in (two["generated"], two["real_reference"]))),
@@ -456,8 +465,9 @@ def summary_text(result: Mapping[str, Any]) -> str:
          fmt(result["tissue_intensity"]["real_reference"], 4)),
         ("best-match SSIM (mean)", fmt(result["best_match_ssim"]["generated"]["mean"]),
          fmt(result["best_match_ssim"]["real_reference"]["mean"])),
-        ("diversity: mean pairwise SSIM", fmt(result["diversity"]["generated"]),
-         fmt(result["diversity"]["real_reference"])),
+        ("diversity: mean pairwise SSIM (± se)", *(
+            fmt(result["diversity"][k]) + (f" ± {fmt(errors[k])}" if k in errors else "")
+            for k in ("generated", "real_reference"))),
         ("memorisation, local (vs real 1st pct)", *(
             f"{result['memorisation'][k]['fraction_closer_than_real_local']:.1%}" for k in ("generated", "real_reference"))),
         ("memorisation, L2 (vs real 1st pct)", *(

@@ -206,6 +206,8 @@ def evaluation_verdict(results: Mapping[str, Any]) -> str:
             ("contrast: tissue intensity W1", "tissue_w1", results["tissue_intensity"]["generated"],
              results["tissue_intensity"]["real_reference"], 4)):
         lines.append(_figure_line(label, figure, generated, real, digits))
+    if "diversity" in results:
+        lines.append(_diversity_line(results["diversity"]))
     memo = results["memorisation"]
     copied, real_copied = (memo[k]["fraction_closer_than_real_local"] for k in ("generated", "real_reference"))
     lines.append(f"- memorisation: {copied:.1%} of generated images are closer to a training image, for where they "
@@ -213,6 +215,23 @@ def evaluation_verdict(results: Mapping[str, Any]) -> str:
                  + ("no sign of copying." if copied <= max(2 * real_copied, 0.02) else "some images may be copies "
                     "(closest_pairs.png shows the nearest)."))
     return "\n".join(lines)
+
+
+def _diversity_line(diversity: Mapping[str, Any]) -> str:
+    """Diversity beside its reference, and whether the gap is beyond the sampling error that metrics.json gives
+    (``standard_error``; files older than it lack it, and then the line says nothing about noise)."""
+    generated, real = diversity["generated"], diversity["real_reference"]
+    change = generated / real - 1
+    words = (f"{abs(change):.1%} " + ("more alike than real images (less varied)" if change > 0 else
+                                      "less alike than real images (more varied)"))
+    errors = diversity.get("standard_error")
+    if not errors:
+        return f"- diversity (mean pairwise SSIM, lower = more varied): {generated:.3f} (real reference {real:.3f}): {words}."
+    combined = math.hypot(errors["generated"], errors["real_reference"])
+    gap = abs(generated - real) / combined if combined > 0 else math.inf
+    noise = ("beyond sampling noise" if gap > 2 else "within sampling noise") + f" ({gap:.1f} combined standard errors)"
+    return (f"- diversity (mean pairwise SSIM, lower = more varied): {generated:.3f} ± {errors['generated']:.3f} "
+            f"(real reference {real:.3f} ± {errors['real_reference']:.3f}): {words}; {noise}.")
 
 
 def _figure_words(column: str) -> str:

@@ -37,6 +37,8 @@ def test_metrics_json_holds_every_figure_beside_its_real_reference(evaluated):
     for figure in FIGURES:
         assert set(on_disk[figure]) >= {"generated", "real_reference"}, figure
         assert figure in on_disk["definitions"], figure
+    errors = on_disk["diversity"]["standard_error"]
+    assert set(errors) == {"generated", "real_reference"} and all(0 < e < 0.2 for e in errors.values()), errors
     # The tiny data is not the demo: the reference is made of subject halves, and says so.
     assert on_disk["references"]["method"] == "subject-halves"
     assert "half" in on_disk["references"]["sources"]["stand_in"]

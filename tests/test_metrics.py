@@ -92,6 +92,28 @@ def test_diversity_of_identical_images_is_one_and_lower_for_different_images():
     assert metrics.mean_pairwise_ssim(smooth_images(5, seed=7)) < 0.5
 
 
+def test_diversity_standard_error_follows_its_definition_and_predicts_the_spread_of_fresh_draws():
+    from dcganlib.metrics.ssim import ssim_matrix
+
+    images = blobs(30, seed=11)
+    result = metrics.pairwise_ssim(images)
+    matrix = ssim_matrix(images, images).astype(np.float64)
+    rows = (matrix.sum(axis=1) - np.diag(matrix)) / 29
+    assert result.count == 30 and result.mean == pytest.approx(metrics.mean_pairwise_ssim(images))
+    assert result.standard_error == pytest.approx(2 * rows.std(ddof=1) / np.sqrt(30), rel=1e-9)
+    # Identical images: every pair scores 1, nothing varies.
+    same = metrics.pairwise_ssim(np.repeat(images[:1], 5, axis=0))
+    assert same.mean == pytest.approx(1.0, abs=1e-6) and same.standard_error == pytest.approx(0.0, abs=1e-6)
+    assert np.isnan(metrics.pairwise_ssim(images[:2]).standard_error)  # one pair: no spread to estimate
+    # The claim users rely on: the error of one set predicts how far the mean moves on a fresh draw of images
+    # from the same population. Twelve disjoint sets of 30 discs: the spread of their means and the typical
+    # reported error agree within a factor of 1.6 (chance, with 12 draws, puts them within about 1.3).
+    draws = [metrics.pairwise_ssim(blobs(30, seed=100 + k)) for k in range(12)]
+    spread = np.std([d.mean for d in draws], ddof=1)
+    typical = float(np.sqrt(np.mean([d.standard_error ** 2 for d in draws])))
+    assert 1 / 1.6 < spread / typical < 1.6, (spread, typical)
+
+
 def test_paired_ssim_is_seeded_and_pairs_distinct_partners():
     gen, real = smooth_images(4, seed=8), smooth_images(6, seed=9)
     first, second = metrics.paired_ssim(gen, real, seed=1), metrics.paired_ssim(gen, real, seed=1)
@@ -269,6 +291,12 @@ def test_memorisation_flags_an_exact_copy_of_a_training_image():
     generated = np.concatenate([smooth_images(5, seed=12), train[7:8]])
     result = metrics.memorisation_check(generated, train, heldout)
     assert result["flagged_indices"][0] == 5  # the copy is flagged, and listed first (closest)
+    assert result["flagged_indices_l2"][0] == 5
+    # the flagged list is the headline's: exactly the images below its ratio threshold, lowest ratio first
+    ratios = result["candidate_nearest"]["neighbour_ratio"]
+    below = [i for i in np.argsort(ratios, kind="stable") if ratios[i] < result["ratio_threshold"]]
+    assert result["flagged_indices"] == below
+    assert len(below) == round(result["fraction_closer_than_real_local"] * len(generated))
     assert result["l2_threshold"] > 0
     assert result["fraction_closer_than_real_l2"] >= 1 / 6
     assert result["candidate_nearest"]["l2"][5] < result["baseline_nearest"]["l2"].min()
@@ -318,6 +346,9 @@ def test_the_local_figure_flags_copies_but_not_new_small_images_where_one_l2_thr
     assert local["real"] <= 0.04 and local["small"] <= 0.04  # ~1 % for new images, wherever they lie
     assert local["copies"] >= 0.2 and local["near"] >= 0.2  # every copy
     assert check["small"]["fraction_closer_than_real_l2"] >= 0.2  # the global L2 threshold calls a fifth copies
+    # metrics.json's list of flagged images is the headline's: the copies, not the small new images
+    assert set(range(20)) <= set(check["copies"]["flagged_indices"])
+    assert len(check["small"]["flagged_indices"]) <= 4 and len(check["small"]["flagged_indices_l2"]) >= 20
 
 
 def test_nearest_l2_is_rms_difference():

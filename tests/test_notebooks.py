@@ -160,6 +160,24 @@ def test_evaluation_verdict_states_each_figure_beside_its_reference_and_does_not
     assert "hard to tell from real" in good and "recall" in good and "far from real" not in good
 
 
+def test_evaluation_verdict_says_whether_the_diversity_gap_is_beyond_sampling_noise():
+    def diversity(generated, se=None):
+        results = _metrics(auc=1.0, recall=0.5, spectrum=0.1)
+        results["diversity"] = {"generated": generated, "real_reference": 0.373}
+        if se is not None:
+            results["diversity"]["standard_error"] = {"generated": se, "real_reference": 0.005}
+        return [line for line in report.evaluation_verdict(results).splitlines() if "diversity (mean" in line][0]
+
+    near = diversity(0.380, se=0.006)  # 0.007 apart, 0.89 combined errors
+    assert "0.380 ± 0.006 (real reference 0.373 ± 0.005): 1.9% more alike than real images (less varied)" in near
+    assert "within sampling noise (0.9 combined standard errors)" in near
+    far = diversity(0.430, se=0.006)
+    assert "15.3% more alike" in far and "beyond sampling noise (7.3 combined standard errors)" in far
+    assert "less alike than real images (more varied)" in diversity(0.30, se=0.006)
+    old_file = diversity(0.380)  # metrics.json from before the standard error: no claim about noise
+    assert old_file.endswith("1.9% more alike than real images (less varied).") and "noise" not in old_file
+
+
 def test_training_verdict_reads_the_run(finished_run):
     text = report.training_verdict(finished_run.run_dir)
     history_epochs = len((finished_run.run_dir / "history.csv").read_text().splitlines()) - 1

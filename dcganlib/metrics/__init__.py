@@ -14,10 +14,12 @@ from .distances import feature_statistics, frechet_distance, kernel_distance
 from .inception import fid_kid, find_inception_weights, inception_features, inception_preprocess
 from .memorisation import memorisation_check, nearest_neighbours
 from .ssim import SSIM_DEFINITION, ssim, ssim_matrix
-from .ssim_family import BestMatch, best_match_ssim, mean_pairwise_ssim, ms_ssim_diversity, paired_ssim
+from .ssim_family import (BestMatch, PairwiseSsim, best_match_ssim, mean_pairwise_ssim, ms_ssim_diversity, paired_ssim,
+                          pairwise_ssim)
 from .two_sample import roc_auc, roc_curve, two_sample_test
 
 __all__ = ["SSIM_DEFINITION", "ssim", "ssim_matrix", "BestMatch", "best_match_ssim", "paired_ssim",
-           "mean_pairwise_ssim", "ms_ssim_diversity", "two_sample_test", "roc_auc", "roc_curve",
+           "pairwise_ssim", "PairwiseSsim", "mean_pairwise_ssim", "ms_ssim_diversity",
+           "two_sample_test", "roc_auc", "roc_curve",
            "feature_statistics", "frechet_distance", "kernel_distance", "find_inception_weights",
            "inception_preprocess", "inception_features", "fid_kid", "nearest_neighbours", "memorisation_check"]

@@ -35,7 +35,9 @@ DEFINITION = (f"nearest training image by L2 (RMS pixel difference in [-1, 1] un
               "to its nearest other training image; fraction_closer_than_real_local = share of images whose "
               f"neighbour ratio is below percentile {PERCENTILE:g} of the reference (real, unseen subjects) images' "
               "ratios; fraction_closer_than_real_l2 = share of images closer to a training image than percentile "
-              f"{PERCENTILE:g} of the reference images' nearest distances")
+              f"{PERCENTILE:g} of the reference images' nearest distances; flagged_indices = the images the "
+              "headline counts (neighbour ratio below the threshold), lowest ratio first, at most 50; "
+              "flagged_indices_l2 = those the L2 figure counts, nearest first")
 
 
 def _nearest_by_l2(q: np.ndarray, c: np.ndarray, k: int, batch: int) -> np.ndarray:
@@ -125,6 +127,8 @@ def memorisation_check(candidate: Any, train: Any, baseline: Any, percentile: fl
     ``fraction_closer_than_real_local``, is the same with each distance in units of the local spacing of the
     training set (:func:`neighbour_ratios`, below the baseline's ``percentile``-th percentile of them,
     ``ratio_threshold``): it does not call small, mostly-background images copies for being small.
+    ``flagged_indices`` lists the images the headline counts (lowest ratio first), ``flagged_indices_l2``
+    those the L2 figure counts (nearest first); at most 50 each.
     ``baseline_nearest`` reuses a search already made (its ``"neighbour_ratio"`` is added when missing);
     arrays for plotting, each with ``"neighbour_ratio"``, are under ``"candidate_nearest"`` and
     ``"baseline_nearest"``.
@@ -140,7 +144,8 @@ def memorisation_check(candidate: Any, train: Any, baseline: Any, percentile: fl
     ratio_threshold = float(np.percentile(real["neighbour_ratio"], percentile))
     l2_threshold = float(np.percentile(real["l2"], percentile))
     ssim_threshold = float(np.percentile(real["ssim"], 100 - percentile))
-    flagged = np.nonzero(found["l2"] < l2_threshold)[0]
+    flagged = np.nonzero(found["neighbour_ratio"] < ratio_threshold)[0]
+    flagged_l2 = np.nonzero(found["l2"] < l2_threshold)[0]
     return {
         "fraction_closer_than_real_local": float(np.mean(found["neighbour_ratio"] < ratio_threshold)),
         "percentile": percentile,
@@ -149,7 +154,8 @@ def memorisation_check(candidate: Any, train: Any, baseline: Any, percentile: fl
         "ssim_threshold": ssim_threshold,
         "fraction_closer_than_real_l2": float(np.mean(found["l2"] < l2_threshold)),
         "fraction_closer_than_real_ssim": float(np.mean(found["ssim"] > ssim_threshold)),
-        "flagged_indices": flagged[np.argsort(found["l2"][flagged])][:50].tolist(),
+        "flagged_indices": flagged[np.argsort(found["neighbour_ratio"][flagged], kind="stable")][:50].tolist(),
+        "flagged_indices_l2": flagged_l2[np.argsort(found["l2"][flagged_l2], kind="stable")][:50].tolist(),
         "candidate_nearest_l2_median": float(np.median(found["l2"])),
         "baseline_nearest_l2_median": float(np.median(real["l2"])),
         "candidate_nearest_ssim_median": float(np.median(found["ssim"])),

@@ -67,12 +67,26 @@ def paired_ssim(generated: Any, real: Any, seed: int = 0) -> dict[str, Any]:
             "count": int(len(scores)), "scores": scores}
 
 
-def mean_pairwise_ssim(images: Any, max_images: Optional[int] = None, seed: int = 0,
-                       batch: Optional[int] = None) -> float:
-    """Diversity: the mean SSIM over all distinct pairs (i ≠ j) of one set; identical images give 1.
+@dataclass(frozen=True)
+class PairwiseSsim:
+    """Diversity of one set: the mean SSIM over its distinct pairs and that mean's sampling error."""
+
+    mean: float  # (1 / (n (n - 1))) * sum over i != j of SSIM(x_i, x_j); in [-1, 1], identical images give 1
+    standard_error: float  # 2 * sd_i(r_i) / sqrt(n), r_i = mean_j!=i SSIM(x_i, x_j); nan for fewer than 3 images
+    count: int  # n, the images the pairs come from (after the max_images cap)
+
+
+def pairwise_ssim(images: Any, max_images: Optional[int] = None, seed: int = 0,
+                  batch: Optional[int] = None) -> PairwiseSsim:
+    """Diversity: the mean SSIM over all distinct pairs (i ≠ j) of one set, with its standard error.
 
     Lower means more diverse. Compare generated with real: mode collapse shows as generated ≫ real.
     ``max_images`` draws a seeded subset first (the cost grows with N²).
+
+    The mean is a U-statistic of order 2, so its variance over draws of the n images is, to first order,
+    ``4 Var(h1) / n`` with ``h1(x) = E_y SSIM(x, y)`` (Hoeffding 1948). ``h1(x_i)`` is estimated by the row
+    mean ``r_i``, hence ``standard_error = 2 sd(r) / sqrt(n)``. Two sets whose means differ by less than about
+    twice the combined error, ``sqrt(se_a² + se_b²)``, are not shown to differ.
     """
     images = as_float_images(images)
     if max_images is not None and len(images) > max_images:
@@ -82,7 +96,15 @@ def mean_pairwise_ssim(images: Any, max_images: Optional[int] = None, seed: int 
         raise ValueError(f"diversity needs at least 2 images, got {len(images)}")
     matrix = ssim_matrix(images, images, batch=batch).astype(np.float64)
     n = len(images)
-    return float((matrix.sum() - np.trace(matrix)) / (n * (n - 1)))
+    rows = (matrix.sum(axis=1) - np.diag(matrix)) / (n - 1)
+    error = 2.0 * float(rows.std(ddof=1)) / np.sqrt(n) if n > 2 else float("nan")
+    return PairwiseSsim(mean=float(rows.mean()), standard_error=error, count=n)
+
+
+def mean_pairwise_ssim(images: Any, max_images: Optional[int] = None, seed: int = 0,
+                       batch: Optional[int] = None) -> float:
+    """The mean of :func:`pairwise_ssim` alone (the per-epoch tracking's ``ssim_diversity``)."""
+    return pairwise_ssim(images, max_images=max_images, seed=seed, batch=batch).mean
 
 
 def ms_ssim_diversity(images: Any, pairs: int = 200, seed: int = 0) -> dict[str, Any]:
@@ -120,4 +142,5 @@ def ms_ssim_diversity(images: Any, pairs: int = 200, seed: int = 0) -> dict[str,
                           "(0.0448, 0.2856, 0.3001, 0.2363, 0.1333)"}
 
 
-__all__ = ["BestMatch", "best_match_ssim", "paired_ssim", "mean_pairwise_ssim", "ms_ssim_diversity"]
+__all__ = ["BestMatch", "PairwiseSsim", "best_match_ssim", "paired_ssim", "pairwise_ssim", "mean_pairwise_ssim",
+           "ms_ssim_diversity"]

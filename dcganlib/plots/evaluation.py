@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 from matplotlib import pyplot as plt
@@ -46,19 +46,26 @@ def plot_ssim_histograms(generated_scores: Any, real_scores: Any, *, ax: Any = N
                      "Best-match SSIM (Wang et al. 2004, data range 2)")
 
 
-def plot_diversity(values: Mapping[str, float], *, ax: Any = None) -> Figure:
-    """Bars of mean pairwise SSIM per set, e.g. ``{"real reference": 0.31, "generated": 0.45}`` (lower = more diverse)."""
+def plot_diversity(values: Mapping[str, float], *, errors: Optional[Mapping[str, float]] = None,
+                   ax: Any = None) -> Figure:
+    """Bars of mean pairwise SSIM per set, e.g. ``{"real reference": 0.31, "generated": 0.45}`` (lower = more
+    diverse); ``errors`` (same keys) draws ± 2 standard errors as whiskers and prints ± 1 beside the value."""
     fig, ax = figure_and_axes(ax, (5, 3.4))
     names = list(values)
     heights = [values[name] for name in names]
+    spread = [errors[name] for name in names] if errors else None
     colours = [_GENERATED if name == "generated" else _REAL_REFERENCE if name == "real reference" else _REFERENCE
                for name in names]
-    bars = ax.bar(names, heights, color=colours)
-    for bar, height in zip(bars, heights):
-        ax.annotate(f"{height:.3f}", (bar.get_x() + bar.get_width() / 2, height), ha="center", va="bottom")
+    bars = ax.bar(names, heights, color=colours,
+                  yerr=None if spread is None else [2 * e for e in spread], capsize=6)
+    for i, (bar, height) in enumerate(zip(bars, heights)):
+        label = f"{height:.3f}" + ("" if spread is None else f" ± {spread[i]:.3f}")
+        top = height + (0 if spread is None else 2 * spread[i])
+        ax.annotate(label, (bar.get_x() + bar.get_width() / 2, top), ha="center", va="bottom")
     ax.set_ylabel("mean pairwise SSIM")
     ax.set_ylim(0, max(1.0, max(heights) * 1.1))
-    ax.set_title("Diversity (lower = more diverse)")
+    ax.set_title("Diversity (lower = more diverse)" + ("" if spread is None else "; whiskers ± 2 standard errors"),
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
