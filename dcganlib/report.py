@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 from . import hardware, runs, tracking
 from .metrics.quality import LOWER_IS_BETTER
@@ -265,10 +265,13 @@ def compute_verdict(rows: Sequence[Mapping[str, Any]], default_epochs: int,
         base = [row for row in own if abs(row["budget_epochs"] - default_epochs) < 0.5]
         if base and own[-1]["budget_epochs"] > default_epochs + 0.5:
             longest = own[-1]
-            worse, at_real = longer_training_verdict(base[0], longest)
+            worse, within, at_real = longer_training_verdict(base[0], longest)
             times = f"{longest['budget_epochs'] / default_epochs:.2g}×"
-            if worse:
-                lines.append(f"  Training {times} as long does not improve " + ", ".join(map(_figure_words, worse)) + ".")
+            if worse or within:
+                clauses = ([f"does not improve {', '.join(map(_figure_words, worse))}"] if worse else []) + (
+                    [f"improves {', '.join(map(_figure_words, within))} on the mean only, within the seeds' spread"]
+                    if within else [])
+                lines.append(f"  Training {times} as long " + "; it ".join(clauses) + ".")
             else:
                 lines.append(f"  Training {times} as long improves every tracked figure"
                              + (f" ({', '.join(map(_figure_words, at_real))} as good as real at both budgets)."
@@ -276,25 +279,43 @@ def compute_verdict(rows: Sequence[Mapping[str, Any]], default_epochs: int,
     return "\n".join(lines)
 
 
-def longer_training_verdict(short: Mapping[str, Any], long: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Which tracked figures a longer budget does not improve, and which of the others only held steady at the
-    real reference. Two :func:`dcganlib.curves.budget_table` rows (means over seeds). A figure improves when
-    it is better at the longer budget; one that is as good as the real reference (or better) at *both*
-    budgets counts as improved, because the reference, measured on as many real images, is the floor that
-    sample noise leaves: differences beyond it are noise, and ``val_score`` ignores them too."""
-    worse, at_real = [], []
+class LongerTraining(NamedTuple):
+    """:func:`longer_training_verdict`: tracked columns (``history.csv`` names) in three lists."""
+
+    worse: list[str]  # no better at the longer budget (and not at the real reference at both)
+    within_spread: list[str]  # better on the mean over seeds, but the two budgets' seed ranges overlap
+    at_real: list[str]  # not better, but as good as the real reference at both budgets: counts as held
+
+
+def longer_training_verdict(short: Mapping[str, Any], long: Mapping[str, Any]) -> LongerTraining:
+    """Which tracked figures a longer budget does not improve. Two :func:`dcganlib.curves.budget_table` rows
+    (means over seeds, with min and max).
+
+    A figure improves when its mean is better at the longer budget *and*, when both rows have two seeds or
+    more, the ranges over seeds do not overlap (for a lower-is-better figure ``long.max < short.min``): a gain
+    smaller than the seed-to-seed spread is not shown to be one (``within_spread``). With one seed the spread
+    is unknown and the means decide. A figure that is as good as the real reference (or better) at *both*
+    budgets counts as held (``at_real``), because the reference, measured on as many real images, is the
+    floor that sample noise leaves: differences beyond it are noise, and ``val_score`` ignores them too."""
+    several = len(short.get("seeds", ())) > 1 and len(long.get("seeds", ())) > 1
+    worse, within, at_real = [], [], []
     for column in tracking.COLUMNS:
         lower = tracking.lower_is_better(column)
         a, b, real = short[column]["mean"], long[column]["mean"], long[column]["real_reference"]
-        if (b < a) if lower else (b > a):
+        better = (b < a) if lower else (b > a)
+        beyond = not several or ((long[column]["max"] < short[column]["min"]) if lower
+                                 else (long[column]["min"] > short[column]["max"]))
+        if better and beyond:
             continue
         if all(_ratio(v, real, lower) <= 1 for v in (a, b)):
             at_real.append(column)
+        elif better:
+            within.append(column)
         else:
             worse.append(column)
-    return worse, at_real
+    return LongerTraining(worse, within, at_real)
 
 
 __all__ = ["AUC_CHANCE", "AUC_PARTLY", "CHAPTER_SECONDS", "MEASURED_EPOCH_SECONDS", "TARGET_RATIOS",
-           "auc_words", "banner", "compute_verdict", "data_verdict", "longer_training_verdict", "evaluation_verdict", "expected_minutes", "models_verdict",
-           "ratio_words", "training_verdict"]
+           "LongerTraining", "auc_words", "banner", "compute_verdict", "data_verdict", "longer_training_verdict",
+           "evaluation_verdict", "expected_minutes", "models_verdict", "ratio_words", "training_verdict"]

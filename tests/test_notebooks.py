@@ -230,12 +230,36 @@ def test_compute_verdict_says_per_budget_how_far_from_real_and_whether_longer_tr
     assert report.compute_verdict(rows, 42, recipes=["default"]).splitlines() == lines[4:]
 
 
+def test_a_gain_inside_the_seeds_spread_is_not_called_an_improvement():
+    short, long = _row("r", 42, 1.8, 0.70, 0.10), _row("r", 168, 1.4, 0.80, 0.05, scale=0.9)
+    assert report.longer_training_verdict(short, long) == ([], [], [])  # two seeds each, no spread: all improve
+    # recall 0.70 (0.62-0.78) -> 0.80 (0.75-0.85): better on the mean, but seed ranges overlap
+    short["val_recall"].update(min=0.62, max=0.78)
+    long["val_recall"].update(min=0.75, max=0.85)
+    assert report.longer_training_verdict(short, long) == ([], ["val_recall"], [])
+    text = report.compute_verdict([short, long], default_epochs=42)
+    assert text.endswith("Training 4× as long improves recall on the mean only, within the seeds' spread.")
+    long["val_recall"]["min"] = 0.79  # now every seed of the long budget beats every seed of the short one
+    assert report.longer_training_verdict(short, long) == ([], [], [])
+    # with one seed the spread is unknown and the means decide
+    long["val_recall"]["min"] = 0.75
+    for row in (short, long):
+        row["seeds"] = [42]
+    assert report.longer_training_verdict(short, long) == ([], [], [])
+    # a figure worse on the mean and another within the spread: both said
+    for row in (short, long):
+        row["seeds"] = [1, 42]
+    long["val_spectrum"]["mean"] = 0.2
+    assert "does not improve texture (spectrum deviation); it improves recall on the mean only" in \
+        report.compute_verdict([short, long], default_epochs=42)
+
+
 def test_a_figure_held_at_the_real_reference_counts_as_improved_and_is_named():
     short, long = _row("r", 42, 1.8, 0.70, 0.10), _row("r", 168, 1.4, 0.80, 0.05, scale=0.9)
     long["val_tissue_w1"]["mean"] = 0.020  # worse than 0.015, but both at or below the real 0.022
-    assert report.longer_training_verdict(short, long) == ([], ["val_tissue_w1"])
+    assert report.longer_training_verdict(short, long) == ([], [], ["val_tissue_w1"])
     long["val_tissue_w1"]["mean"] = 0.030  # now worse than real at the long budget: not improved
-    assert report.longer_training_verdict(short, long) == (["val_tissue_w1"], [])
+    assert report.longer_training_verdict(short, long) == (["val_tissue_w1"], [], [])
     long["val_tissue_w1"]["mean"] = 0.020
     text = report.compute_verdict([short, long], default_epochs=42)
     assert text.endswith("improves every tracked figure (contrast (tissue W1) as good as real at both budgets).")
