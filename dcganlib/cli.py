@@ -335,6 +335,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _curves(args: argparse.Namespace) -> int:
     from .curves import (BUDGET_GRIDS_FIGURE, BUDGET_TABLE_FILES, CURVE_FIGURES, budget_grids, budget_table,
                          markdown_table, read_curve, write_budget_table)
+    from . import report
+    from .config import default_config
 
     if args.budget is not None and min(args.budget) < 1:
         raise ConfigError("--budget takes a positive number of images seen, e.g. --budget 67200")
@@ -350,6 +352,11 @@ def _curves(args: argparse.Namespace) -> int:
     budgets = args.budget or [int(max(curve.images[-1] for curve in curves if len(curve.images)))]
     table = budget_table(curves, budgets)
     print(markdown_table(table))
+    # The rule recipes are judged by: does the longest budget beat the default budget on every figure?
+    verdicts = report.longer_training_sentences(table, default_config().epochs)
+    if verdicts:
+        print(f"\nAgainst the default budget ({default_config().epochs} epochs), per recipe:")
+        print("\n".join(verdicts))
     if args.out is not None:
         from .plots import plot_budget_grids, plot_quality_curves, save_figure
 

@@ -262,21 +262,42 @@ def compute_verdict(rows: Sequence[Mapping[str, Any]], default_epochs: int,
             lines.append(f"- {row['budget_epochs'] / default_epochs:.2g}× the default budget "
                          f"({row['budget_images']:,} images): score {row[tracking.CRITERION]['mean']:.2f}; "
                          + ", ".join(parts))
-        base = [row for row in own if abs(row["budget_epochs"] - default_epochs) < 0.5]
-        if base and own[-1]["budget_epochs"] > default_epochs + 0.5:
-            longest = own[-1]
-            worse, within, at_real = longer_training_verdict(base[0], longest)
-            times = f"{longest['budget_epochs'] / default_epochs:.2g}×"
-            if worse or within:
-                clauses = ([f"does not improve {', '.join(map(_figure_words, worse))}"] if worse else []) + (
-                    [f"improves {', '.join(map(_figure_words, within))} on the mean only, within the seeds' spread"]
-                    if within else [])
-                lines.append(f"  Training {times} as long " + "; it ".join(clauses) + ".")
-            else:
-                lines.append(f"  Training {times} as long improves every tracked figure"
-                             + (f" ({', '.join(map(_figure_words, at_real))} as good as real at both budgets)."
-                                if at_real else "."))
+        sentence = _longer_sentence(own, default_epochs)
+        if sentence:
+            lines.append(f"  {sentence}")
     return "\n".join(lines)
+
+
+def longer_training_sentences(rows: Sequence[Mapping[str, Any]], default_epochs: int) -> list[str]:
+    """One line per recipe of ``rows`` (:func:`dcganlib.curves.budget_table`) that has a row at
+    ``default_epochs`` and a longer one: ``"RECIPE (seed …): Training N× as long …"``, the verdict of
+    :func:`compute_verdict` without the per-budget figures (what ``dcganlib curves`` prints under its table)."""
+    lines = []
+    for recipe in dict.fromkeys(row["recipe"] for row in rows):
+        own = sorted((row for row in rows if row["recipe"] == recipe), key=lambda row: row["budget_images"])
+        sentence = _longer_sentence(own, default_epochs)
+        if sentence:
+            seeds = ", ".join(map(str, max((row["seeds"] for row in own), key=len)))
+            lines.append(f"{recipe} (seed {seeds}): {sentence}")
+    return lines
+
+
+def _longer_sentence(own: Sequence[Mapping[str, Any]], default_epochs: int) -> Optional[str]:
+    """Whether the longest of one recipe's rows (sorted by budget) improves every tracked figure on its row at
+    ``default_epochs``, as a sentence; None without both rows."""
+    base = [row for row in own if abs(row["budget_epochs"] - default_epochs) < 0.5]
+    if not base or own[-1]["budget_epochs"] <= default_epochs + 0.5:
+        return None
+    longest = own[-1]
+    worse, within, at_real = longer_training_verdict(base[0], longest)
+    times = f"{longest['budget_epochs'] / default_epochs:.2g}×"
+    if worse or within:
+        clauses = ([f"does not improve {', '.join(map(_figure_words, worse))}"] if worse else []) + (
+            [f"improves {', '.join(map(_figure_words, within))} on the mean only, within the seeds' spread"]
+            if within else [])
+        return f"Training {times} as long " + "; it ".join(clauses) + "."
+    return (f"Training {times} as long improves every tracked figure"
+            + (f" ({', '.join(map(_figure_words, at_real))} as good as real at both budgets)." if at_real else "."))
 
 
 class LongerTraining(NamedTuple):
@@ -318,4 +339,4 @@ def longer_training_verdict(short: Mapping[str, Any], long: Mapping[str, Any]) -
 
 __all__ = ["AUC_CHANCE", "AUC_PARTLY", "CHAPTER_SECONDS", "MEASURED_EPOCH_SECONDS", "TARGET_RATIOS",
            "LongerTraining", "auc_words", "banner", "compute_verdict", "data_verdict", "longer_training_verdict",
-           "evaluation_verdict", "expected_minutes", "models_verdict", "ratio_words", "training_verdict"]
+           "longer_training_sentences", "evaluation_verdict", "expected_minutes", "models_verdict", "ratio_words", "training_verdict"]

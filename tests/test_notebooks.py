@@ -230,6 +230,16 @@ def test_compute_verdict_says_per_budget_how_far_from_real_and_whether_longer_tr
     assert report.compute_verdict(rows, 42, recipes=["default"]).splitlines() == lines[4:]
 
 
+def test_longer_training_sentences_give_each_recipes_verdict_alone():
+    rows = [_row("long", 42, 2.2, 0.68, 0.2), _row("long", 168, 1.4, 0.85, 0.06, scale=0.9),
+            _row("default", 42, 1.7, 0.72, 0.09), _row("default", 168, 1.6, 0.63, 0.065, scale=0.9),
+            _row("short-only", 42, 1.7, 0.72, 0.09)]  # no longer budget: no verdict
+    assert report.longer_training_sentences(rows, default_epochs=42) == [
+        "long (seed 1, 42): Training 4× as long improves every tracked figure.",
+        "default (seed 1, 42): Training 4× as long does not improve recall."]
+    assert report.longer_training_sentences(rows, default_epochs=39) == []  # no row at the default budget
+
+
 def test_a_gain_inside_the_seeds_spread_is_not_called_an_improvement():
     short, long = _row("r", 42, 1.8, 0.70, 0.10), _row("r", 168, 1.4, 0.80, 0.05, scale=0.9)
     assert report.longer_training_verdict(short, long) == ([], [], [])  # two seeds each, no spread: all improve

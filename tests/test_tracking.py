@@ -3,6 +3,7 @@ resume, evaluate --epoch; and the recipe levers that came with it (adaptive augm
 
 import json
 import math
+import re
 import shutil
 
 import keras
@@ -327,7 +328,7 @@ def test_curves_refuse_a_run_without_tracked_quality(spoiled_run, tmp_path):
 
 
 def test_curves_command_prints_the_table_writes_the_figures_and_never_overwrites_unasked(spoiled_run, tmp_path,
-                                                                                           capsys):
+                                                                                           capsys, monkeypatch):
     from dcganlib import cli, curves
     from helpers import error_line
 
@@ -348,6 +349,17 @@ def test_curves_command_prints_the_table_writes_the_figures_and_never_overwrites
     rows = curves.read_budget_table(out / "quality_curves.json")  # the same rows, for code (notebook 04)
     assert [row["budget_images"] for row in rows] == [per_epoch, 3 * per_epoch] and rows[0]["recipe"] == "spoiled"
     before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # With a row at the default budget and a longer one, the rule's verdict follows the table.
+    import dataclasses
+
+    from dcganlib import config as config_module
+
+    one_epoch = dataclasses.replace(config_module.default_config(), epochs=1)
+    monkeypatch.setattr(config_module, "default_config", lambda: one_epoch)
+    assert cli.main(["curves", str(run_dir), "--budget", str(per_epoch), "--budget", str(3 * per_epoch)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(table) and "Against the default budget (1 epochs), per recipe:" in printed
+    assert re.search(r"\nspoiled \(seed 3\): Training 3× as long (improves every|does not improve)", printed), printed
     assert cli.main(["curves", str(run_dir), "--out", str(out)]) == 2
     assert "--overwrite" in error_line(capsys.readouterr().err)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
