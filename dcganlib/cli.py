@@ -353,9 +353,10 @@ def _curves(args: argparse.Namespace) -> int:
     table = budget_table(curves, budgets)
     print(markdown_table(table))
     # The rule recipes are judged by: does the longest budget beat the default budget on every figure?
-    verdicts = report.longer_training_sentences(table, default_config().epochs)
+    default_epochs = default_config().epochs
+    verdicts = report.longer_training_sentences(table, default_epochs)
     if verdicts:
-        print(f"\nAgainst the default budget ({default_config().epochs} epochs), per recipe:")
+        print(f"\nAgainst the default budget ({default_epochs} epochs), per recipe:")
         print("\n".join(verdicts))
     if args.out is not None:
         from .plots import plot_budget_grids, plot_quality_curves, save_figure

@@ -48,6 +48,7 @@ from .files import check_output_file, remove_orphaned_temporaries, write_json
 from .manifest import manifest_problem, read_manifest
 from .metrics import artefacts, distances, features as feature_space, memorisation, prdc, quality, two_sample
 from .metrics.ssim import MS_SSIM_MIN_SIZE, SSIM_DATA_RANGE
+from .metrics.ssim_family import NOISE_STANDARD_ERRORS
 from .pixels import GENERATED_VALUES_RULE, to_uint8
 from .progress import Progress, note
 from .references import EvaluationSets, real_roles
@@ -70,8 +71,8 @@ DEFINITIONS = {
     "diversity": f"mean SSIM over all distinct pairs within one set (at most {DIVERSITY_MAX_IMAGES} images; lower = "
                  "more diverse); mode collapse shows as generated >> real. standard_error: the mean's sampling error "
                  "over draws of the images, 2 sd(r) / sqrt(n) with r_i the mean SSIM of image i to the others (first-"
-                 "order variance of a U-statistic, Hoeffding 1948); means closer than about 2 sqrt(se_a^2 + se_b^2) "
-                 "are not shown to differ",
+                 f"order variance of a U-statistic, Hoeffding 1948); means closer than {NOISE_STANDARD_ERRORS:g} "
+                 "sqrt(se_a^2 + se_b^2) are not shown to differ",
     "ms_ssim": f"mean 5-scale MS-SSIM (tf.image.ssim_multiscale, max_val={SSIM_DATA_RANGE:g}) over random "
                f"distinct pairs; only for images of at least {MS_SSIM_MIN_SIZE} px",
     "memorisation": memorisation.DEFINITION,

@@ -24,6 +24,7 @@ from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 from . import hardware, runs, tracking
 from .metrics.quality import LOWER_IS_BETTER
+from .metrics.ssim_family import NOISE_STANDARD_ERRORS
 from .config import Config, NotebookSetup
 
 #: The most times worse than the real reference a figure may be and still read "close to real".
@@ -229,7 +230,7 @@ def _diversity_line(diversity: Mapping[str, Any]) -> str:
         return f"- diversity (mean pairwise SSIM, lower = more varied): {generated:.3f} (real reference {real:.3f}): {words}."
     combined = math.hypot(errors["generated"], errors["real_reference"])
     gap = abs(generated - real) / combined if combined > 0 else math.inf
-    noise = ("beyond sampling noise" if gap > 2 else "within sampling noise") + f" ({gap:.1f} combined standard errors)"
+    noise = ("beyond sampling noise" if gap > NOISE_STANDARD_ERRORS else "within sampling noise") + f" ({gap:.1f} combined standard errors)"
     return (f"- diversity (mean pairwise SSIM, lower = more varied): {generated:.3f} ± {errors['generated']:.3f} "
             f"(real reference {real:.3f} ± {errors['real_reference']:.3f}): {words}; {noise}.")
 
@@ -247,9 +248,7 @@ def compute_verdict(rows: Sequence[Mapping[str, Any]], default_epochs: int,
     ``quality_curves.json`` that ``curves --out`` writes); ``recipes``: those to describe, in that order
     (default: every recipe of ``rows``, in their order)."""
     lines = []
-    for recipe in recipes or dict.fromkeys(row["recipe"] for row in rows):
-        own = sorted((row for row in rows if row["recipe"] == recipe), key=lambda row: row["budget_images"])
-        seeds = ", ".join(map(str, max((row["seeds"] for row in own), key=len)))
+    for recipe, own, seeds in _by_recipe(rows, recipes):
         lines.append(f"{recipe} (seed {seeds}):")
         for row in own:
             parts = []
@@ -273,13 +272,19 @@ def longer_training_sentences(rows: Sequence[Mapping[str, Any]], default_epochs:
     ``default_epochs`` and a longer one: ``"RECIPE (seed …): Training N× as long …"``, the verdict of
     :func:`compute_verdict` without the per-budget figures (what ``dcganlib curves`` prints under its table)."""
     lines = []
-    for recipe in dict.fromkeys(row["recipe"] for row in rows):
-        own = sorted((row for row in rows if row["recipe"] == recipe), key=lambda row: row["budget_images"])
+    for recipe, own, seeds in _by_recipe(rows):
         sentence = _longer_sentence(own, default_epochs)
         if sentence:
-            seeds = ", ".join(map(str, max((row["seeds"] for row in own), key=len)))
             lines.append(f"{recipe} (seed {seeds}): {sentence}")
     return lines
+
+
+def _by_recipe(rows: Sequence[Mapping[str, Any]], recipes: Optional[Sequence[str]] = None):
+    """``(recipe, its rows by budget, "1, 42")`` for each of ``recipes`` (default: every recipe of ``rows``, in
+    their order); the seeds are those of the row with the most of them."""
+    for recipe in recipes or dict.fromkeys(row["recipe"] for row in rows):
+        own = sorted((row for row in rows if row["recipe"] == recipe), key=lambda row: row["budget_images"])
+        yield recipe, own, ", ".join(map(str, max((row["seeds"] for row in own), key=len)))
 
 
 def _longer_sentence(own: Sequence[Mapping[str, Any]], default_epochs: int) -> Optional[str]:
@@ -305,7 +310,7 @@ class LongerTraining(NamedTuple):
 
     worse: list[str]  # no better at the longer budget (and not at the real reference at both)
     within_spread: list[str]  # better on the mean over seeds, but the two budgets' seed ranges overlap
-    at_real: list[str]  # not better, but as good as the real reference at both budgets: counts as held
+    at_real: list[str]  # not better beyond the spread, but as good as real at both budgets: counts as held
 
 
 def longer_training_verdict(short: Mapping[str, Any], long: Mapping[str, Any]) -> LongerTraining:
@@ -318,7 +323,7 @@ def longer_training_verdict(short: Mapping[str, Any], long: Mapping[str, Any]) -
     is unknown and the means decide. A figure that is as good as the real reference (or better) at *both*
     budgets counts as held (``at_real``), because the reference, measured on as many real images, is the
     floor that sample noise leaves: differences beyond it are noise, and ``val_score`` ignores them too."""
-    several = len(short.get("seeds", ())) > 1 and len(long.get("seeds", ())) > 1
+    several = len(short["seeds"]) > 1 and len(long["seeds"]) > 1
     worse, within, at_real = [], [], []
     for column in tracking.COLUMNS:
         lower = tracking.lower_is_better(column)

@@ -144,15 +144,15 @@ def memorisation_check(candidate: Any, train: Any, baseline: Any, percentile: fl
     ratio_threshold = float(np.percentile(real["neighbour_ratio"], percentile))
     l2_threshold = float(np.percentile(real["l2"], percentile))
     ssim_threshold = float(np.percentile(real["ssim"], 100 - percentile))
-    flagged = np.nonzero(found["neighbour_ratio"] < ratio_threshold)[0]
-    flagged_l2 = np.nonzero(found["l2"] < l2_threshold)[0]
+    close_local, close_l2 = found["neighbour_ratio"] < ratio_threshold, found["l2"] < l2_threshold
+    flagged, flagged_l2 = np.nonzero(close_local)[0], np.nonzero(close_l2)[0]
     return {
-        "fraction_closer_than_real_local": float(np.mean(found["neighbour_ratio"] < ratio_threshold)),
+        "fraction_closer_than_real_local": float(np.mean(close_local)),
         "percentile": percentile,
         "ratio_threshold": ratio_threshold,
         "l2_threshold": l2_threshold,
         "ssim_threshold": ssim_threshold,
-        "fraction_closer_than_real_l2": float(np.mean(found["l2"] < l2_threshold)),
+        "fraction_closer_than_real_l2": float(np.mean(close_l2)),
         "fraction_closer_than_real_ssim": float(np.mean(found["ssim"] > ssim_threshold)),
         "flagged_indices": flagged[np.argsort(found["neighbour_ratio"][flagged], kind="stable")][:50].tolist(),
         "flagged_indices_l2": flagged_l2[np.argsort(found["l2"][flagged_l2], kind="stable")][:50].tolist(),

@@ -67,6 +67,10 @@ def paired_ssim(generated: Any, real: Any, seed: int = 0) -> dict[str, Any]:
             "count": int(len(scores)), "scores": scores}
 
 
+#: Two means closer than this many combined standard errors, ``sqrt(se_a² + se_b²)``, are not shown to differ.
+NOISE_STANDARD_ERRORS = 2.0
+
+
 @dataclass(frozen=True)
 class PairwiseSsim:
     """Diversity of one set: the mean SSIM over its distinct pairs and that mean's sampling error."""
@@ -85,8 +89,8 @@ def pairwise_ssim(images: Any, max_images: Optional[int] = None, seed: int = 0,
 
     The mean is a U-statistic of order 2, so its variance over draws of the n images is, to first order,
     ``4 Var(h1) / n`` with ``h1(x) = E_y SSIM(x, y)`` (Hoeffding 1948). ``h1(x_i)`` is estimated by the row
-    mean ``r_i``, hence ``standard_error = 2 sd(r) / sqrt(n)``. Two sets whose means differ by less than about
-    twice the combined error, ``sqrt(se_a² + se_b²)``, are not shown to differ.
+    mean ``r_i``, hence ``standard_error = 2 sd(r) / sqrt(n)``. Two sets whose means differ by less than
+    :data:`NOISE_STANDARD_ERRORS` combined errors are not shown to differ.
     """
     images = as_float_images(images)
     if max_images is not None and len(images) > max_images:
@@ -142,5 +146,5 @@ def ms_ssim_diversity(images: Any, pairs: int = 200, seed: int = 0) -> dict[str,
                           "(0.0448, 0.2856, 0.3001, 0.2363, 0.1333)"}
 
 
-__all__ = ["BestMatch", "PairwiseSsim", "best_match_ssim", "paired_ssim", "pairwise_ssim", "mean_pairwise_ssim",
+__all__ = ["NOISE_STANDARD_ERRORS", "BestMatch", "PairwiseSsim", "best_match_ssim", "paired_ssim", "pairwise_ssim", "mean_pairwise_ssim",
            "ms_ssim_diversity"]
