@@ -506,6 +506,8 @@ def set_learning_rate(optimizer: keras.optimizers.Optimizer, value: float) -> No
     inner.learning_rate.assign(value)
 
 
-__all__ = ["METRIC_NAMES", "RECONSTRUCTION_METRIC", "DCGAN", "ema_decay", "RampedEMAAdam", "copy_averaged_weights", "make_optimizers",
-           "build_gan", "make_checkpoint", "UNREADABLE_ERRORS", "MISMATCH_ERRORS", "restore_newest",
-           "set_learning_rate"]
+__all__ = [
+    "METRIC_NAMES", "RECONSTRUCTION_METRIC", "DCGAN", "ema_decay", "RampedEMAAdam", "copy_averaged_weights",
+    "make_optimizers", "build_gan", "make_checkpoint", "UNREADABLE_ERRORS", "MISMATCH_ERRORS", "restore_newest",
+    "set_learning_rate"
+]

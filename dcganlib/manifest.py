@@ -232,6 +232,7 @@ class RunManifest:
         return manifest
 
 
-__all__ = ["RELEVANT_CPU_FLAGS", "STATUSES", "utc_now", "git_commit", "software", "cpu_record", "hardware", "read_manifest",
-           "manifest_problem",
-           "RunManifest"]
+__all__ = [
+    "RELEVANT_CPU_FLAGS", "STATUSES", "utc_now", "git_commit", "software", "cpu_record", "hardware", "read_manifest",
+    "manifest_problem", "RunManifest"
+]

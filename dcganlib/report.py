@@ -342,6 +342,8 @@ def longer_training_verdict(short: Mapping[str, Any], long: Mapping[str, Any]) -
     return LongerTraining(worse, within, at_real)
 
 
-__all__ = ["AUC_CHANCE", "AUC_PARTLY", "CHAPTER_SECONDS", "MEASURED_EPOCH_SECONDS", "TARGET_RATIOS",
-           "LongerTraining", "auc_words", "banner", "compute_verdict", "data_verdict", "longer_training_verdict",
-           "longer_training_sentences", "evaluation_verdict", "expected_minutes", "models_verdict", "ratio_words", "training_verdict"]
+__all__ = [
+    "AUC_CHANCE", "AUC_PARTLY", "CHAPTER_SECONDS", "MEASURED_EPOCH_SECONDS", "TARGET_RATIOS", "LongerTraining",
+    "auc_words", "banner", "compute_verdict", "data_verdict", "longer_training_verdict", "longer_training_sentences",
+    "evaluation_verdict", "expected_minutes", "models_verdict", "ratio_words", "training_verdict"
+]

@@ -278,6 +278,7 @@ def _check_generate_folder(out: Path, names: list[str], overwrite: bool) -> list
     return list(earlier)
 
 
-__all__ = ["GENERATED_MANIFEST", "GENERATED_STACK", "fixed_noise", "sample", "images_of", "save_grid_of", "save_generator", "load_generator",
-           "epochs_on_disk",
-           "check_sample_memory", "generate"]
+__all__ = [
+    "GENERATED_MANIFEST", "GENERATED_STACK", "fixed_noise", "sample", "images_of", "save_grid_of", "save_generator",
+    "load_generator", "epochs_on_disk", "check_sample_memory", "generate"
+]

@@ -258,6 +258,8 @@ def export_best(run_dir: Path) -> Optional[int]:
     return epoch
 
 
-__all__ = ["COLUMNS", "CRITERION", "SCORE_FIGURES", "quality_score", "SAMPLE_COUNT", "MIN_REFERENCE", "SECONDS_COLUMN", "QualityProbe", "make_probe",
-           "columns_of", "due", "better", "best_row", "lower_is_better", "ValidationTracker", "BestGeneratorKeeper",
-           "BestSoFar", "resume_best", "export_best"]
+__all__ = [
+    "COLUMNS", "CRITERION", "SCORE_FIGURES", "quality_score", "SAMPLE_COUNT", "MIN_REFERENCE", "SECONDS_COLUMN",
+    "QualityProbe", "make_probe", "columns_of", "due", "better", "best_row", "lower_is_better", "ValidationTracker",
+    "BestGeneratorKeeper", "BestSoFar", "resume_best", "export_best"
+]

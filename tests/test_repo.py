@@ -23,3 +23,22 @@ def test_requirements_pin_keras3_tensorflow():
     reqs = (ROOT / "requirements.txt").read_text()
     assert re.search(r"^tensorflow>=2\.21,<2\.22$", reqs, re.M)
     assert re.search(r"^keras>=3", reqs, re.M)
+
+
+def test_every_public_name_a_module_exports_exists_once():
+    """``from dcganlib.X import *`` must not fail: each ``__all__`` names only what its module defines."""
+    import importlib
+    import pkgutil
+
+    import dcganlib
+
+    modules = [m.name for m in pkgutil.walk_packages(dcganlib.__path__, "dcganlib.") if not m.name.endswith("__main__")]
+    assert len(modules) > 30  # the walk found the package's modules
+    problems = {}
+    for name in modules:
+        exported = getattr(importlib.import_module(name), "__all__", [])
+        missing = [n for n in exported if not hasattr(importlib.import_module(name), n)]
+        repeated = sorted({n for n in exported if exported.count(n) > 1})
+        if missing or repeated:
+            problems[name] = {"missing": missing, "repeated": repeated}
+    assert problems == {}

@@ -380,4 +380,4 @@ def format_report(result: dict[str, Any]) -> Iterator[str]:
 
 
 __all__ = ["run_benchmark", "format_report", "ReferenceGAN", "measure_cache_memory", "time_best_match_ssim",
-           "bench_png_folder", "spread", "peak_rss_mb", "machine_info", "REQUIRED_KEYS"]
+           "bench_png_folder", "spread", "peak_rss_mb", "machine_info"]

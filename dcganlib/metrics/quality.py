@@ -88,5 +88,7 @@ def quality_figures(candidate: Any, side: RealSide, seed: int = 0) -> dict[str, 
     return {**feature_figures(candidate, side, seed), **artefact_figures(candidate, side)[0]}
 
 
-__all__ = ["FEATURE_SEED", "KID_SUBSETS", "LOWER_IS_BETTER", "NO_TISSUE_W1", "RealSide", "has_tissue", "feature_figures", "artefact_figures",
-           "quality_figures"]
+__all__ = [
+    "FEATURE_SEED", "KID_SUBSETS", "LOWER_IS_BETTER", "NO_TISSUE_W1", "RealSide", "has_tissue", "feature_figures",
+    "artefact_figures", "quality_figures"
+]

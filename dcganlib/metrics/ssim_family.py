@@ -146,5 +146,7 @@ def ms_ssim_diversity(images: Any, pairs: int = 200, seed: int = 0) -> dict[str,
                           "(0.0448, 0.2856, 0.3001, 0.2363, 0.1333)"}
 
 
-__all__ = ["NOISE_STANDARD_ERRORS", "BestMatch", "PairwiseSsim", "best_match_ssim", "paired_ssim", "pairwise_ssim", "mean_pairwise_ssim",
-           "ms_ssim_diversity"]
+__all__ = [
+    "NOISE_STANDARD_ERRORS", "BestMatch", "PairwiseSsim", "best_match_ssim", "paired_ssim", "pairwise_ssim",
+    "mean_pairwise_ssim", "ms_ssim_diversity"
+]
