@@ -230,7 +230,8 @@ def _diversity_line(diversity: Mapping[str, Any]) -> str:
         return f"- diversity (mean pairwise SSIM, lower = more varied): {generated:.3f} (real reference {real:.3f}): {words}."
     combined = math.hypot(errors["generated"], errors["real_reference"])
     gap = abs(generated - real) / combined if combined > 0 else math.inf
-    noise = ("beyond sampling noise" if gap > NOISE_STANDARD_ERRORS else "within sampling noise") + f" ({gap:.1f} combined standard errors)"
+    beyond = gap > NOISE_STANDARD_ERRORS
+    noise = f"{'beyond' if beyond else 'within'} sampling noise ({gap:.1f} combined standard errors)"
     return (f"- diversity (mean pairwise SSIM, lower = more varied): {generated:.3f} ± {errors['generated']:.3f} "
             f"(real reference {real:.3f} ± {errors['real_reference']:.3f}): {words}; {noise}.")
 

@@ -36,8 +36,9 @@ def test_every_public_name_a_module_exports_exists_once():
     assert len(modules) > 30  # the walk found the package's modules
     problems = {}
     for name in modules:
-        exported = getattr(importlib.import_module(name), "__all__", [])
-        missing = [n for n in exported if not hasattr(importlib.import_module(name), n)]
+        module = importlib.import_module(name)
+        exported = getattr(module, "__all__", [])
+        missing = [n for n in exported if not hasattr(module, n)]
         repeated = sorted({n for n in exported if exported.count(n) > 1})
         if missing or repeated:
             problems[name] = {"missing": missing, "repeated": repeated}
