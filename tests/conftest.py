@@ -88,11 +88,11 @@ SLOW_FIXTURES = {"finished_run", "smoke_run", "spoiled_run", "evaluated", "quick
 #: Modules whose tests train, kill or start TensorFlow processes themselves.
 SLOW_MODULES = {"test_training", "test_faults", "test_terminal", "test_multi_worker", "test_evaluation_power"}
 #: The xdist groups that take longest, longest first (wall seconds per group from ``--durations=0`` on a 2-core
-#: machine: about 130, 80, 75, 65, 60, 55, 40, 35, 25, 20, 20). They are handed out first, so that no long group
+#: machine: about 100, 80, 60, 55, 45, 40, 30, 25, 20, 15, 15). They are handed out first, so that no long group
 #: starts last and leaves the other worker idle at the end (longest-processing-time-first scheduling; the
 #: ``--no-loadscope-reorder`` in pyproject.toml keeps this order). Other groups follow in collection order.
-LONGEST_FIRST = ("test_faults", "test_evaluation_power", "test_training", "test_multi_worker", "test_evaluate",
-                 "notebooks", "test_cli", "test_damaged_records", "test_models", "test_terminal", "test_tracking")
+LONGEST_FIRST = ("test_faults", "test_evaluation_power", "test_training", "notebooks", "test_multi_worker",
+                 "test_cli", "test_evaluate", "test_damaged_records", "test_terminal", "test_tracking", "test_models")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks

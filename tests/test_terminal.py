@@ -18,12 +18,20 @@ from dcganlib import terminal
 from dcganlib.progress import PROGRESS_ENV, Progress
 from helpers import tensorflow_log_lines
 
-def fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    """``python -c code`` with the environment of a new shell (no TF_CPP_MIN_LOG_LEVEL) plus ``env``."""
+def fresh_pythons(*runs: tuple[str, dict[str, str]]) -> list[subprocess.CompletedProcess]:
+    """``python -c code`` for each ``(code, env)``, all at once, each with the environment of a new shell (no
+    TF_CPP_MIN_LOG_LEVEL) plus its ``env``; their results in order. Started together, their TensorFlow
+    imports overlap instead of queueing."""
     base = {k: v for k, v in os.environ.items()
             if k not in (terminal.LEVEL_ENV, terminal.VERBOSE_ENV, PROGRESS_ENV)}
-    return subprocess.run([sys.executable, "-c", code], env={**base, "CUDA_VISIBLE_DEVICES": "", **env},
-                          capture_output=True, text=True, timeout=300)
+    started = [(code, subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       env={**base, "CUDA_VISIBLE_DEVICES": "", **env}, text=True))
+               for code, env in runs]
+    results = []
+    for code, process in started:
+        stdout, stderr = process.communicate(timeout=300)
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+    return results
 
 
 SAMPLE = """WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
@@ -81,11 +89,12 @@ def test_importing_dcganlib_first_keeps_tensorflow_quiet_and_our_warnings_visibl
     """Against TensorFlow on its own in a fresh process: every C++ log line it prints is gone after
     ``import dcganlib``, while Python warnings and a level the user sets (or ``DCGANLIB_VERBOSE=1``)
     bring back exactly TensorFlow's own behaviour."""
-    raw = fresh_python(IMPORT_AND_LIST_DEVICES)
-    quiet = fresh_python("import dcganlib, warnings; " + IMPORT_AND_LIST_DEVICES
-                         + "; warnings.warn('dcganlib: a warning of ours')")
-    user_level = fresh_python("import dcganlib; " + IMPORT_AND_LIST_DEVICES, TF_CPP_MIN_LOG_LEVEL="0")
-    verbose = fresh_python("import dcganlib; " + IMPORT_AND_LIST_DEVICES, DCGANLIB_VERBOSE="1")
+    raw, quiet, user_level, verbose = fresh_pythons(
+        (IMPORT_AND_LIST_DEVICES, {}),
+        ("import dcganlib, warnings; " + IMPORT_AND_LIST_DEVICES + "; warnings.warn('dcganlib: a warning of ours')",
+         {}),
+        ("import dcganlib; " + IMPORT_AND_LIST_DEVICES, {"TF_CPP_MIN_LOG_LEVEL": "0"}),
+        ("import dcganlib; " + IMPORT_AND_LIST_DEVICES, {"DCGANLIB_VERBOSE": "1"}))
     for done in (raw, quiet, user_level, verbose):
         assert done.returncode == 0 and done.stdout.strip() == "imported", done.stderr[-2000:]
     assert tensorflow_log_lines(quiet.stderr) == [], quiet.stderr
