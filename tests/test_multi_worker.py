@@ -153,7 +153,8 @@ def test_a_killed_worker_stops_the_other_with_one_line(scenario):
     assert line.endswith(f"the last checkpoint ckpt-1 in {scenario.run} is intact; restart every worker with "
                          f"--resume --out {scenario.run}"), line
     # TensorFlow's coordination service notices a silent worker once its heartbeats are missing for HEARTBEAT_MS
-    assert HEARTBEAT_MS / 1000 - 1 < chief.ended - victim.ended < 60
+    # (counted from its last heartbeat, so possibly sooner after the kill), or gRPC its closed connection
+    assert chief.ended - victim.ended < 60
     # epoch 1 is complete on disk, epoch 2 left nothing; the non-chief's scratch folder is gone with it
     assert [row["epoch"] for row in scenario.after_kill["history"]] == [1]
     assert scenario.after_kill["checkpoints"] == ["ckpt-1"]
