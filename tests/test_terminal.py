@@ -24,14 +24,11 @@ def fresh_pythons(*runs: tuple[str, dict[str, str]]) -> list[subprocess.Complete
     imports overlap instead of queueing."""
     base = {k: v for k, v in os.environ.items()
             if k not in (terminal.LEVEL_ENV, terminal.VERBOSE_ENV, PROGRESS_ENV)}
-    started = [(code, subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       env={**base, "CUDA_VISIBLE_DEVICES": "", **env}, text=True))
-               for code, env in runs]
-    results = []
-    for code, process in started:
-        stdout, stderr = process.communicate(timeout=300)
-        results.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
-    return results
+    started = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**base, "CUDA_VISIBLE_DEVICES": "", **env}, text=True) for code, env in runs]
+    outputs = [process.communicate(timeout=300) for process in started]  # sets each returncode
+    return [subprocess.CompletedProcess(process.args, process.returncode, *output)
+            for process, output in zip(started, outputs)]
 
 
 SAMPLE = """WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
