@@ -46,8 +46,8 @@ AUGMENTATIONS = ("color", "translation", "cutout")  # DiffAugment policies, see 
 #: Keys that decide the networks: their layers, their weights' shapes and so the checkpoint's variables.
 #: A resume cannot change them, not even with --force (the checkpoints would not fit the new networks).
 ARCHITECTURE_KEYS = ("image_size", "channels", "latent_dim", "generator", "generator_start", "generator_upsample",
-                     "generator_activation", "g_filters", "g_widths", "g_head_filters", "g_excitation", "discriminator",
-                     "d_filters", "d_stem_filters", "d_norm")
+                     "generator_activation", "g_filters", "g_widths", "g_head_filters", "g_excitation",
+                     "g_bfloat16_rounding", "discriminator", "d_filters", "d_stem_filters", "d_norm")
 #: Keys whose value only matters for the architecture when it turns the feature on or off: d_dropout > 0
 #: adds Dropout layers to D, ema > 0 adds the moving averages to G's optimizer (and its checkpoint),
 #: ada_target > 0 adds the augmentation probability to the checkpoint, d_reconstruct > 0 adds D's decoder,
@@ -60,7 +60,7 @@ SWITCH_KEYS = ("d_dropout", "ema", "ada_target", "d_reconstruct", "d_minibatch_s
 #: unknown.
 ADDED_SWITCHES = {"g_head_filters": 0, "g_widths": "", "g_excitation": False, "d_reconstruct": 0.0,
                   "d_minibatch_std": 0, "ada_target": 0.0, "penalty_rampup": 0, "d_stem_filters": 0,
-                  "discriminator": "dcgan", "mirror": False}
+                  "discriminator": "dcgan", "mirror": False, "g_bfloat16_rounding": False}
 #: How :meth:`Config.diff` shows a key that a saved config.json lacks.
 MISSING = "(missing)"
 
@@ -103,6 +103,9 @@ class Config:
     # FastGAN's skip-layer excitation (Liu et al. 2021): each G block from 16 px on is gated channel-wise by
     # the block of a quarter of its side
     g_excitation: bool = False
+    # round G's hidden convolutions and activations to bfloat16's 8 significant bits on the forward pass (the
+    # gradient passes unrounded): in float32 it gave the 1x score of mixed_bfloat16 training (docs/recipes.md)
+    g_bfloat16_rounding: bool = False
     discriminator: str = "dcgan"  # "dcgan" (strided convs, Radford et al.) or "residual" (needs d_norm "none")
     # a D narrower than G: measured better precision and spectrum for less compute (README, "Ablation")
     d_filters: int = 16  # width of D's first block; doubles with depth (paper: 64)
@@ -431,7 +434,7 @@ def _check_residual(c: Config) -> None:
         if c.generator_upsample == "subpixel":
             raise ConfigError("config key 'generator_upsample' must be nearest or bilinear with generator 'residual'; "
                               "got 'subpixel'")
-        for key, off in (("g_head_filters", 0), ("g_excitation", False)):
+        for key, off in (("g_head_filters", 0), ("g_excitation", False), ("g_bfloat16_rounding", False)):
             if getattr(c, key) != off:
                 raise ConfigError(f"config key '{key}' applies to the radford and resize generators; set it to "
                                   f"{json.dumps(off)} with generator 'residual'")
@@ -509,6 +512,7 @@ def _validate(c: Config) -> None:
     _check_type("g_widths", c.g_widths, (str,))
     parse_widths(c.g_widths)
     _check_type("g_excitation", c.g_excitation, (bool,))
+    _check_type("g_bfloat16_rounding", c.g_bfloat16_rounding, (bool,))
     _check_type("mirror", c.mirror, (bool,))
     _check_type("augment", c.augment, (str,))
     unknown = sorted({p.strip() for p in c.augment.split(",") if p.strip()} - set(AUGMENTATIONS))

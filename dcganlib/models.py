@@ -256,7 +256,8 @@ def build_generator(config: Config) -> keras.Model:
     upsampling a hidden block of that width at full resolution, followed by a ``Conv2D(3, 'same')`` to
     ``config.channels``. ``config.g_excitation`` gates every hidden block of side ≥ 16 (the head block
     included) by the block of a quarter of its side (:func:`_excitation`; at 64 px: 4 → 16 and 8 → 32, and
-    16 → 64 with a head).
+    16 → 64 with a head). ``config.g_bfloat16_rounding`` passes the start's activation and every hidden
+    block's convolution and activation through :class:`BFloat16Rounding`.
     """
     if config.generator == "residual":
         return _residual_generator(config)
@@ -265,10 +266,13 @@ def build_generator(config: Config) -> keras.Model:
     seeds = _seeds(config.seed + _G_SEED_OFFSET)
     act = config.generator_activation
 
+    def rounded(x, name: str):
+        return BFloat16Rounding(name=f"{name}_bf16_rounding")(x) if config.g_bfloat16_rounding else x
+
     z = keras.Input(shape=(config.latent_dim,), name="z")
     x = _project(z, config, base, widths[0], _kernel_init(seeds))
     x = _batch_norm(seeds, "project_bn")(x)
-    x = _activation(act, f"project_{act}")(x)
+    x = rounded(_activation(act, f"project_{act}")(x), "project")
     features = [x]  # each hidden block's output, by number of doublings from the start
 
     def excite(x, name: str):
@@ -293,9 +297,9 @@ def build_generator(config: Config) -> keras.Model:
         raise ConfigError(f"config key 'generator' must be radford or resize; got {config.generator!r}")
 
     for i, filters in enumerate(widths[1:], start=1):
-        x = upsample(x, filters, f"block{i}", use_bias=False)
+        x = rounded(upsample(x, filters, f"block{i}", use_bias=False), f"block{i}_conv")
         x = _batch_norm(seeds, f"block{i}_bn")(x)
-        x = _activation(act, f"block{i}_{act}")(x)
+        x = rounded(_activation(act, f"block{i}_{act}")(x), f"block{i}")
         x = excite(x, f"block{i}")
         features.append(x)
 
@@ -306,9 +310,9 @@ def build_generator(config: Config) -> keras.Model:
         # A hidden block at full resolution: without it each output pixel is one 3×3 convolution of a
         # nearest-upsampled map, so neighbouring pixels share their features and fine texture has no
         # weights of its own.
-        x = upsample(x, config.g_head_filters, "head", use_bias=False)
+        x = rounded(upsample(x, config.g_head_filters, "head", use_bias=False), "head_conv")
         x = _batch_norm(seeds, "head_bn")(x)
-        x = _activation(act, f"head_{act}")(x)
+        x = rounded(_activation(act, f"head_{act}")(x), "head")
         x = excite(x, "head")
         x = conv3(x, config.channels, "output", use_bias=True, dtype="float32")
     else:
@@ -317,6 +321,22 @@ def build_generator(config: Config) -> keras.Model:
     model = keras.Model(z, image, name=f"generator_{config.generator}")
     _check_output(model, (config.image_size, config.image_size, config.channels))
     return model
+
+
+@keras.saving.register_keras_serializable(package="dcganlib")
+class BFloat16Rounding(layers.Layer):
+    """``x`` rounded to the nearest bfloat16 (8 significant bits: an error of at most 2⁻⁸ of the value) on the
+    forward pass, in ``x``'s own dtype; the gradient passes unrounded (straight through):
+    ``x + stop_gradient(round(x) − x)``. No weights. A no-op on bfloat16 inputs.
+
+    Why: mixed_bfloat16 training rounds G's activations like this. In float32, G with this rounding scored
+    level with mixed_bfloat16 training at the default budget (two seeds), where float32 without it was
+    behind (docs/recipes.md, "Float32 against bfloat16"); on a CPU without bf16 units it costs two casts
+    per rounded tensor instead of slow bfloat16 arithmetic.
+    """
+
+    def call(self, x):
+        return x + tf.stop_gradient(tf.cast(tf.cast(x, tf.bfloat16), x.dtype) - x)
 
 
 @keras.saving.register_keras_serializable(package="dcganlib")

@@ -352,6 +352,7 @@ OTHER_VALUES = {
     "checkpoint_every": 2, "keep_checkpoints": 1, "gif_frame_ms": 100, "track_ssim": False, "verbose": 1,
     "tensorboard": False, "tensorboard_every_steps": 5, "eval_every": 3, "lr_decay": 0.5,
     "g_widths": "12,6,3", "g_excitation": True, "d_reconstruct": 1.0, "d_minibatch_std": 4, "d_stem_filters": 4,
+    "g_bfloat16_rounding": True,
     "penalty_rampup": 100,
     "mirror": True,
     "discriminator": "dcgan",  # "residual" needs d_norm "none": checked in test_residual_networks_are_architecture
@@ -422,6 +423,46 @@ def test_architecture_keys_are_exactly_those_that_change_the_networks():
         one, two = network_structure(first), network_structure(second)
         assert [layer["class_name"] for layer in one[1]["layers"]] == \
             [layer["class_name"] for layer in two[1]["layers"]] and one[2:] == two[2:]
+
+
+# ------------------------------------------------------------------------------------------------
+# bfloat16 rounding in a float32 generator
+def test_bfloat16_rounding_rounds_forward_passes_gradients_and_leaves_bfloat16_alone():
+    import tensorflow as tf
+
+    from dcganlib.models import BFloat16Rounding
+
+    layer = BFloat16Rounding()
+    x = tf.constant(np.random.default_rng(0).normal(0, 3, (4, 5)).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        loss = tf.reduce_sum(y * tf.range(5, dtype=tf.float32))
+    want = tf.cast(tf.cast(x, tf.bfloat16), tf.float32).numpy()
+    np.testing.assert_array_equal(y.numpy(), want)
+    assert y.dtype == tf.float32 and np.any(want != x.numpy())  # really rounded
+    assert np.max(np.abs(want - x.numpy()) / np.abs(x.numpy())) <= 2.0 ** -8  # to the nearest of 8 significant bits
+    np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), np.tile(np.arange(5, dtype="float32"), (4, 1)))
+    b = tf.cast(x, tf.bfloat16)
+    np.testing.assert_array_equal(layer(b).numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("generator", ["resize", "radford"])
+def test_bfloat16_rounding_rounds_every_hidden_block_and_nothing_else(generator, tmp_path):
+    plain = build_generator(tiny(image_size=32, generator=generator, g_head_filters=4))
+    rounded = build_generator(tiny(image_size=32, generator=generator, g_head_filters=4, g_bfloat16_rounding=True))
+    names = [layer.name for layer in rounded.layers if layer.name.endswith("_bf16_rounding")]
+    # the start's activation; each hidden block's (and the head's) convolution and activation; not the output
+    blocks = ("block1", "block2", "head")
+    assert names == ["project_bf16_rounding"] + [f"{block}{part}_bf16_rounding" for block in blocks
+                                                 for part in ("_conv", "")]
+    assert [w.shape for w in rounded.weights] == [w.shape for w in plain.weights]  # no weights of its own
+    z = np.random.default_rng(1).standard_normal((3, plain.input.shape[1])).astype("float32")
+    a, b = plain(z, training=False).numpy(), rounded(z, training=False).numpy()  # same seeds, same weights
+    assert 0 < np.max(np.abs(a - b)) < 0.05
+    rounded.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras", safe_mode=True)
+    np.testing.assert_array_equal(loaded(z, training=False).numpy(), b)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -587,8 +628,9 @@ def test_residual_networks_are_architecture_and_refuse_keys_they_do_not_have():
     assert network_structure(both) != network_structure(base.replace(generator="residual", d_norm="none"))
     for change, key in (({"d_norm": "batch"}, "d_norm"), ({"d_stem_filters": 4}, "d_stem_filters"),
                         ({"d_dropout": 0.1}, "d_dropout"), ({"g_head_filters": 4}, "g_head_filters"),
-                        ({"g_excitation": True}, "g_excitation"), ({"generator_upsample": "subpixel"},
-                                                                   "generator_upsample"),
+                        ({"g_excitation": True}, "g_excitation"),
+                        ({"g_bfloat16_rounding": True}, "g_bfloat16_rounding"),
+                        ({"generator_upsample": "subpixel"}, "generator_upsample"),
                         ({"generator_activation": "elu"}, "generator_activation")):
         with pytest.raises(ConfigError, match=key):
             residual(**change)
