@@ -331,8 +331,8 @@ class BFloat16Rounding(layers.Layer):
 
     Why: mixed_bfloat16 training rounds G's activations like this. In float32, G with this rounding scored
     level with mixed_bfloat16 training at the default budget (two seeds), where float32 without it was
-    behind (docs/recipes.md, "Float32 against bfloat16"); on a CPU without bf16 units it costs two casts
-    per rounded tensor instead of slow bfloat16 arithmetic.
+    behind (docs/recipes.md, "Float32 against bfloat16"). It costs two casts per rounded tensor. Under a
+    mixed policy the layer computes in that policy's dtype like any other (bfloat16: nothing left to round).
     """
 
     def call(self, x):
