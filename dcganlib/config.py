@@ -104,7 +104,7 @@ class Config:
     # the block of a quarter of its side
     g_excitation: bool = False
     # round G's hidden convolutions and activations to bfloat16's 8 significant bits on the forward pass (the
-    # gradient passes unrounded): in float32 it gave the 1x score of mixed_bfloat16 training (docs/recipes.md)
+    # gradient passes unrounded): in float32 it gave the tracked 1x score of mixed_bfloat16 (docs/recipes.md)
     g_bfloat16_rounding: bool = False
     discriminator: str = "dcgan"  # "dcgan" (strided convs, Radford et al.) or "residual" (needs d_norm "none")
     # a D narrower than G: measured better precision and spectrum for less compute (README, "Ablation")

@@ -329,8 +329,8 @@ class BFloat16Rounding(layers.Layer):
     forward pass, in ``x``'s own dtype; the gradient passes unrounded (straight through):
     ``x + stop_gradient(round(x) − x)``. No weights. A no-op on bfloat16 inputs.
 
-    Why: mixed_bfloat16 training rounds G's activations like this. In float32, G with this rounding scored
-    level with mixed_bfloat16 training at the default budget (two seeds), where float32 without it was
+    Why: mixed_bfloat16 training rounds G's activations like this. In float32, G with this rounding had a tracked
+    score level with mixed_bfloat16 training at the default budget (two seeds), where float32 without it was
     behind (docs/recipes.md, "Float32 against bfloat16"). It costs two casts per rounded tensor. Under a
     mixed policy the layer computes in that policy's dtype like any other (bfloat16: nothing left to round).
     """
