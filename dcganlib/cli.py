@@ -174,6 +174,9 @@ def _add_evaluate(sub: Any, fmt: type) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out file, and with --images the figures evaluate writes beside it "
                         "(the default metrics.json and figures of a run are always rewritten)")
+    p.add_argument("--no-figures", dest="figures", action="store_false",
+                   help="write metrics.json only (the same numbers; figures_dir null), without drawing the figures, "
+                        "which take longer than every metric on small sets; figures already on disk are left as they are")
     from .pixels import VALUE_RANGES
 
     p.add_argument("--value-range", choices=tuple(VALUE_RANGES), default=None, metavar="RANGE",
@@ -324,11 +327,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.images is not None:
         evaluate_images(args.images, reference=args.reference, out=args.out,
                         inception_weights=args.inception_weights, seed=args.seed, value_range=args.value_range,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, figures=args.figures)
     else:
         evaluate_run(args.run_dir, reference=args.reference, out=args.out,
                      inception_weights=args.inception_weights, seed=args.seed, epoch=args.epoch,
-                     overwrite=args.overwrite)
+                     overwrite=args.overwrite, figures=args.figures)
     return 0
 
 

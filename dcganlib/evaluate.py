@@ -25,7 +25,9 @@ same sample sizes, for real images of unseen subjects in their place ("real_refe
 Generated images are quantised to uint8 first (as every saved PNG is), so no figure can tell them from
 real images by their float precision. Outputs: ``metrics.json`` (every figure with its definition and
 its real reference, the sample counts, how each reference was made, timings) and figures, each as PNG
-and PDF, drawn by :mod:`dcganlib.plots`.
+and PDF, drawn by :mod:`dcganlib.plots`. Drawing them takes longer than every metric together on small
+sets, so ``--no-figures`` (``figures=False``) writes ``metrics.json`` alone: the same numbers, a quick grade of
+several epochs.
 """
 
 from __future__ import annotations
@@ -248,10 +250,12 @@ def image_sets(images: str | os.PathLike, reference: Optional[str | os.PathLike]
 # entry points
 def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
                  out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
-                 seed: int = 0, *, quiet: bool = False, overwrite: bool = False, epoch: Optional[int] = None) -> dict:
+                 seed: int = 0, *, quiet: bool = False, overwrite: bool = False, epoch: Optional[int] = None,
+                 figures: bool = True) -> dict:
     """Evaluate the run in ``run_dir``; write ``metrics.json`` (``out``, default ``RUN/evaluation/metrics.json``)
-    and the figures (always in that default folder); return the metrics dict. An existing ``out`` file is
-    replaced only with ``overwrite``. A damaged ``run.json`` is named on stderr and in ``run_manifest_problem``.
+    and, unless ``figures`` is False, the figures (always in that default folder); return the metrics dict. An
+    existing ``out`` file is replaced only with ``overwrite``. A damaged ``run.json`` is named on stderr and in
+    ``run_manifest_problem``.
 
     The generator graded is ``generator.keras`` — the best epoch's when the run tracked quality
     (:mod:`dcganlib.tracking`) — or, with ``epoch``, that epoch's (its default folder is then
@@ -260,7 +264,7 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
     folder = runs.evaluation_dir(run_dir, epoch)
     if run_dir.is_dir():  # a file where the figures or the TensorBoard copy go: refused before any work
         runs.check_run_subfolders(run_dir, [runs.EVALUATION_DIR, runs.TENSORBOARD_DIR])
-    _check_before_work(out, folder, inception_weights, seed, overwrite)
+    _check_before_work(out, folder, inception_weights, seed, overwrite, drawing=figures)
     problem = manifest_problem(run_dir) if (run_dir / runs.CONFIG_FILE).is_file() else None
     if problem is not None:
         note(f"{problem}; metrics.json records run_manifest null with this reason")
@@ -277,7 +281,8 @@ def evaluate_run(run_dir: str | os.PathLike, reference: Optional[str | os.PathLi
     with warnings.catch_warnings():  # the cut history row is said once, above
         warnings.simplefilter("ignore", runs.DamagedRecordWarning)
         source = {"run_dir": str(run_dir), **({"training_in_progress": True} if training else {})}
-        payload = _evaluate(sets, source, folder, run_dir / runs.HISTORY_FILE, seed, inception_weights, load_seconds)
+        payload = _evaluate(sets, source, folder if figures else None, run_dir / runs.HISTORY_FILE, seed,
+                            inception_weights, load_seconds)
         summaries.log_evaluation(run_dir, config, [folder / name for name in payload["figures"]])
     manifest = None if problem else read_manifest(run_dir)
     payload["run_manifest"] = manifest  # run.json: how the evaluated generator was trained
@@ -309,38 +314,40 @@ def graded_generator(manifest: Optional[Mapping[str, Any]], epoch: Optional[int]
 def evaluate_images(images: str | os.PathLike, reference: Optional[str | os.PathLike] = None,
                     out: Optional[str | os.PathLike] = None, inception_weights: Optional[str | os.PathLike] = None,
                     seed: int = 0, *, quiet: bool = False, value_range: Optional[str] = None,
-                    overwrite: bool = False) -> dict:
-    """Evaluate generated images on disk (any tool's) against real data; figures and ``metrics.json`` go to
-    ``out``'s folder (default: a sibling folder ``<images>-evaluation/``). ``value_range`` (``"-1,1"``,
-    ``"0,1"``) declares the range of float images (:func:`read_generated`). In a folder the user named
-    with ``out``, an existing ``out`` or figure file (:data:`dcganlib.runs.EVALUATION_FIGURES`) is
-    replaced only with ``overwrite``."""
+                    overwrite: bool = False, figures: bool = True) -> dict:
+    """Evaluate generated images on disk (any tool's) against real data; figures (unless ``figures`` is
+    False) and ``metrics.json`` go to ``out``'s folder (default: a sibling folder ``<images>-evaluation/``).
+    ``value_range`` (``"-1,1"``, ``"0,1"``) declares the range of float images (:func:`read_generated`). In a
+    folder the user named with ``out``, an existing ``out`` or figure file
+    (:data:`dcganlib.runs.EVALUATION_FIGURES`) is replaced only with ``overwrite``."""
     images = Path(images)
     out_path = Path(out) if out is not None else images.parent / f"{images.name}-evaluation" / runs.METRICS_FILE
-    _check_before_work(out, out_path.parent, inception_weights, seed, overwrite, figures_beside_out=out is not None)
+    _check_before_work(out, out_path.parent, inception_weights, seed, overwrite, drawing=figures,
+                       figures_beside_out=out is not None)
     started = time.perf_counter()
     sets, config = image_sets(images, reference=reference, seed=seed, value_range=value_range)
     source = {"images": str(images), "reference": "the embedded demo dataset" if config.data is None else config.data,
               "value_range": value_range or "as saved (see definitions: generated_values)"}
-    payload = _evaluate(sets, source, out_path.parent, None, seed, inception_weights, time.perf_counter() - started)
+    payload = _evaluate(sets, source, out_path.parent if figures else None, None, seed, inception_weights,
+                        time.perf_counter() - started)
     return _finish(payload, out_path, quiet, str(images))
 
 
 def _check_before_work(out: Optional[str | os.PathLike], figures: Path,
                        inception_weights: Optional[str | os.PathLike], seed: int, overwrite: bool,
-                       figures_beside_out: bool = False) -> None:
+                       figures_beside_out: bool = False, *, drawing: bool = True) -> None:
     """What can be refused before minutes of evaluation: the seed, the ``out`` path given (not a folder, a
     writable place, existing only with ``overwrite``), the figure files it would replace in a folder the
-    user named (``figures_beside_out``), the figures folder being a file, the Inception weights file; and
-    the temporaries a killed evaluate left in the folders it writes (a dead writer's only: another
-    evaluate may be writing there now)."""
+    user named (``figures_beside_out``; none when not ``drawing``), the figures folder being a file,
+    the Inception weights file; and the temporaries a killed evaluate left in the folders it writes (a dead
+    writer's only: another evaluate may be writing there now)."""
     seeds.check_seed(seed)
     if out is not None:
         check_output_file(out, overwrite=overwrite)
     if figures.exists() and not figures.is_dir():
         raise RunFolderError(f"{figures} is a file where evaluate writes its figures; move or rename it, or give "
                              "--out a path in another folder")
-    if figures_beside_out and not overwrite:
+    if drawing and figures_beside_out and not overwrite:
         taken = [figures / (stem + suffix) for stem in runs.EVALUATION_FIGURES for suffix in runs.FIGURE_SUFFIXES
                  if (figures / (stem + suffix)).exists()]
         if taken:
@@ -353,14 +360,17 @@ def _check_before_work(out: Optional[str | os.PathLike], figures: Path,
         remove_orphaned_temporaries(folder)
 
 
-def _evaluate(sets: EvaluationSets, source: dict[str, str], folder: Path, history: Optional[Path], seed: int,
+def _evaluate(sets: EvaluationSets, source: dict[str, str], folder: Optional[Path], history: Optional[Path], seed: int,
               inception_weights: Optional[str | os.PathLike], load_seconds: float) -> dict[str, Any]:
+    """Every figure of ``sets``, and the figures drawn into ``folder`` (none when it is None)."""
     results, details = evaluate_sets(sets, seed=seed, inception_weights=inception_weights)
     results["timings_seconds"]["load_and_generate"] = round(load_seconds, 3)
-    started = time.perf_counter()
-    with Progress("evaluate: figures"):
-        figures = write_figures(folder, sets, results, details, history, seed)
-    results["timings_seconds"]["figures"] = round(time.perf_counter() - started, 3)
+    figures: list[str] = []
+    if folder is not None:
+        started = time.perf_counter()
+        with Progress("evaluate: figures"):
+            figures = write_figures(folder, sets, results, details, history, seed)
+        results["timings_seconds"]["figures"] = round(time.perf_counter() - started, 3)
     return {
         "source": source,
         "seed": seed,
@@ -371,7 +381,7 @@ def _evaluate(sets: EvaluationSets, source: dict[str, str], folder: Path, histor
         **results,
         "notes": {side: details[side]["notes"] for side in ("generated", "real_reference")},
         "figures": figures,
-        "figures_dir": str(folder),
+        "figures_dir": None if folder is None else str(folder),
     }
 
 
@@ -386,7 +396,10 @@ def _finish(payload: dict[str, Any], out_path: Path, quiet: bool, name: str) -> 
         print(f"evaluation of {name}: {counts['generated_heldout'] + counts['generated_train']} generated images, "
               f"{counts['heldout']} held-out real, {counts['train']} train; real reference: {payload['references']['method']}")
         print(summary_text(payload))
-        print(f"wrote {out_path} and {len(payload['figures'])} figures in {payload['figures_dir']}")
+        if payload["figures_dir"] is None:
+            print(f"wrote {out_path} (no figures: --no-figures)")
+        else:
+            print(f"wrote {out_path} and {len(payload['figures'])} figures in {payload['figures_dir']}")
     return payload
 
 

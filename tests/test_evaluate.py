@@ -96,10 +96,15 @@ def test_training_history_has_the_tracker_columns(evaluated):
     assert all(-1 <= row["ssim_best_match"] <= 1 and 0 < row["ssim_diversity"] <= 1 for row in rows)
 
 
-def test_evaluation_is_seeded(evaluated, tmp_path):
+def test_evaluation_is_seeded_and_no_figures_changes_no_number(evaluated, tmp_path):
     run_dir, first = evaluated
-    again = evaluate.evaluate_run(run_dir, seed=0, out=tmp_path / "again.json", quiet=True)
-    for figure in ("best_match_ssim", "feature_metrics", "spectrum", "two_sample_test"):
+    folder = run_dir / "evaluation"
+    before = {path.name: path.stat().st_mtime_ns for path in folder.iterdir()}
+    again = evaluate.evaluate_run(run_dir, seed=0, out=tmp_path / "again.json", quiet=True, figures=False)
+    assert again["figures"] == [] and again["figures_dir"] is None and "figures" not in again["timings_seconds"]
+    assert {path.name: path.stat().st_mtime_ns for path in folder.iterdir()} == before  # nothing drawn or touched
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["again.json"]
+    for figure in FIGURES + ("fid_kid", "samples", "references", "notes", "generator"):
         assert again[figure] == first[figure], figure
 
 
@@ -132,7 +137,15 @@ def test_images_folder_and_npy_give_the_same_figures(finished_run, tmp_path, cap
     code, stderr = main("evaluate", "--images", pngs, "--reference", data, capsys=capsys)
     assert code == 0, stderr[-3000:]
     from_pngs = json.loads((tmp_path / "pngs-evaluation" / "metrics.json").read_text())
-    from_npy = evaluate.evaluate_images(tmp_path / "stack.npy", reference=data, quiet=True)
+    drawn = {path.name: path.stat().st_mtime_ns for path in (tmp_path / "pngs-evaluation").iterdir()}
+    # Beside the figures of the PNGs: --no-figures draws none, so it replaces none and is not refused.
+    code, stderr = main("evaluate", "--images", tmp_path / "stack.npy", "--reference", data, "--no-figures",
+                        "--out", tmp_path / "pngs-evaluation" / "npy.json", capsys=capsys)
+    assert code == 0, stderr[-3000:]
+    assert {path.name: path.stat().st_mtime_ns for path in (tmp_path / "pngs-evaluation").iterdir()
+            if path.name != "npy.json"} == drawn
+    from_npy = json.loads((tmp_path / "pngs-evaluation" / "npy.json").read_text())
+    assert from_npy["figures"] == [] and from_npy["figures_dir"] is None
     assert from_pngs["source"]["images"] == str(pngs) and from_npy["samples"] == from_pngs["samples"]
     assert from_pngs["samples"]["generated_train"] + from_pngs["samples"]["generated_heldout"] == 64
     for figure in ("spectrum", "tissue_intensity", "best_match_ssim", "feature_metrics"):
@@ -167,7 +180,7 @@ def test_reference_folder_replaces_the_held_out_images(finished_run, tmp_path):
     data = Path(json.loads((finished_run.run_dir / runs.CONFIG_FILE).read_text())["data"])
     run = tmp_path / "run"
     shutil.copytree(finished_run.run_dir, run)
-    result = evaluate.evaluate_run(run, reference=data / "keras_png_slices_test", quiet=True)
+    result = evaluate.evaluate_run(run, reference=data / "keras_png_slices_test", quiet=True, figures=False)
     assert result["samples"]["heldout"] == 12 and result["samples"]["stand_in"] == 6
     assert result["references"]["sources"]["heldout"] == f"every image under {data / 'keras_png_slices_test'}"
     with pytest.raises(DataError, match="does not exist"):
@@ -214,7 +227,7 @@ def test_float_images_in_0_1_are_scored_with_value_range_like_the_pngs(same_imag
     data = json.loads((finished_run.run_dir / runs.CONFIG_FILE).read_text())["data"]
     out = tmp_path / "unit" / "metrics.json"
     code, stderr = main("evaluate", "--images", root / "unit.npy", "--value-range", "0,1", "--reference", data,
-                        "--out", out, capsys=capsys)
+                        "--out", out, "--no-figures", capsys=capsys)
     assert code == 0, stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["source"]["value_range"] == "0,1" and "generated_values" in result["definitions"]
