@@ -1,7 +1,8 @@
 """What the hardware decides: numeric precision, distribution strategy, XLA, and the dtype-policy scope.
 
 ``precision: auto`` picks ``mixed_float16`` (with loss scaling) on a GPU, ``mixed_bfloat16`` on a CPU
-with native bf16 units (AVX512_BF16 or AMX-BF16) and ``float32`` elsewhere; ``strategy: auto`` mirrors
+with native bf16 units (AVX512_BF16 or AMX-BF16) that oneDNN may use (``ONEDNN_MAX_CPU_ISA`` can forbid
+them, e.g. ``AVX2`` to run as an AVX2-only CPU would) and ``float32`` elsewhere; ``strategy: auto`` mirrors
 over several GPUs; ``jit_compile: null`` turns XLA on for GPUs only. Why each choice, with the
 measurements behind it: README, "What the library chooses, and why".
 """
@@ -9,6 +10,7 @@ measurements behind it: README, "What the library chooses, and why".
 from __future__ import annotations
 
 import contextlib
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator, Optional
@@ -22,6 +24,19 @@ from .errors import ConfigError
 # XLA on the CPU: measured slower for this step on both CPUs this project ran on (README, Performance:
 # an AVX2-only VM and an AVX512_BF16 one), so it stays off there unless the config asks for it.
 _JIT_COMPILE_ON_CPU = False
+
+
+#: The environment variable that caps the instruction set oneDNN (TensorFlow's CPU kernels) dispatches to.
+ONEDNN_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
+#: Its values whose instruction sets have no bf16 arithmetic (oneDNN's ISA names, from SSE4.1 to AVX-512 with
+#: VNNI): under these caps bf16 would be emulated, about 10x slower than float32 (docs/performance.md).
+ISA_CAPS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
+def onednn_isa_cap() -> Optional[str]:
+    """The ``ONEDNN_MAX_CPU_ISA`` cap in upper case, or None when it is not set (or empty)."""
+    value = os.environ.get(ONEDNN_ISA_VARIABLE, "").strip().upper()
+    return value or None
 
 
 def cpu_flags() -> set[str]:
@@ -69,15 +84,17 @@ def cpu_model() -> str:
 
 
 def cpu_supports_bf16() -> bool:
-    """True if the CPU has native bfloat16 arithmetic (AVX512_BF16 or AMX-BF16)."""
-    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    """True if the CPU has native bfloat16 arithmetic (AVX512_BF16 or AMX-BF16) and oneDNN may use it: no
+    ``ONEDNN_MAX_CPU_ISA`` cap of :data:`ISA_CAPS_WITHOUT_BF16`."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"}) and onednn_isa_cap() not in ISA_CAPS_WITHOUT_BF16
 
 
 def resolve_precision(config: Config) -> str:
     """The Keras dtype policy name for ``config.precision``.
 
     ``"auto"``: ``mixed_float16`` when a GPU is visible (loss scaling is applied by the train step);
-    ``mixed_bfloat16`` on a CPU with native bf16 (AVX512_BF16 / AMX); otherwise ``float32``.
+    ``mixed_bfloat16`` on a CPU with native bf16 (AVX512_BF16 / AMX) that oneDNN may use
+    (:func:`cpu_supports_bf16`); otherwise ``float32``.
     Explicit names are returned unchanged.
     """
     if config.precision != "auto":

@@ -120,11 +120,12 @@ def _strategy_name(strategy: Any) -> str:
 
 
 def cpu_record() -> dict[str, Any]:
-    """The CPU as run.json and ``bench`` describe it: model, logical CPUs, the :data:`RELEVANT_CPU_FLAGS` present."""
-    from .hardware import cpu_flags, cpu_model
+    """The CPU as run.json and ``bench`` describe it: model, logical CPUs, the :data:`RELEVANT_CPU_FLAGS` present,
+    and the ``ONEDNN_MAX_CPU_ISA`` cap on the instructions TensorFlow's kernels use (None: no cap)."""
+    from .hardware import cpu_flags, cpu_model, onednn_isa_cap
 
     return {"model": cpu_model(), "logical_cpus": os.cpu_count(),
-            "flags": [flag for flag in RELEVANT_CPU_FLAGS if flag in cpu_flags()]}
+            "flags": [flag for flag in RELEVANT_CPU_FLAGS if flag in cpu_flags()], "onednn_max_cpu_isa": onednn_isa_cap()}
 
 
 def hardware(config: Config, precision: str, strategy: Any, jit_compile: bool) -> dict[str, Any]:

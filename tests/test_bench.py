@@ -140,3 +140,23 @@ def test_auto_on_cpu_never_picks_float16(monkeypatch):
     monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda: False)
     assert hardware.resolve_precision(config) == "float32"
     assert hardware.resolve_strategy(config.replace(strategy="auto")).num_replicas_in_sync == 1
+
+
+def test_a_onednn_cap_below_bf16_makes_auto_pick_float32_and_is_recorded(monkeypatch):
+    """``ONEDNN_MAX_CPU_ISA=AVX2`` runs a bf16 CPU as an AVX2-only one would: bf16 would be emulated there."""
+    from dcganlib import manifest
+
+    config = smoke_config(precision="auto")
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma", "avx512f", "avx512_bf16"})
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert hardware.onednn_isa_cap() is None and manifest.cpu_record()["onednn_max_cpu_isa"] is None
+    assert hardware.resolve_precision(config) == "mixed_bfloat16"
+    for cap, bf16 in (("avx2", False), ("AVX512_CORE", False), ("AVX512_CORE_VNNI", False), (" AVX2_VNNI ", False),
+                      ("AVX512_CORE_BF16", True), ("AVX512_CORE_AMX", True), ("ALL", True), ("", True)):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert hardware.cpu_supports_bf16() is bf16, cap
+        assert hardware.resolve_precision(config) == ("mixed_bfloat16" if bf16 else "float32"), cap
+        assert manifest.cpu_record()["onednn_max_cpu_isa"] == (cap.strip().upper() or None), cap
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")  # a cap cannot add what the CPU lacks
+    assert hardware.resolve_precision(config) == "float32"

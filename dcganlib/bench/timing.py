@@ -28,7 +28,8 @@ def spread(values: Sequence[float]) -> dict[str, float]:
 
 def machine_info() -> dict[str, Any]:
     """The machine as ``run.json`` describes it (:func:`dcganlib.manifest.cpu_record`: CPU model, logical
-    CPUs, the CPU flags that matter), whether it has bf16 units, its GPUs and the load averages right now."""
+    CPUs, the CPU flags that matter, oneDNN's instruction-set cap), whether it has bf16 units that oneDNN may
+    use, its GPUs and the load averages right now."""
     import tensorflow as tf
 
     from ..hardware import cpu_supports_bf16
@@ -36,8 +37,9 @@ def machine_info() -> dict[str, Any]:
 
     cpu = cpu_record()
     return {"cpu_model": cpu["model"], "logical_cpus": cpu["logical_cpus"], "cpu_flags": cpu["flags"],
-            "cpu_bf16": cpu_supports_bf16(), "gpus": len(tf.config.list_physical_devices("GPU")),
-            "tensorflow": tf.__version__, "load_average": [round(x, 2) for x in os.getloadavg()]}
+            "onednn_max_cpu_isa": cpu["onednn_max_cpu_isa"], "cpu_bf16": cpu_supports_bf16(),
+            "gpus": len(tf.config.list_physical_devices("GPU")), "tensorflow": tf.__version__,
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def _step_clock():
@@ -339,8 +341,10 @@ def format_report(result: dict[str, Any]) -> Iterator[str]:
            f"{'on' if result['jit_compile'] else 'off'}")
     if result["config_changes"]:
         yield "recipe: the default with " + ", ".join(f"{k} {v!r}" for k, v in sorted(result["config_changes"].items()))
+    cap = machine.get("onednn_max_cpu_isa")  # absent from reports written before it
     yield (f"machine: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs, bf16 "
-           f"{'yes' if machine['cpu_bf16'] else 'no'}, {machine['gpus']} GPU, TensorFlow {machine['tensorflow']}; "
+           f"{'yes' if machine['cpu_bf16'] else 'no'}{f' (oneDNN capped at {cap})' if cap else ''}, "
+           f"{machine['gpus']} GPU, TensorFlow {machine['tensorflow']}; "
            f"load average {machine['load_average_before'][0]} before, {machine['load_average_after'][0]} after")
     yield f"{'path':<46}{'images/s median':>16}   {'min – max':<18}{'IQR':<18}{'img/CPU-s':>10}"
     labels = [("library_step", f"library step ({result['precision']})"),
