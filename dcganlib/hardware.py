@@ -31,6 +31,10 @@ ONEDNN_ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
 #: Its values whose instruction sets have no bf16 arithmetic (oneDNN's ISA names, from SSE4.1 to AVX-512 with
 #: VNNI): under these caps bf16 would be emulated, about 10x slower than float32 (docs/performance.md).
 ISA_CAPS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+#: The caps below AVX-512 under which TensorFlow 2.21 crashes (a segmentation fault) on its first bfloat16 matrix
+#: product on a CPU that has bf16 units: TensorFlow sends bf16 to oneDNN because the CPU has the instructions,
+#: and oneDNN, held below AVX-512, has no kernel for it. On a CPU without bf16 units bf16 runs, slowly.
+ISA_CAPS_THAT_CRASH_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2")
 
 
 def onednn_isa_cap() -> Optional[str]:
@@ -83,10 +87,20 @@ def cpu_model() -> str:
     return "unknown"
 
 
+#: The ``/proc/cpuinfo`` flags of native bfloat16 arithmetic.
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
 def cpu_supports_bf16() -> bool:
-    """True if the CPU has native bfloat16 arithmetic (AVX512_BF16 or AMX-BF16) and oneDNN may use it: no
+    """True if the CPU has native bfloat16 arithmetic (:data:`BF16_FLAGS`) and oneDNN may use it: no
     ``ONEDNN_MAX_CPU_ISA`` cap of :data:`ISA_CAPS_WITHOUT_BF16`."""
-    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"}) and onednn_isa_cap() not in ISA_CAPS_WITHOUT_BF16
+    return bool(cpu_flags() & BF16_FLAGS) and onednn_isa_cap() not in ISA_CAPS_WITHOUT_BF16
+
+
+def bfloat16_would_crash() -> bool:
+    """True where TensorFlow crashes on bfloat16 products: a CPU with :data:`BF16_FLAGS` under an
+    ``ONEDNN_MAX_CPU_ISA`` cap of :data:`ISA_CAPS_THAT_CRASH_BF16`."""
+    return bool(cpu_flags() & BF16_FLAGS) and onednn_isa_cap() in ISA_CAPS_THAT_CRASH_BF16
 
 
 def resolve_precision(config: Config) -> str:
@@ -95,8 +109,13 @@ def resolve_precision(config: Config) -> str:
     ``"auto"``: ``mixed_float16`` when a GPU is visible (loss scaling is applied by the train step);
     ``mixed_bfloat16`` on a CPU with native bf16 (AVX512_BF16 / AMX) that oneDNN may use
     (:func:`cpu_supports_bf16`); otherwise ``float32``.
-    Explicit names are returned unchanged.
+    Explicit names are returned unchanged, except that ``mixed_bfloat16`` on the CPU of a bf16 machine under
+    one of :data:`ISA_CAPS_THAT_CRASH_BF16` is refused (:class:`ConfigError`; :func:`bfloat16_would_crash`).
     """
+    if config.precision == "mixed_bfloat16" and bfloat16_would_crash():
+        raise ConfigError(f"precision mixed_bfloat16 with {ONEDNN_ISA_VARIABLE}={onednn_isa_cap()}: on this CPU, whose "
+                          "bf16 units that cap hides from oneDNN, TensorFlow crashes on the first bfloat16 product; "
+                          f"use precision float32 (or auto), or unset {ONEDNN_ISA_VARIABLE}")
     if config.precision != "auto":
         return config.precision
     if tf.config.list_physical_devices("GPU"):
@@ -171,5 +190,7 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.mixed_precision.set_dtype_policy(previous)
 
 
-__all__ = ["cpu_flags", "cpu_model", "available_memory_bytes", "cpu_supports_bf16", "resolve_precision",
+__all__ = ["ONEDNN_ISA_VARIABLE", "ISA_CAPS_WITHOUT_BF16", "ISA_CAPS_THAT_CRASH_BF16", "BF16_FLAGS", "onednn_isa_cap",
+           "bfloat16_would_crash",
+           "cpu_flags", "cpu_model", "available_memory_bytes", "cpu_supports_bf16", "resolve_precision",
            "resolve_strategy", "resolve_jit_compile", "dtype_policy"]

@@ -98,6 +98,7 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
     # ops, and waits here until every worker has started.
     strategy = resolve_strategy(config)
     _check_replicas(config, strategy)
+    precision, jit_compile = resolve_precision(config), resolve_jit_compile(config)  # refused here, not after the data
     with contextlib.ExitStack() as held:
         held.enter_context(stop_when_worker_lost(role, run_dir))  # in a cluster, a dead worker stops the rest
         checkpoint_dir = _claim_folder(config, run_dir, role, held, resume=resume, overwrite=overwrite, force=force)
@@ -105,7 +106,6 @@ def train(config: Config, run_dir: str | os.PathLike, *, resume: bool = False, o
         splits = _load_training_data(config)
         for message in splits.notes() if role.is_chief else ():
             note(message)
-        precision, jit_compile = resolve_precision(config), resolve_jit_compile(config)
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             gan = build_gan(config, precision, jit_compile)

@@ -10,6 +10,8 @@ import tensorflow as tf
 
 from dcganlib import bench, gan, hardware
 from dcganlib.config import smoke_config
+from dcganlib.errors import ConfigError
+from helpers import BFLOAT16_CRASH, bfloat16_crashes, error_line, main
 
 def _numbers(value):
     if isinstance(value, dict):
@@ -24,6 +26,8 @@ def _numbers(value):
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
+    if bfloat16_crashes():
+        pytest.skip(BFLOAT16_CRASH)
     lines = []
     out = bench.run_benchmark(image_size=16, batch_size=4, steps=2, precision="mixed_bfloat16", as_json=True,
                               repeats=2, ssim_count=8, config=smoke_config(),
@@ -160,3 +164,28 @@ def test_a_onednn_cap_below_bf16_makes_auto_pick_float32_and_is_recorded(monkeyp
     monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma"})
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")  # a cap cannot add what the CPU lacks
     assert hardware.resolve_precision(config) == "float32"
+
+
+def test_bfloat16_where_tensorflow_would_crash_is_refused_in_one_line_before_any_work(monkeypatch, tmp_path, capsys):
+    """Below AVX-512 on a CPU with bf16 units TensorFlow segfaults on bfloat16 (measured with ONEDNN_MAX_CPU_ISA
+    AVX2, AVX2_VNNI, AVX2_VNNI_2, AVX and SSE41; AVX512_CORE and AVX512_CORE_VNNI run it): refused, not run."""
+    bf16 = smoke_config(precision="mixed_bfloat16")
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    for cap, crashes in (("AVX2", True), ("sse41", True), ("AVX2_VNNI_2", True), ("AVX512_CORE", False),
+                         ("AVX512_CORE_BF16", False), ("", False)):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert hardware.bfloat16_would_crash() is crashes, cap
+        if crashes:
+            with pytest.raises(ConfigError, match=f"ONEDNN_MAX_CPU_ISA={cap.upper()}"):
+                hardware.resolve_precision(bf16)
+        else:
+            assert hardware.resolve_precision(bf16) == "mixed_bfloat16", cap
+        assert hardware.resolve_precision(smoke_config(precision="float32")) == "float32"
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma"})  # no bf16 units: bf16 runs (slowly)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not hardware.bfloat16_would_crash() and hardware.resolve_precision(bf16) == "mixed_bfloat16"
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    (tmp_path / "bf16.json").write_text(json.dumps({"precision": "mixed_bfloat16"}))
+    code, stderr = main("train", "--config", tmp_path / "bf16.json", "--out", tmp_path / "run", capsys=capsys)
+    assert code == 2 and "precision mixed_bfloat16 with ONEDNN_MAX_CPU_ISA=AVX2" in error_line(stderr)
+    assert not (tmp_path / "run").exists()  # refused before the run folder or the data were touched
