@@ -60,7 +60,7 @@ SWITCH_KEYS = ("d_dropout", "ema", "ada_target", "d_reconstruct", "d_minibatch_s
 #: unknown.
 ADDED_SWITCHES = {"g_head_filters": 0, "g_widths": "", "g_excitation": False, "d_reconstruct": 0.0,
                   "d_minibatch_std": 0, "ada_target": 0.0, "penalty_rampup": 0, "d_stem_filters": 0,
-                  "discriminator": "dcgan", "mirror": False, "g_bfloat16_rounding": False}
+                  "discriminator": "dcgan", "mirror": False, "g_bfloat16_rounding": False, "g_feature_matching": 0.0}
 #: How :meth:`Config.diff` shows a key that a saved config.json lacks.
 MISSING = "(missing)"
 
@@ -126,6 +126,9 @@ class Config:
     d_learning_rate: float = 2e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
+    # feature matching (Salimans et al. 2016): G's loss gains this weight x the squared distance between the
+    # batch means of D's deepest features on real and generated images (losses.feature_matching_loss); 0 = off
+    g_feature_matching: float = 0.0
     ema: float = 0.998  # decay of an exponential moving average of G's weights used for sampling; 0 = off
     ema_rampup: float = 0.05  # EMA half-life = min(half-life of ema, ema_rampup × G steps so far); 0 = no ramp
     # lazy R1 at γ 0.025 (0.0002·res²/batch at 64 px, batch 32): measured to keep every tracked figure
@@ -459,7 +462,7 @@ def _validate(c: Config) -> None:
                  "d_minibatch_std", "d_stem_filters"):
         _check_type(name, getattr(c, name), (int,))
     for name in ("val_fraction", "test_fraction", "d_dropout", "label_smoothing", "ema", "ema_rampup", "r1_gamma",
-                 "ada_target", "lr_decay", "d_reconstruct",
+                 "ada_target", "lr_decay", "d_reconstruct", "g_feature_matching",
                  "r2_gamma", "g_learning_rate",
                  "d_learning_rate", "beta_1", "beta_2"):
         _check_type(name, getattr(c, name), num)
@@ -504,6 +507,7 @@ def _validate(c: Config) -> None:
     _check_range("ema_rampup", c.ema_rampup, 0.0, 1.0)
     _check_range("r1_gamma", c.r1_gamma, 0.0, 1e4)
     _check_range("d_reconstruct", c.d_reconstruct, 0.0, 1e4)
+    _check_range("g_feature_matching", c.g_feature_matching, 0.0, 1e4)
     _check_range("d_minibatch_std", c.d_minibatch_std, 0, 1024)
     _check_range("d_stem_filters", c.d_stem_filters, 0, 1024)
     _check_range("r2_gamma", c.r2_gamma, 0.0, 1e4)

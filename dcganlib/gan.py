@@ -34,6 +34,8 @@ METRIC_NAMES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fak
 AUGMENT_METRIC = "augment_p"
 #: The mean L1 error of D's decoder on an epoch's real images, a metric of runs with ``d_reconstruct`` > 0.
 RECONSTRUCTION_METRIC = "d_reconstruction"
+#: The history column of :func:`dcganlib.losses.feature_matching_loss` when ``g_feature_matching`` > 0.
+FEATURE_MATCHING_METRIC = "g_feature_matching"
 #: Adaptive augmentation's speed: the probability can move from 0 to 1 within this many real images
 #: (1,000 steps at batch 32; Karras et al. use 500k images for datasets of 1k–100k images, too slow for
 #: runs of a few hundred thousand images in all).
@@ -75,13 +77,18 @@ class DCGAN(keras.Model):
     ``decoder`` (FastGAN's self-supervised D, :func:`dcganlib.models.build_decoder`) redraws each real
     image D sees at half resolution from D's features; ``d_reconstruct · E|decoder(f(x)) − pool₂(x)|`` joins
     D's loss, and D's optimizer trains the decoder with D.
+
+    ``feature_matching`` λ > 0 adds ``λ · feature_matching_loss(f(x), f(G(z)))`` to G's loss, ``f`` being D's
+    deepest feature map (:func:`dcganlib.models.deepest_feature_side`) on the real and the generated batch D
+    sees (two more forward passes of D, in training mode; the batch means are each replica's); D's loss is
+    unchanged. Its mean is reported as ``g_feature_matching``.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *,
                  loss_pair: tuple[Callable, Callable], latent_dim: int, seed: int, ema: float = 0.0,
                  augment: str = "", r1_gamma: float = 0.0, r2_gamma: float = 0.0, penalty_every: int = 1,
                  ada_target: float = 0.0, decoder: Optional[keras.Model] = None, d_reconstruct: float = 0.0,
-                 penalty_rampup: int = 0, **kwargs: Any) -> None:
+                 penalty_rampup: int = 0, feature_matching: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -106,6 +113,11 @@ class DCGAN(keras.Model):
                                        models.discriminator_features(discriminator, decoder.input.shape[1]))
         if decoder is not None:
             self.trackers[RECONSTRUCTION_METRIC] = keras.metrics.Mean(name=RECONSTRUCTION_METRIC)
+        self.feature_matching = float(feature_matching)
+        self.matched_features = (models.discriminator_features(discriminator, models.deepest_feature_side(discriminator))
+                                 if self.feature_matching > 0 else None)
+        if self.matched_features is not None:
+            self.trackers[FEATURE_MATCHING_METRIC] = keras.metrics.Mean(name=FEATURE_MATCHING_METRIC)
         self.r1_gamma, self.r2_gamma = float(r1_gamma), float(r2_gamma)
         self.penalty_every = int(penalty_every)
         self.penalty_rampup = int(penalty_rampup)
@@ -295,7 +307,12 @@ class DCGAN(keras.Model):
             # apply() divides it out again and skips steps whose gradients overflowed.
             d_total = d_loss + penalty + self.d_reconstruct * reconstruction
             d_scaled = self.d_optimizer.scale_loss(d_total / replicas)
-            g_scaled = self.g_optimizer.scale_loss(g_loss / replicas)
+            g_total, matching = g_loss, None
+            if self.matched_features is not None:
+                matching = losses.feature_matching_loss(self.matched_features(real_seen, training=True)[1],
+                                                        self.matched_features(fake_seen, training=True)[1])
+                g_total = g_loss + self.feature_matching * matching
+            g_scaled = self.g_optimizer.scale_loss(g_total / replicas)
         d_variables = self.d_variables
         g_variables = self.generator.trainable_variables
         d_gradients = d_tape.gradient(d_scaled, d_variables)
@@ -320,6 +337,8 @@ class DCGAN(keras.Model):
             values[AUGMENT_METRIC] = tf.identity(self.augment_probability)
         if self.decoder is not None:
             values[RECONSTRUCTION_METRIC] = reconstruction
+        if matching is not None:
+            values[FEATURE_MATCHING_METRIC] = matching
         for name, value in values.items():
             self.trackers[name].update_state(value)
         results = {name: tracker.result() for name, tracker in self.trackers.items()}
@@ -426,7 +445,7 @@ def build_gan(config: Config, precision: str = "float32", jit_compile: bool = Fa
                 seed=config.seed, ema=config.ema, augment=config.augment, r1_gamma=config.r1_gamma,
                 r2_gamma=config.r2_gamma, penalty_every=config.penalty_every, ada_target=config.ada_target,
                 decoder=decoder, d_reconstruct=config.d_reconstruct, penalty_rampup=config.penalty_rampup,
-                name="dcgan")
+                feature_matching=config.g_feature_matching, name="dcgan")
     g_optimizer, d_optimizer = make_optimizers(config, precision)
     gan.compile(g_optimizer, d_optimizer, jit_compile=jit_compile)
     return gan
@@ -507,7 +526,7 @@ def set_learning_rate(optimizer: keras.optimizers.Optimizer, value: float) -> No
 
 
 __all__ = [
-    "METRIC_NAMES", "RECONSTRUCTION_METRIC", "DCGAN", "ema_decay", "RampedEMAAdam", "copy_averaged_weights",
+    "METRIC_NAMES", "RECONSTRUCTION_METRIC", "FEATURE_MATCHING_METRIC", "DCGAN", "ema_decay", "RampedEMAAdam", "copy_averaged_weights",
     "make_optimizers", "build_gan", "make_checkpoint", "UNREADABLE_ERRORS", "MISMATCH_ERRORS", "restore_newest",
     "set_learning_rate"
 ]

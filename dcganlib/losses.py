@@ -76,6 +76,15 @@ def bce_discriminator_loss(real_logits, fake_logits, label_smoothing: float = 0.
     return real_loss + fake_loss
 
 
+def feature_matching_loss(real_features, fake_features):
+    """Feature matching (Salimans et al. 2016, §3.1): ``mean over positions and channels of
+    (E_x f(x) − E_z f(G(z)))²``, the batch means of D's features ``f`` (any shape ``(B, …)``) on the real and
+    the generated batch; float32, ≥ 0. The real side is a target: no gradient flows into it."""
+    real = ops.stop_gradient(ops.mean(ops.cast(real_features, "float32"), axis=0))
+    fake = ops.mean(ops.cast(fake_features, "float32"), axis=0)
+    return ops.mean(ops.square(real - fake))
+
+
 # ------------------------------------------------------------------------------------------------
 # least squares
 def lsgan_generator_loss(fake_logits, real_logits=None):
@@ -194,4 +203,5 @@ __all__ = [
     "LOSS_PAIRS",
     "get_loss_pair",
     "discriminator_accuracy",
+    "feature_matching_loss",
 ]

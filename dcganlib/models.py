@@ -536,6 +536,12 @@ def _residual_discriminator(config: Config) -> keras.Model:
 
 # ------------------------------------------------------------------------------------------------
 # self-supervised discriminator (FastGAN)
+def deepest_feature_side(discriminator: keras.Model) -> int:
+    """The side of D's smallest feature map (its last block's: 4 at any size with the default widths), whose
+    features :func:`dcganlib.losses.feature_matching_loss` matches."""
+    return min(int(layer.output.shape[1]) for layer in discriminator.layers[1:] if len(layer.output.shape) == 4)
+
+
 def discriminator_features(discriminator: keras.Model, side: int) -> keras.Model:
     """``D`` with a second output: ``(B, S, S, C)`` → ``[logits (B, 1), features (B, side, side, width)]``, the
     features being the output of D's block of that side (its last layer with that side: the activation, or

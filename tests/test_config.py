@@ -71,7 +71,7 @@ def test_a_saved_config_from_before_a_feature_switch_existed_reads_as_that_featu
 
     off = {"g_head_filters": 0, "g_widths": "", "g_excitation": False, "d_reconstruct": 0.0,
            "d_minibatch_std": 0, "ada_target": 0.0, "penalty_rampup": 0, "d_stem_filters": 0,
-           "discriminator": "dcgan", "mirror": False, "g_bfloat16_rounding": False}
+           "discriminator": "dcgan", "mirror": False, "g_bfloat16_rounding": False, "g_feature_matching": 0.0}
     assert ADDED_SWITCHES == off
     old = {k: v for k, v in Config().to_dict().items() if k not in ADDED_SWITCHES and k != "beta_2"}
     (tmp_path / "config.json").write_text(json.dumps(old))

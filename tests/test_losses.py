@@ -176,3 +176,20 @@ def test_discriminator_accuracy():
     acc_real, acc_fake = discriminator_accuracy(logits(1.0, -1.0, 2.0, 0.5), logits(-1.0, 1.0, 3.0, 2.0))
     assert value(acc_real) == pytest.approx(0.75)
     assert value(acc_fake) == pytest.approx(0.25)
+
+
+def test_feature_matching_is_the_squared_distance_of_the_batch_means_with_the_real_side_fixed():
+    from dcganlib.losses import feature_matching_loss
+
+    rng = np.random.default_rng(4)
+    real = tf.constant(rng.normal(0, 1, (6, 2, 2, 3)).astype("float32"))
+    fake = tf.constant(rng.normal(0.5, 1, (4, 2, 2, 3)).astype("float32"))  # batch sizes may differ
+    want = np.mean((real.numpy().mean(axis=0) - fake.numpy().mean(axis=0)) ** 2)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([real, fake])
+        loss = feature_matching_loss(real, fake)
+    assert value(loss) == pytest.approx(want, rel=1e-6) and loss.dtype == tf.float32
+    assert tape.gradient(loss, real) is None  # a target, not a variable
+    grad = 2 * (fake.numpy().mean(axis=0) - real.numpy().mean(axis=0)) / (2 * 2 * 3) / 4
+    np.testing.assert_allclose(tape.gradient(loss, fake).numpy(), np.broadcast_to(grad, (4, 2, 2, 3)), rtol=1e-5)
+    assert value(feature_matching_loss(real, tf.cast(real, tf.bfloat16))) == pytest.approx(0.0, abs=1e-4)

@@ -355,7 +355,7 @@ OTHER_VALUES = {
     "checkpoint_every": 2, "keep_checkpoints": 1, "gif_frame_ms": 100, "track_ssim": False, "verbose": 1,
     "tensorboard": False, "tensorboard_every_steps": 5, "eval_every": 3, "lr_decay": 0.5,
     "g_widths": "12,6,3", "g_excitation": True, "d_reconstruct": 1.0, "d_minibatch_std": 4, "d_stem_filters": 4,
-    "g_bfloat16_rounding": True,
+    "g_bfloat16_rounding": True, "g_feature_matching": 2.0,
     "penalty_rampup": 100,
     "mirror": True,
     "discriminator": "dcgan",  # "residual" needs d_norm "none": checked in test_residual_networks_are_architecture

@@ -512,6 +512,37 @@ def test_modern_options_train_finite_and_change_both_networks(networks):
     assert all(not np.array_equal(b, v.numpy()) for b, v in zip(before, variables))
 
 
+def test_feature_matching_changes_only_gs_update_and_reports_its_loss():
+    """g_feature_matching λ: G's loss gains λ · feature_matching_loss on D's deepest features (4×4 at 32 px with
+    the smoke widths); D's update is the one without it, G's is not, and the history reports the loss."""
+    from dcganlib import losses, models
+
+    real = tf.constant(np.random.default_rng(8).uniform(-1, 1, (8, 32, 32, 1)).astype("float32"))
+    after = {}
+    for weight in (0.0, 5.0):
+        gan = gan_module.build_gan(smoke_config(g_feature_matching=weight, r1_gamma=0.0))
+        assert (gan.matched_features is None) == (weight == 0.0)
+        logs = gan.train_step(real)
+        assert (gan_module.FEATURE_MATCHING_METRIC in logs) == (weight > 0)
+        after[weight] = ([v.numpy() for v in gan.generator.trainable_variables],
+                         [v.numpy() for v in gan.discriminator.trainable_variables], logs)
+    for plain, matched in zip(after[0.0][1], after[5.0][1]):
+        np.testing.assert_array_equal(plain, matched)  # the same D step: the noise and weights are seeded
+    assert max(float(np.max(np.abs(p - m))) for p, m in zip(after[0.0][0], after[5.0][0])) > 1e-6
+    assert float(after[5.0][2]["g_loss"]) == pytest.approx(float(after[0.0][2]["g_loss"]), rel=1e-5)
+    matching = float(after[5.0][2][gan_module.FEATURE_MATCHING_METRIC])
+    assert matching > 0 and np.isfinite(matching)
+    # the reported value is the loss of the step's batches: D's features of the real batch and of G(z) before
+    # the update (a fresh model with the same seed draws the same z)
+    fresh = gan_module.build_gan(smoke_config(g_feature_matching=5.0, r1_gamma=0.0))
+    side = models.deepest_feature_side(fresh.discriminator)
+    assert side == 4 and fresh.matched_features.outputs[1].shape[1] == side
+    fake = fresh.generator(fresh.sample_noise(8), training=True)
+    by_hand = losses.feature_matching_loss(fresh.matched_features(real, training=True)[1],
+                                           fresh.matched_features(fake, training=True)[1])
+    assert matching == pytest.approx(float(by_hand), rel=1e-4)
+
+
 def test_self_supervised_d_adds_the_decoders_l1_error_and_trains_the_decoder_with_d():
     """d_reconstruct: D's loss gains λ · E|decoder(features(x)) − pool₂(x)| on the real batch, from the pass
     that gives the real logits (with and without the penalty); D's optimizer trains the decoder, whose
