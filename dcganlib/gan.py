@@ -35,7 +35,7 @@ AUGMENT_METRIC = "augment_p"
 #: The mean L1 error of D's decoder on an epoch's real images, a metric of runs with ``d_reconstruct`` > 0.
 RECONSTRUCTION_METRIC = "d_reconstruction"
 #: The history column of :func:`dcganlib.losses.feature_matching_loss` when ``g_feature_matching`` > 0.
-FEATURE_MATCHING_METRIC = "g_feature_matching"
+FEATURE_MATCHING_METRIC = "g_feature_matching_loss"
 #: Adaptive augmentation's speed: the probability can move from 0 to 1 within this many real images
 #: (1,000 steps at batch 32; Karras et al. use 500k images for datasets of 1k–100k images, too slow for
 #: runs of a few hundred thousand images in all).
@@ -81,7 +81,7 @@ class DCGAN(keras.Model):
     ``feature_matching`` λ > 0 adds ``λ · feature_matching_loss(f(x), f(G(z)))`` to G's loss, ``f`` being D's
     deepest feature map (:func:`dcganlib.models.deepest_feature_side`) on the real and the generated batch D
     sees (two more forward passes of D, in training mode; the batch means are each replica's); D's loss is
-    unchanged. Its mean is reported as ``g_feature_matching``.
+    unchanged. Its mean is reported as ``g_feature_matching_loss``.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, *,
