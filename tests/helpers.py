@@ -66,16 +66,10 @@ def error_line(stderr: str) -> str:
     return lines[0]
 
 
-#: Why a bfloat16 test is skipped where :func:`bfloat16_crashes`.
+#: Why a bfloat16 test is skipped where :func:`dcganlib.hardware.bfloat16_would_crash` (a crash would take the
+#: test process with it).
 BFLOAT16_CRASH = ("ONEDNN_MAX_CPU_ISA holds oneDNN below AVX-512 on a CPU with bf16 units: TensorFlow crashes on "
                   "bfloat16 there (dcganlib refuses precision mixed_bfloat16 in one line)")
-
-
-def bfloat16_crashes() -> bool:
-    """:func:`dcganlib.hardware.bfloat16_would_crash`, for ``skipif`` marks (a crash would take the test process)."""
-    from dcganlib.hardware import bfloat16_would_crash
-
-    return bfloat16_would_crash()
 
 
 def dead_pid() -> int:

@@ -11,7 +11,7 @@ import tensorflow as tf
 from dcganlib import bench, gan, hardware
 from dcganlib.config import smoke_config
 from dcganlib.errors import ConfigError
-from helpers import BFLOAT16_CRASH, bfloat16_crashes, error_line, main
+from helpers import BFLOAT16_CRASH, error_line, main
 
 def _numbers(value):
     if isinstance(value, dict):
@@ -26,7 +26,7 @@ def _numbers(value):
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
-    if bfloat16_crashes():
+    if hardware.bfloat16_would_crash():
         pytest.skip(BFLOAT16_CRASH)
     lines = []
     out = bench.run_benchmark(image_size=16, batch_size=4, steps=2, precision="mixed_bfloat16", as_json=True,

@@ -7,7 +7,8 @@ keras = pytest.importorskip("keras")
 
 from dcganlib.config import Config, radford_config  # noqa: E402
 from dcganlib.errors import ConfigError  # noqa: E402
-from helpers import BFLOAT16_CRASH, bfloat16_crashes  # noqa: E402
+from dcganlib.hardware import bfloat16_would_crash  # noqa: E402
+from helpers import BFLOAT16_CRASH  # noqa: E402
 from dcganlib.models import (  # noqa: E402
     SUPPORTED_SIZES,
     MinibatchStddev,
@@ -222,7 +223,7 @@ def test_same_seed_same_weights_and_layers_draw_independently():
 # mixed precision
 @pytest.fixture
 def bfloat16_policy():
-    if bfloat16_crashes():
+    if bfloat16_would_crash():
         pytest.skip(BFLOAT16_CRASH)
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16")

@@ -25,7 +25,7 @@ from dcganlib import gan as gan_module, hardware, runs, sampling, training  # no
 from dcganlib.config import Config, default_config, smoke_config  # noqa: E402
 from dcganlib.errors import ConfigError, RunFolderError  # noqa: E402
 from dcganlib.losses import bce_discriminator_loss, bce_generator_loss  # noqa: E402
-from helpers import BFLOAT16_CRASH, bfloat16_crashes, tiny_config  # noqa: E402
+from helpers import BFLOAT16_CRASH, tiny_config  # noqa: E402
 
 SIZE = 32
 
@@ -111,7 +111,7 @@ def test_fixed_noise_is_a_function_of_the_seed():
 
 
 def test_resolve_choices_follow_the_config():
-    if bfloat16_crashes():  # under an ONEDNN_MAX_CPU_ISA cap that would crash it: refused
+    if hardware.bfloat16_would_crash():  # under an ONEDNN_MAX_CPU_ISA cap that would crash it: refused
         with pytest.raises(ConfigError, match="ONEDNN_MAX_CPU_ISA"):
             hardware.resolve_precision(smoke_config(precision="mixed_bfloat16"))
     else:
@@ -494,7 +494,7 @@ def test_lazy_penalty_compiles_two_steps_and_applies_the_penalty_on_every_kth_st
                                       {"generator": "residual", "discriminator": "residual", "d_norm": "none",
                                        "generator_upsample": "bilinear", "generator_activation": "leaky_relu"}],
                          ids=["spectral-d", "residual"])
-@pytest.mark.skipif(bfloat16_crashes(), reason=BFLOAT16_CRASH)
+@pytest.mark.skipif(hardware.bfloat16_would_crash(), reason=BFLOAT16_CRASH)
 def test_modern_options_train_finite_and_change_both_networks(networks):
     # The residual blocks' last convolutions start at zero, so their first ones get no gradient in the first
     # step: three steps move every kernel.
